@@ -1,0 +1,35 @@
+# Two entry points, both self-installing and idempotent:
+#   make test    create .venv if missing, install pinned deps, lint, run the test suite
+#   make repro   same set-up, then regenerate every result with DVC
+#                (PROFILE=quick|smoke|fashion|paper composes params.yaml first)
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+PROFILE ?=
+
+.PHONY: install test lint repro clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(PY) pyproject.toml constraints.txt
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+lint: install
+	$(VENV)/bin/ruff check src tests
+
+test: install lint
+	$(PY) -m pytest -q
+
+repro: install
+	@if [ -n "$(PROFILE)" ]; then $(VENV)/bin/weightswitch params $(PROFILE); fi
+	source $(VENV)/bin/activate && dvc repro
+
+clean-venv:
+	rm -rf $(VENV)
