@@ -1,0 +1,311 @@
+"""Collect run outputs (docs/architecture.md, "Run outputs") into tidy DataFrames.
+
+Nothing here invents a number: a run whose metrics.json is absent or unreadable becomes a
+row with status "missing" and a reason, and every metric of it stays NaN.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from weightswitch.errors import UsageError
+
+METHODS: tuple[str, ...] = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
+SWITCHER_METHODS: tuple[str, ...] = ("switcher", "switcher-neuron")
+KEYS: tuple[str, ...] = ("profile", "dataset", "arch", "method", "seed")
+PAIR: tuple[str, ...] = ("profile", "dataset", "arch")
+NUMERIC = (
+    "epochs",
+    "test_accuracy",
+    "val_accuracy",
+    "fc_sparsity",
+    "compression_ratio",
+    "snn_params",
+    "fc_macs_removed",
+    "epoch_seconds",
+    "wall_seconds",
+    "train_size",
+    "target_sparsity",
+)
+TEXT = ("device", "git_commit", "matched_run")
+FRACTIONS = ("test_accuracy", "val_accuracy", "fc_sparsity", "target_sparsity")
+REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
+HISTORY_COLUMNS = (
+    "epoch",
+    "phase",
+    "lr",
+    "train_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "fc_sparsity",
+    "seconds",
+)
+RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates")
+# Files that mark a directory as a run directory even before metrics.json exists.
+RUN_MARKERS = ("metrics.json", "history.csv", "config.json", "checkpoint.pt")
+
+_METHOD_RE = "|".join(re.escape(m) for m in sorted(METHODS, key=len, reverse=True))
+_KNOWN_NAME = re.compile(
+    rf"^(?P<dataset>.+)-(?P<arch>[^-]+)-(?P<method>{_METHOD_RE})-s(?P<seed>\d+)$"
+)
+_ANY_NAME = re.compile(r"^(?P<dataset>[^-]+)-(?P<arch>[^-]+)-(?P<method>.+)-s(?P<seed>\d+)$")
+
+
+@dataclass(frozen=True, order=True)
+class RunId:
+    """Identity of one run; the directory name is `<dataset>-<arch>-<method>-s<seed>`."""
+
+    profile: str
+    dataset: str
+    arch: str
+    method: str
+    seed: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}-{self.arch}-{self.method}-s{self.seed}"
+
+
+def parse_run_name(name: str) -> dict[str, Any] | None:
+    """Split a run directory name into dataset, arch, method, seed (None if it is not one)."""
+    match = _KNOWN_NAME.match(name) or _ANY_NAME.match(name)
+    if match is None:
+        return None
+    out: dict[str, Any] = match.groupdict()
+    out["seed"] = int(out["seed"])
+    return out
+
+
+@dataclass
+class Collection:
+    """Everything the tables and figures are drawn from."""
+
+    root: Path
+    runs: pd.DataFrame  # one row per run (status "ok" or "missing")
+    history: pd.DataFrame  # one row per run-epoch (ok runs only)
+    layers: pd.DataFrame  # one row per run-layer: layer sparsity
+    expected: list[RunId] | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "ok"]
+
+    @property
+    def missing(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "missing"]
+
+
+class _BadMetrics(ValueError):
+    """metrics.json exists but cannot be trusted."""
+
+
+def _number(value: Any, key: str) -> float:
+    if value is None:
+        return math.nan
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _BadMetrics(f"{key} is not a number: {value!r}")
+    return float(value)
+
+
+def _read_metrics(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _BadMetrics(f"unreadable metrics.json ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(data, dict):
+        raise _BadMetrics("metrics.json is not a JSON object")
+    absent = [k for k in REQUIRED if k not in data]
+    if absent:
+        raise _BadMetrics(f"metrics.json lacks {', '.join(absent)}")
+    row: dict[str, Any] = {k: data[k] for k in ("arch", "dataset", "method")}
+    if not isinstance(data["seed"], int) or isinstance(data["seed"], bool):
+        raise _BadMetrics(f"seed is not an integer: {data['seed']!r}")
+    row["seed"] = data["seed"]
+    row["profile"] = data.get("profile")
+    for key in NUMERIC:
+        row[key] = _number(data.get(key), key)
+    if math.isnan(row["test_accuracy"]):
+        raise _BadMetrics("test_accuracy is null")
+    for key in FRACTIONS:
+        if not math.isnan(row[key]) and not 0.0 <= row[key] <= 1.0:
+            raise _BadMetrics(f"{key}={row[key]} is outside [0, 1]")
+    for key in TEXT:
+        value = data.get(key)
+        row[key] = None if value is None else str(value)
+    layers = data.get("layer_sparsity") or {}
+    if not isinstance(layers, dict):
+        raise _BadMetrics("layer_sparsity is not an object")
+    row["layer_sparsity"] = {str(k): _number(v, f"layer_sparsity[{k}]") for k, v in layers.items()}
+    return row
+
+
+def _read_history(path: Path, rid: RunId, warn: list[str]) -> pd.DataFrame | None:
+    if not path.is_file():
+        warn.append(f"{rid.profile}/{rid.name}: no history.csv")
+        return None
+    try:
+        df = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        warn.append(f"{rid.profile}/{rid.name}: unreadable history.csv ({exc})")
+        return None
+    absent = [c for c in ("epoch", "phase") if c not in df.columns]
+    if absent:
+        warn.append(f"{rid.profile}/{rid.name}: history.csv lacks {', '.join(absent)}")
+        return None
+    for col in HISTORY_COLUMNS:
+        if col not in df.columns:
+            df[col] = math.nan
+        elif col != "phase":
+            df[col] = pd.to_numeric(df[col], errors="coerce")
+    df = df[list(HISTORY_COLUMNS)].copy()
+    for key in KEYS:
+        df.insert(KEYS.index(key), key, getattr(rid, key))
+    return df
+
+
+def _profile_from_path(run_dir: Path, root: Path) -> str:
+    rel = run_dir.relative_to(root)
+    return rel.parts[-2] if len(rel.parts) >= 2 else root.name
+
+
+def _run_dirs(root: Path) -> list[Path]:
+    dirs: set[Path] = set()
+    for marker in RUN_MARKERS:
+        for hit in root.rglob(marker):
+            if marker == "metrics.json" or parse_run_name(hit.parent.name) is not None:
+                dirs.add(hit.parent)
+    return sorted(dirs)
+
+
+def _empty_row(rid: RunId, status: str, reason: str, path: Path | None) -> dict[str, Any]:
+    row: dict[str, Any] = dict.fromkeys(RUN_COLUMNS)
+    row.update({k: getattr(rid, k) for k in KEYS})
+    row.update(run=rid.name, status=status, reason=reason, has_gates=False)
+    row["path"] = str(path) if path is not None else None
+    for key in NUMERIC:
+        row[key] = math.nan
+    return row
+
+
+def load_expected(path: str | Path, default_profiles: Iterable[str]) -> list[RunId]:
+    """Read the grid the pipeline meant to run: a JSON/YAML list of {dataset, arch, method,
+    seed[, profile]} objects or run names; entries without a profile apply to every profile in
+    `default_profiles`."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read --expected {path}: {exc.strerror or exc}") from exc
+    try:
+        import yaml
+
+        data = yaml.safe_load(text)  # JSON is YAML too
+    except Exception as exc:
+        raise UsageError(f"--expected {path} is neither JSON nor YAML: {exc}") from exc
+    if isinstance(data, dict):
+        data = data.get("runs", data.get("expected"))
+    if not isinstance(data, list):
+        raise UsageError(f"--expected {path} must hold a list of runs (or {{runs: [...]}})")
+    profiles = sorted(set(default_profiles))
+    out: set[RunId] = set()
+    for i, item in enumerate(data):
+        if isinstance(item, str):
+            parsed = parse_run_name(item)
+            if parsed is None:
+                raise UsageError(f"--expected {path}: entry {i} {item!r} is not a run name")
+            item = parsed
+        if not isinstance(item, dict) or not {"dataset", "arch", "method", "seed"} <= set(item):
+            raise UsageError(f"--expected {path}: entry {i} needs dataset, arch, method, seed")
+        try:
+            seed = int(item["seed"])
+        except (TypeError, ValueError) as exc:
+            raise UsageError(f"--expected {path}: entry {i} has a bad seed") from exc
+        for profile in [item["profile"]] if item.get("profile") else profiles:
+            out.add(
+                RunId(
+                    str(profile), str(item["dataset"]), str(item["arch"]), str(item["method"]), seed
+                )
+            )
+    return sorted(out)
+
+
+def collect(
+    root: str | Path,
+    profile: str | None = None,
+    expected: list[RunId] | None = None,
+) -> Collection:
+    """Load every run under `root` (optionally one profile) into tidy frames."""
+    root = Path(root)
+    warn: list[str] = []
+    rows: dict[RunId, dict[str, Any]] = {}
+    histories: list[pd.DataFrame] = []
+    layer_rows: list[dict[str, Any]] = []
+    for run_dir in _run_dirs(root) if root.is_dir() else []:
+        path_profile = _profile_from_path(run_dir, root)
+        parsed = parse_run_name(run_dir.name)
+        metrics_path = run_dir / "metrics.json"
+        try:
+            if not metrics_path.is_file():
+                raise _BadMetrics("no metrics.json (run failed or unfinished)")
+            data = _read_metrics(metrics_path)
+        except _BadMetrics as exc:
+            where = run_dir.relative_to(root) if run_dir != root else run_dir
+            if parsed is None:
+                warn.append(f"{where}: {exc}; identity unknown, not tabulated")
+                continue
+            rid = RunId(
+                path_profile, parsed["dataset"], parsed["arch"], parsed["method"], parsed["seed"]
+            )
+            if profile is not None and rid.profile != profile:
+                continue
+            warn.append(f"{rid.profile}/{rid.name}: {exc}; reported as missing")
+            rows.setdefault(rid, _empty_row(rid, "missing", str(exc), run_dir))
+            continue
+        rid = RunId(
+            str(data["profile"] or path_profile),
+            str(data["dataset"]),
+            str(data["arch"]),
+            str(data["method"]),
+            int(data["seed"]),
+        )
+        if profile is not None and rid.profile != profile:
+            continue
+        if parsed is not None and rid.name != run_dir.name:
+            warn.append(f"{run_dir}: metrics.json says {rid.name}; trusting metrics.json")
+        if rid in rows and rows[rid]["status"] == "ok":
+            warn.append(f"{rid.profile}/{rid.name}: duplicate run at {run_dir}; ignored")
+            continue
+        row = _empty_row(rid, "ok", "", run_dir)
+        row.update({k: data[k] for k in (*NUMERIC, *TEXT)})
+        row["has_gates"] = (run_dir / "gates.pt").is_file()
+        rows[rid] = row
+        for order, (layer, value) in enumerate(data["layer_sparsity"].items()):
+            layer_rows.append({**{k: getattr(rid, k) for k in KEYS}, "layer": layer,
+                               "order": order, "sparsity": value})  # fmt: skip
+        hist = _read_history(run_dir / "history.csv", rid, warn)
+        if hist is not None:
+            histories.append(hist)
+    if expected is not None:
+        for rid in expected:
+            if (profile is None or rid.profile == profile) and rid not in rows:
+                rows[rid] = _empty_row(rid, "missing", "not found (never ran?)", None)
+    runs = pd.DataFrame([rows[k] for k in sorted(rows)], columns=list(RUN_COLUMNS))
+    runs["seed"] = runs["seed"].astype("int64")
+    for key in NUMERIC:
+        runs[key] = runs[key].astype("float64")
+    history = (
+        pd.concat(histories, ignore_index=True)
+        if histories
+        else pd.DataFrame(columns=[*KEYS, *HISTORY_COLUMNS])
+    )
+    layers = pd.DataFrame(layer_rows, columns=[*KEYS, "layer", "order", "sparsity"])
+    return Collection(root, runs, history, layers, expected, warn)
