@@ -1,13 +1,14 @@
 # Two entry points, both self-installing and idempotent:
 #   make test    create .venv if missing, install pinned deps, lint, run the test suite
 #   make repro   same set-up, then regenerate every result with DVC
-#                (PROFILE=quick|smoke|fashion|paper composes params.yaml first)
+#                (GRID=study|fashion|mini and/or PROFILE=paper|quick|smoke compose params.yaml first)
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?=
+GRID ?=
 
 .PHONY: install test lint repro clean-venv
 
@@ -28,7 +29,8 @@ test: install lint
 	$(PY) -m pytest -q
 
 repro: install
-	@if [ -n "$(PROFILE)" ]; then $(VENV)/bin/weightswitch params $(PROFILE); fi
+	@if [ -n "$(PROFILE)$(GRID)" ]; then \
+	  $(VENV)/bin/weightswitch params --grid $(or $(GRID),study) --profile $(or $(PROFILE),paper); fi
 	source $(VENV)/bin/activate && dvc repro
 
 clean-venv:
