@@ -1,0 +1,473 @@
+"""Typed run configuration (OpenLTH style), built from a params file plus CLI overrides.
+
+One resolved `RunConfig` describes a run completely: it is saved with the run as
+config.json, logged to MLflow as flattened params, and compared on resume so a checkpoint
+is never continued under different settings.
+
+Params file layout (what `dvc.yaml` passes with `--params params.yaml`)::
+
+    profile: quick
+    data: {root: data}
+    recipe: {epochs: 4, batch_size: 64, optimizer: {...}, schedule: {...}}
+    archs: {vgg16: {batch_size: 128, head_width: 512}}
+    methods: {switcher: {granularity: connection, ...}, magnitude: {finetune_epochs: 2}}
+
+Precedence: recipe < archs[arch] < methods[method] < explicit CLI flags. Keys at any level
+may be run keys, switcher keys or pruning keys (a key that does not apply to the method is
+ignored); any other key is a keyword argument of the model (e.g. vgg16's `head_width`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from weightswitch.errors import UsageError, unknown_choice
+
+METHODS: tuple[str, ...] = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
+SWITCHER_METHODS: tuple[str, ...] = ("switcher", "switcher-neuron")
+PRUNE_METHODS: tuple[str, ...] = ("magnitude", "random")
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
+SCHEDULES: tuple[str, ...] = ("multistep", "plateau", "cosine", "constant")
+GRANULARITIES: tuple[str, ...] = ("connection", "neuron")
+PHASE_UNITS: tuple[str, ...] = ("epoch", "step")
+SCOPES: tuple[str, ...] = ("layer", "global")
+AMP_MODES: tuple[str, ...] = ("off", "bf16")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+DEFAULT_PROFILE = "default"
+# Fields that change where/how a run is stored or watched, not what it computes: a
+# checkpoint may be resumed (and a finished run recognised) across changes to these.
+NON_SEMANTIC: frozenset[str] = frozenset({"out", "experiment", "data_root", "device", "tracking"})
+
+
+@dataclass
+class OptimizerConfig:
+    name: str = "sgd"
+    lr: float = 0.1
+    momentum: float = 0.0
+    weight_decay: float = 0.0
+    nesterov: bool = False
+
+
+@dataclass
+class ScheduleConfig:
+    """Learning-rate schedule, stepped once per epoch.
+
+    `plateau` watches the epoch's training loss (the reference's choice: no test data);
+    `stop_lr` ends training early once the lr falls below it (the reference's CIFAR
+    rule "until lr < 5e-3")."""
+
+    name: str = "constant"
+    milestones: list[int] = field(default_factory=list)
+    gamma: float = 0.1
+    patience: int = 20
+    factor: float = 0.1
+    min_lr: float = 0.0
+    stop_lr: float | None = None
+
+
+@dataclass
+class SwitcherConfig:
+    """Alternating TNN/SNN training (DESIGN 1.3).
+
+    `snn_schedule` None reuses the run's TNN schedule; `reference_init` re-initialises the
+    switched FC weights N(0, 0.01) at the start, as the reference code does."""
+
+    granularity: str = "connection"
+    phase_unit: str = "epoch"
+    phase_length: int = 1
+    warmup_epochs: int = 0
+    train_backbone_in_snn_phase: bool = True
+    reference_init: bool = True
+    snn_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    snn_schedule: ScheduleConfig | None = None
+
+
+@dataclass
+class PruneConfig:
+    """Magnitude / random pruning baselines (DESIGN 1.5).
+
+    Target: `sparsity` (fraction per layer, or overall for scope=global) or `match`, a
+    finished switcher run whose per-layer sparsity is copied. `init_from` is a finished dense
+    run whose final weights are pruned (otherwise a dense model is trained first for
+    `epochs`). Fine-tuning runs `finetune_epochs` at `finetune_lr` (None: the lr the dense
+    training ended at) with a constant schedule."""
+
+    method: str = "magnitude"
+    scope: str = "layer"
+    sparsity: float | None = None
+    match: str | None = None
+    init_from: str | None = None
+    finetune_epochs: int = 0
+    finetune_lr: float | None = None
+
+
+@dataclass
+class RunConfig:
+    arch: str
+    dataset: str
+    method: str
+    seed: int = 0
+    epochs: int = 1
+    batch_size: int = 64
+    train_limit: int | None = None
+    eval_batch_size: int = 1000
+    device: str = "auto"
+    amp: str = "off"
+    channels_last: bool | None = None  # None: on for CUDA
+    data_root: str = "data"
+    out: str | None = None  # None: results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>
+    profile: str = DEFAULT_PROFILE
+    experiment: str = "weightswitch"
+    tracking: bool = True
+    model: dict[str, Any] = field(default_factory=dict)
+    optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    switcher: SwitcherConfig | None = None
+    prune: PruneConfig | None = None
+
+    @property
+    def run_name(self) -> str:
+        return f"{self.dataset}-{self.arch}-{self.method}-s{self.seed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The part of the config that determines the results (see NON_SEMANTIC)."""
+        return {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
+
+
+# ----------------------------------------------------------------------------- building
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in dataclasses.fields(cls)}
+
+
+RUN_KEYS = _field_names(RunConfig) - {"switcher", "prune", "model"}
+SWITCHER_KEYS = _field_names(SwitcherConfig)
+PRUNE_KEYS = _field_names(PruneConfig)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Check/convert one value against a field type; raise a one-line UsageError."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key)
+    if dataclasses.is_dataclass(tp):
+        if isinstance(value, tp):
+            return value
+        if not isinstance(value, dict):
+            raise UsageError(f"{key} must be a mapping, got {value!r}")
+        return from_dict(tp, value, prefix=f"{key}.")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "1", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise UsageError(f"{key} must be true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, (int, str)):
+            raise UsageError(f"{key} must be an integer, got {value!r}")
+        try:
+            return int(value)
+        except ValueError:
+            raise UsageError(f"{key} must be an integer, got {value!r}") from None
+    if tp is float:
+        if isinstance(value, bool):
+            raise UsageError(f"{key} must be a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"{key} must be a number, got {value!r}") from None
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise UsageError(f"{key} must be a string, got {value!r}")
+        return str(value)
+    if origin is list:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise UsageError(f"{key} must be a list, got {value!r}")
+        (item_tp,) = typing.get_args(tp)
+        return [_coerce(v, item_tp, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise UsageError(f"{key} must be a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build dataclass `cls` from a (nested) dict; unknown keys are a UsageError."""
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise UsageError(
+            f"unknown key {prefix}{unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
+        )
+    kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a required field is missing
+        raise UsageError(f"{prefix.rstrip('.') or cls.__name__}: {exc}") from None
+
+
+def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    node = tree
+    for p in parts[:-1]:
+        child = node.get(p)
+        if not isinstance(child, dict):
+            child = {}
+            node[p] = child
+        node = child
+    node[parts[-1]] = value
+
+
+def _route(section: dict[str, Any], where: str) -> dict[str, Any]:
+    """Sort one params section's keys into run / switcher / prune / model keys."""
+    if not isinstance(section, dict):
+        raise UsageError(f"{where} must be a mapping, got {section!r}")
+    tree: dict[str, Any] = {}
+    for key, value in section.items():
+        if key in ("switcher", "prune", "model"):
+            if not isinstance(value, dict):
+                raise UsageError(f"{where}.{key} must be a mapping, got {value!r}")
+            tree = _deep_merge(tree, {key: value})
+        elif key in RUN_KEYS:
+            tree = _deep_merge(tree, {key: value})
+        elif key in SWITCHER_KEYS:
+            tree = _deep_merge(tree, {"switcher": {key: value}})
+        elif key in PRUNE_KEYS:
+            tree = _deep_merge(tree, {"prune": {key: value}})
+        else:  # a model keyword argument (checked when the model is built)
+            tree = _deep_merge(tree, {"model": {key: value}})
+    return tree
+
+
+def load_params(path: str | Path) -> dict[str, Any]:
+    """Read a params YAML file into a dict (one-line UsageError if unreadable)."""
+    import yaml
+
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise UsageError(f"cannot read params file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "bad YAML"
+        raise UsageError(f"params file {path} is not valid YAML: {first}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"params file {path} must hold a mapping at the top level")
+    return data
+
+
+def _format_paths(tree: dict[str, Any], names: dict[str, Any]) -> None:
+    """Expand {profile}/{dataset}/{arch}/{seed} placeholders in prune paths."""
+    prune = tree.get("prune")
+    if not isinstance(prune, dict):
+        return
+    for key in ("match", "init_from"):
+        value = prune.get(key)
+        if isinstance(value, str) and "{" in value:
+            try:
+                prune[key] = value.format(**names)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise UsageError(
+                    f"prune.{key} {value!r}: bad placeholder {exc}; "
+                    "valid: {profile}, {dataset}, {arch}, {seed}"
+                ) from None
+
+
+def build_config(
+    arch: str,
+    dataset: str,
+    method: str,
+    params: dict[str, Any] | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> RunConfig:
+    """Resolve a RunConfig: params recipe < archs[arch] < methods[method] < overrides.
+
+    `overrides` maps dotted keys (`optimizer.lr`, `switcher.phase_length`, `seed`) to values;
+    only explicitly given CLI flags should be in it."""
+    if method not in METHODS:
+        raise unknown_choice("method", method, METHODS)
+    params = params or {}
+    tree: dict[str, Any] = {}
+    if "profile" in params:
+        tree["profile"] = params["profile"]
+    data = params.get("data") or {}
+    if isinstance(data, dict) and "root" in data:
+        tree["data_root"] = data["root"]
+    tree = _deep_merge(tree, _route(params.get("recipe") or {}, "recipe"))
+    for section, name in (("archs", arch), ("methods", method)):
+        table = params.get(section) or {}
+        if not isinstance(table, dict):
+            raise UsageError(f"{section} must be a mapping of name -> settings")
+        tree = _deep_merge(tree, _route(table.get(name) or {}, f"{section}.{name}"))
+    for dotted, value in (overrides or {}).items():
+        group = dotted.split(".")[0]
+        if (group == "switcher" and method not in SWITCHER_METHODS) or (
+            group == "prune" and method not in PRUNE_METHODS
+        ):
+            raise UsageError(f"{dotted.split('.')[-1]} does not apply to method {method!r}")
+        if value is not None:
+            _set_dotted(tree, dotted, value)
+    tree.update(arch=arch, dataset=dataset, method=method)
+
+    switcher = tree.pop("switcher", None) or {}
+    prune = tree.pop("prune", None) or {}
+    if method in SWITCHER_METHODS:
+        switcher.setdefault(
+            "granularity", "neuron" if method == "switcher-neuron" else "connection"
+        )
+        tree["switcher"] = switcher
+    elif method in PRUNE_METHODS:
+        prune.setdefault("method", method)
+        tree["prune"] = prune
+        names = {"profile": tree.get("profile", DEFAULT_PROFILE), "dataset": dataset,
+                 "arch": arch, "seed": tree.get("seed", 0)}  # fmt: skip
+        _format_paths(tree, names)
+    cfg = from_dict(RunConfig, tree)
+    if cfg.out is None:
+        cfg.out = str(Path("results", "runs", cfg.profile, cfg.run_name))
+    validate(cfg)
+    return cfg
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _check_choice(kind: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise unknown_choice(kind, value, choices)
+
+
+def _check(ok: bool, message: str) -> None:
+    if not ok:
+        raise UsageError(message)
+
+
+def _validate_optimizer(opt: OptimizerConfig, key: str) -> None:
+    _check_choice(f"{key} name", opt.name, OPTIMIZERS)
+    _check(opt.lr > 0, f"{key}.lr must be > 0, got {opt.lr}")
+    _check(opt.momentum >= 0, f"{key}.momentum must be >= 0, got {opt.momentum}")
+    _check(opt.weight_decay >= 0, f"{key}.weight_decay must be >= 0, got {opt.weight_decay}")
+    _check(
+        not opt.nesterov or (opt.name == "sgd" and opt.momentum > 0),
+        f"{key}.nesterov needs sgd with momentum > 0",
+    )
+
+
+def _validate_schedule(s: ScheduleConfig, key: str) -> None:
+    _check_choice(f"{key} name", s.name, SCHEDULES)
+    _check(
+        all(m > 0 for m in s.milestones) and s.milestones == sorted(set(s.milestones)),
+        f"{key}.milestones must be increasing positive epochs, got {s.milestones}",
+    )
+    _check(0 < s.gamma <= 1, f"{key}.gamma must be in (0, 1], got {s.gamma}")
+    _check(0 < s.factor < 1, f"{key}.factor must be in (0, 1), got {s.factor}")
+    _check(s.patience >= 0, f"{key}.patience must be >= 0, got {s.patience}")
+    _check(s.min_lr >= 0, f"{key}.min_lr must be >= 0, got {s.min_lr}")
+    _check(s.stop_lr is None or s.stop_lr > 0, f"{key}.stop_lr must be > 0, got {s.stop_lr}")
+
+
+def validate(cfg: RunConfig) -> None:
+    """Raise a one-line UsageError naming the first bad value (and the valid choices)."""
+    _check_choice("method", cfg.method, METHODS)
+    _check(cfg.epochs > 0, f"epochs must be > 0, got {cfg.epochs}")
+    _check(cfg.batch_size > 0, f"batch_size must be > 0, got {cfg.batch_size}")
+    _check(cfg.eval_batch_size > 0, f"eval_batch_size must be > 0, got {cfg.eval_batch_size}")
+    _check(
+        cfg.train_limit is None or cfg.train_limit > 0,
+        f"train_limit must be > 0 or null, got {cfg.train_limit}",
+    )
+    dev = cfg.device.split(":")[0]
+    _check_choice("device", cfg.device if dev != "cuda" else "cuda", DEVICES)
+    _check_choice("amp mode", cfg.amp, AMP_MODES)
+    _check(bool(cfg.profile) and "/" not in cfg.profile, f"bad profile name {cfg.profile!r}")
+    _validate_optimizer(cfg.optimizer, "optimizer")
+    _validate_schedule(cfg.schedule, "schedule")
+    if cfg.method in SWITCHER_METHODS:
+        sw = cfg.switcher
+        assert sw is not None
+        _check_choice("granularity", sw.granularity, GRANULARITIES)
+        want = "neuron" if cfg.method == "switcher-neuron" else "connection"
+        _check(
+            sw.granularity == want,
+            f"method {cfg.method} uses granularity {want!r}, got {sw.granularity!r}",
+        )
+        _check_choice("phase unit", sw.phase_unit, PHASE_UNITS)
+        _check(sw.phase_length >= 1, f"phase_length must be >= 1, got {sw.phase_length}")
+        _check(
+            0 <= sw.warmup_epochs < cfg.epochs,
+            f"warmup_epochs must be in [0, epochs={cfg.epochs}), got {sw.warmup_epochs}",
+        )
+        _validate_optimizer(sw.snn_optimizer, "snn_optimizer")
+        if sw.snn_schedule is not None:
+            _validate_schedule(sw.snn_schedule, "snn_schedule")
+    if cfg.method in PRUNE_METHODS:
+        pr = cfg.prune
+        assert pr is not None
+        _check(
+            pr.method == cfg.method,
+            f"prune.method {pr.method!r} contradicts method {cfg.method!r}",
+        )
+        _check_choice("prune scope", pr.scope, SCOPES)
+        _check(
+            (pr.sparsity is None) != (pr.match is None),
+            "pruning needs exactly one target: --sparsity F or --match RUN_DIR",
+        )
+        _check(
+            pr.sparsity is None or 0 <= pr.sparsity < 1,
+            f"sparsity must be in [0, 1), got {pr.sparsity}",
+        )
+        _check(pr.finetune_epochs >= 0, f"finetune_epochs must be >= 0, got {pr.finetune_epochs}")
+        _check(
+            pr.finetune_lr is None or pr.finetune_lr > 0,
+            f"finetune_lr must be > 0, got {pr.finetune_lr}",
+        )
+
+
+def flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {"optimizer.lr": 0.1, ...} (lists kept as values) for MLflow params."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(flatten(v, f"{key}."))
+        else:
+            out[key] = v
+    return out
+
+
+def config_from_json(data: dict[str, Any]) -> RunConfig:
+    """Rebuild a RunConfig from its `to_dict()` form (config.json, checkpoints)."""
+    return from_dict(RunConfig, data)
