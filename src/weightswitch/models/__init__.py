@@ -1,1 +1,8 @@
-"""models"""
+"""Model zoo: LeNet-300-100, LeNet-5, ResNet18/34, VGG16-BN, MobileNet v1.
+
+Every model names the FC layers the study switches in `model.switchable` (DESIGN 1.4).
+"""
+
+from weightswitch.models.registry import ARCHS, Arch, build_model, get_arch, list_archs
+
+__all__ = ["ARCHS", "Arch", "build_model", "get_arch", "list_archs"]

@@ -1,0 +1,79 @@
+"""Architecture registry: which model fits which dataset, and `build_model`."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from torch import nn
+
+from weightswitch.data.registry import get_spec
+from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.models.lenet import LeNet5, LeNet300
+from weightswitch.models.mobilenet import MobileNet
+from weightswitch.models.resnet import resnet18, resnet34
+from weightswitch.models.vgg import VGG16
+
+MNIST_FAMILY = ("mnist", "fashion_mnist")
+CIFAR_FAMILY = ("cifar10", "cifar100")
+
+
+@dataclass(frozen=True)
+class Arch:
+    """A model builder taking (in_channels, num_classes, image_size, **options)."""
+
+    name: str
+    builder: Callable[..., nn.Module]
+    datasets: tuple[str, ...]
+    description: str
+
+
+ARCHS: dict[str, Arch] = {
+    a.name: a
+    for a in (
+        Arch("lenet300", LeNet300, MNIST_FAMILY, "LeNet-300-100 MLP"),
+        Arch("lenet5", LeNet5, MNIST_FAMILY, "LeNet-5 (conv 20, conv 50, FC 800-500)"),
+        Arch("resnet18", resnet18, CIFAR_FAMILY, "ResNet18, CIFAR stem"),
+        Arch("resnet34", resnet34, CIFAR_FAMILY, "ResNet34, CIFAR stem"),
+        Arch("vgg16", VGG16, CIFAR_FAMILY, "VGG16-BN, CIFAR-style, FC head"),
+        Arch("mobilenet", MobileNet, CIFAR_FAMILY, "MobileNet v1, CIFAR-style"),
+    )
+}
+
+
+def list_archs() -> list[str]:
+    return list(ARCHS)
+
+
+def get_arch(name: str) -> Arch:
+    try:
+        return ARCHS[name]
+    except KeyError:
+        raise unknown_choice("arch", name, ARCHS) from None
+
+
+def _dataset_geometry(dataset: str) -> tuple[int, int, int]:
+    """(channels, image size, classes) from the dataset registry."""
+    spec = get_spec(dataset)
+    if spec.height != spec.width:
+        raise UsageError(f"dataset {dataset!r}: models expect square images")
+    return spec.channels, spec.height, spec.num_classes
+
+
+def build_model(arch: str, dataset: str, **kwargs: Any) -> nn.Module:
+    """Build `arch` sized for `dataset`; `kwargs` are the arch's options (e.g. vgg16 head_width)."""
+    spec = get_arch(arch)
+    channels, size, classes = _dataset_geometry(dataset)
+    if dataset not in spec.datasets:
+        raise UsageError(
+            f"arch {arch!r} does not fit dataset {dataset!r}; "
+            f"{arch} works with: {', '.join(spec.datasets)}"
+        )
+    params = inspect.signature(spec.builder).parameters
+    options = [p for p in params if p not in ("in_channels", "num_classes", "image_size")]
+    for key in kwargs:
+        if key not in options:
+            raise unknown_choice(f"option for arch {arch!r}", key, options or ["(none)"])
+    return spec.builder(in_channels=channels, num_classes=classes, image_size=size, **kwargs)

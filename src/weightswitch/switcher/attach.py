@@ -1,0 +1,82 @@
+"""Put switchers on a model's FC layers, and the parameter groups the alternating method needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.switcher.layer import SwitchedLinear
+from weightswitch.switcher.unet import GRANULARITIES
+
+
+def attach_switcher(
+    model: nn.Module,
+    granularity: str = "connection",
+    layers: Iterable[str] | None = None,
+    **snn_kwargs: Any,
+) -> nn.Module:
+    """Replace the named `nn.Linear` layers (default `model.switchable`) in place.
+
+    Each becomes a `SwitchedLinear` holding the same weight and bias Parameters plus its own
+    SNN. `snn_kwargs` go to `SwitcherNet` (widths, max_depth, min_size, head_channels).
+    Returns `model`.
+    """
+    if granularity not in GRANULARITIES:
+        raise unknown_choice("granularity", granularity, GRANULARITIES)
+    names = list(getattr(model, "switchable", ()) if layers is None else layers)
+    if not names:
+        raise UsageError("no layers to switch: the model names none in `switchable`")
+    for name in names:
+        try:
+            module = model.get_submodule(name)
+        except AttributeError:
+            raise unknown_choice("layer", name, _linear_names(model)) from None
+        if not isinstance(module, nn.Linear):
+            kind = type(module).__name__
+            raise UsageError(
+                f"layer {name!r} is a {kind}, not an nn.Linear; "
+                f"switchable layers: {', '.join(_linear_names(model))}"
+            )
+        parent_name, _, child = name.rpartition(".")
+        parent = model.get_submodule(parent_name) if parent_name else model
+        setattr(parent, child, SwitchedLinear.from_linear(module, granularity, **snn_kwargs))
+    return model
+
+
+def _linear_names(model: nn.Module) -> list[str]:
+    return [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+
+
+def switched_layers(model: nn.Module) -> dict[str, SwitchedLinear]:
+    """Switched layers by dotted name, in module order."""
+    return {n: m for n, m in model.named_modules() if isinstance(m, SwitchedLinear)}
+
+
+def snn_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Parameters of every SNN (what the SNN phase trains)."""
+    return [p for layer in switched_layers(model).values() for p in layer.snn.parameters()]
+
+
+def switched_weights(model: nn.Module) -> list[nn.Parameter]:
+    """W and b of the switched layers."""
+    layers = switched_layers(model).values()
+    return [p for layer in layers for p in (layer.weight, layer.bias) if p is not None]
+
+
+def task_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Every parameter of the task network, i.e. all but the SNNs'."""
+    snn = {id(p) for p in snn_parameters(model)}
+    return [p for p in model.parameters() if id(p) not in snn]
+
+
+@torch.no_grad()
+def init_switched_weights(model: nn.Module, std: float = 0.01) -> None:
+    """Reference initialisation of switched FC layers: W ~ N(0, std), b = 0."""
+    for layer in switched_layers(model).values():
+        nn.init.normal_(layer.weight, 0.0, std)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)

@@ -1,0 +1,106 @@
+"""`SwitchedLinear`: a fully connected layer whose weights are gated by its own SNN."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from weightswitch.switcher.unet import SwitcherNet
+
+
+class SwitchedLinear(nn.Module):
+    """y = x (W * G)^T + b (connection) or y = (x * g) W^T + b (neuron); the bias is never gated.
+
+    G = snn(W) is recomputed from the current W on every forward that may need gradients (both
+    W, through the gate computation, and the SNN receive them). When gradients are off
+    (evaluation, statistics), the gates are cached and recomputed only when W or an SNN
+    parameter changed (tracked by tensor storage and in-place version counters): the SNN's
+    BatchNorms use the image's own statistics in every mode, so the cache is exact.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        granularity: str = "connection",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+        **snn_kwargs: Any,
+    ) -> None:
+        super().__init__()
+        self.in_features, self.out_features = in_features, out_features
+        factory = {"device": device, "dtype": dtype}
+        self.weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
+        self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
+        self.snn = SwitcherNet(in_features, out_features, granularity, **snn_kwargs)
+        self.snn.to(**{k: v for k, v in factory.items() if v is not None})
+        self._gate_cache: tuple[tuple, Tensor] | None = None
+        nn.init.normal_(self.weight, 0.0, 0.01)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -1 / math.sqrt(in_features), 1 / math.sqrt(in_features))
+
+    @property
+    def granularity(self) -> str:
+        return self.snn.granularity
+
+    @classmethod
+    def from_linear(
+        cls, linear: nn.Linear, granularity: str = "connection", **snn_kwargs: Any
+    ) -> SwitchedLinear:
+        """Wrap `linear`, keeping its very weight and bias Parameters (no copy)."""
+        layer = cls(
+            linear.in_features,
+            linear.out_features,
+            linear.bias is not None,
+            granularity,
+            device=linear.weight.device,
+            dtype=linear.weight.dtype,
+            **snn_kwargs,
+        )
+        layer.weight = linear.weight
+        layer.bias = linear.bias
+        layer.train(linear.training)
+        return layer
+
+    def _cache_key(self) -> tuple:
+        params = (self.weight, *self.snn.parameters())
+        return (
+            torch.is_autocast_enabled(),
+            *((p.data_ptr(), p._version, p.dtype) for p in params),
+        )
+
+    def gates(self) -> Tensor:
+        """G >= 0 for the current W: out x in (connection) or [in] (neuron)."""
+        if torch.is_grad_enabled():
+            self._gate_cache = None
+            return self.snn(self.weight)
+        key = self._cache_key()
+        if self._gate_cache is None or self._gate_cache[0] != key:
+            self._gate_cache = (key, self.snn(self.weight))
+        return self._gate_cache[1]
+
+    def effective_weight(self) -> Tensor:
+        """W * G, with neuron gates broadcast over the input columns."""
+        return self.weight * self.gates()
+
+    def forward(self, x: Tensor) -> Tensor:
+        gates = self.gates()
+        if self.granularity == "neuron":
+            return F.linear(x * gates.to(x.dtype), self.weight, self.bias)
+        return F.linear(x, self.weight * gates, self.bias)
+
+    def __getstate__(self) -> dict:
+        state = super().__getstate__()
+        state["_gate_cache"] = None
+        return state
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}, granularity={self.granularity}"
+        )
