@@ -289,23 +289,39 @@ def collect(
         row["has_gates"] = (run_dir / "gates.pt").is_file()
         rows[rid] = row
         for order, (layer, value) in enumerate(data["layer_sparsity"].items()):
-            layer_rows.append({**{k: getattr(rid, k) for k in KEYS}, "layer": layer,
-                               "order": order, "sparsity": value})  # fmt: skip
+            layer_rows.append(
+                {
+                    **{k: getattr(rid, k) for k in KEYS},
+                    "layer": layer,
+                    "order": order,
+                    "sparsity": value,
+                }
+            )
         hist = _read_history(run_dir / "history.csv", rid, warn)
         if hist is not None:
             histories.append(hist)
-    if expected is not None:
-        for rid in expected:
-            if (profile is None or rid.profile == profile) and rid not in rows:
-                rows[rid] = _empty_row(rid, "missing", "not found (never ran?)", None)
-    runs = pd.DataFrame([rows[k] for k in sorted(rows)], columns=list(RUN_COLUMNS))
-    runs["seed"] = runs["seed"].astype("int64")
-    for key in NUMERIC:
-        runs[key] = runs[key].astype("float64")
     history = (
         pd.concat(histories, ignore_index=True)
         if histories
         else pd.DataFrame(columns=[*KEYS, *HISTORY_COLUMNS])
     )
     layers = pd.DataFrame(layer_rows, columns=[*KEYS, "layer", "order", "sparsity"])
-    return Collection(root, runs, history, layers, expected, warn)
+    col = Collection(root, _frame(rows), history, layers, None, warn)
+    return col if expected is None else with_expected(col, expected, profile)
+
+
+def _frame(rows: dict[RunId, dict[str, Any]]) -> pd.DataFrame:
+    runs = pd.DataFrame([rows[k] for k in sorted(rows)], columns=list(RUN_COLUMNS))
+    runs["seed"] = runs["seed"].astype("int64")
+    for key in NUMERIC:
+        runs[key] = runs[key].astype("float64")
+    return runs
+
+
+def with_expected(col: Collection, expected: list[RunId], profile: str | None = None) -> Collection:
+    """Add a "missing" row for every expected run that left no trace under the results root."""
+    rows = {RunId(*(r[k] for k in KEYS)): r for r in col.runs.to_dict("records")}
+    for rid in expected:
+        if (profile is None or rid.profile == profile) and rid not in rows:
+            rows[rid] = _empty_row(rid, "missing", "not found (never ran?)", None)
+    return Collection(col.root, _frame(rows), col.history, col.layers, list(expected), col.warnings)

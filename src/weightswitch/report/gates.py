@@ -54,9 +54,18 @@ def histogram_table(
             top = float(positive.max()) if positive.size else 1.0
             counts, edges = np.histogram(positive, bins=bins, range=(0.0, top))
             for c, lo, hi in zip(counts, edges[:-1], edges[1:], strict=True):
-                rows.append({**ident, "layer": layer, "order": order, "left": float(lo),
-                             "right": float(hi), "count": int(c), "zeros": zeros,
-                             "total": int(flat.size)})  # fmt: skip
+                rows.append(
+                    {
+                        **ident,
+                        "layer": layer,
+                        "order": order,
+                        "left": float(lo),
+                        "right": float(hi),
+                        "count": int(c),
+                        "zeros": zeros,
+                        "total": int(flat.size),
+                    }
+                )
     return pd.DataFrame(rows, columns=list(HIST_COLUMNS))
 
 

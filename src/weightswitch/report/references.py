@@ -39,27 +39,107 @@ class Reference:
 
 
 REFERENCES: tuple[Reference, ...] = (
-    Reference("published pruning", "mnist", "lenet300", "dense", 100 - 1.64, None, HAN2015,
-              "top-1 error 1.64% (accuracy = 100 - error)"),
-    Reference("published pruning", "mnist", "lenet300", "magnitude pruned + retrained",
-              100 - 1.59, 12.0, HAN2015, "top-1 error 1.59% at 12x fewer parameters"),
-    Reference("published pruning", "mnist", "lenet5", "dense", 100 - 0.80, None, HAN2015,
-              "top-1 error 0.80% (accuracy = 100 - error)"),
-    Reference("published pruning", "mnist", "lenet5", "magnitude pruned + retrained",
-              100 - 0.77, 12.0, HAN2015, "top-1 error 0.77% at 12x fewer parameters"),
-    Reference("published baseline", "cifar10", "resnet18", "dense, from scratch", 93.02, None,
-              KUANGLIU, "README value; usually quoted as ~93%"),
-    Reference("published baseline", "cifar10", "vgg16", "dense, from scratch", 92.64, None,
-              KUANGLIU, "README value; usually quoted as ~92.6%"),
-    Reference("published baseline", "cifar100", "resnet18", "dense, from scratch", 100 - 24.39,
-              None, WEIAICUNZAI, "top-1 error 24.39%"),
-    Reference("published baseline", "cifar100", "resnet34", "dense, from scratch", 100 - 23.24,
-              None, WEIAICUNZAI, "top-1 error 23.24%"),
-    Reference("published baseline", "cifar100", "vgg16", "dense, from scratch (vgg16_bn)",
-              100 - 27.07, None, WEIAICUNZAI, "top-1 error 27.07%"),
-    Reference("published baseline", "cifar100", "mobilenet", "dense, from scratch (v1)",
-              100 - 34.02, None, WEIAICUNZAI, "top-1 error 34.02%"),
-)  # fmt: skip
+    Reference(
+        "published pruning",
+        "mnist",
+        "lenet300",
+        "dense",
+        100 - 1.64,
+        None,
+        HAN2015,
+        "top-1 error 1.64% (accuracy = 100 - error)",
+    ),
+    Reference(
+        "published pruning",
+        "mnist",
+        "lenet300",
+        "magnitude pruned + retrained",
+        100 - 1.59,
+        12.0,
+        HAN2015,
+        "top-1 error 1.59% at 12x fewer parameters",
+    ),
+    Reference(
+        "published pruning",
+        "mnist",
+        "lenet5",
+        "dense",
+        100 - 0.80,
+        None,
+        HAN2015,
+        "top-1 error 0.80% (accuracy = 100 - error)",
+    ),
+    Reference(
+        "published pruning",
+        "mnist",
+        "lenet5",
+        "magnitude pruned + retrained",
+        100 - 0.77,
+        12.0,
+        HAN2015,
+        "top-1 error 0.77% at 12x fewer parameters",
+    ),
+    Reference(
+        "published baseline",
+        "cifar10",
+        "resnet18",
+        "dense, from scratch",
+        93.02,
+        None,
+        KUANGLIU,
+        "README value; usually quoted as ~93%",
+    ),
+    Reference(
+        "published baseline",
+        "cifar10",
+        "vgg16",
+        "dense, from scratch",
+        92.64,
+        None,
+        KUANGLIU,
+        "README value; usually quoted as ~92.6%",
+    ),
+    Reference(
+        "published baseline",
+        "cifar100",
+        "resnet18",
+        "dense, from scratch",
+        100 - 24.39,
+        None,
+        WEIAICUNZAI,
+        "top-1 error 24.39%",
+    ),
+    Reference(
+        "published baseline",
+        "cifar100",
+        "resnet34",
+        "dense, from scratch",
+        100 - 23.24,
+        None,
+        WEIAICUNZAI,
+        "top-1 error 23.24%",
+    ),
+    Reference(
+        "published baseline",
+        "cifar100",
+        "vgg16",
+        "dense, from scratch (vgg16_bn)",
+        100 - 27.07,
+        None,
+        WEIAICUNZAI,
+        "top-1 error 27.07%",
+    ),
+    Reference(
+        "published baseline",
+        "cifar100",
+        "mobilenet",
+        "dense, from scratch (v1)",
+        100 - 34.02,
+        None,
+        WEIAICUNZAI,
+        "top-1 error 34.02%",
+    ),
+)
 
 # Slot for the accuracies the study's own reference implementation reports. Deliberately
 # empty: those numbers are not established here (that code selects the best epoch on the
@@ -80,10 +160,18 @@ def reference_table() -> pd.DataFrame:
     if not REFERENCE_IMPLEMENTATION:
         rows.append(
             asdict(
-                Reference("reference implementation", "—", "—", "switcher (as reported)",
-                          None, None, "not established", REFERENCE_IMPLEMENTATION_NOTE)
+                Reference(
+                    "reference implementation",
+                    "—",
+                    "—",
+                    "switcher (as reported)",
+                    None,
+                    None,
+                    "not established",
+                    REFERENCE_IMPLEMENTATION_NOTE,
+                )
             )
-        )  # fmt: skip
+        )
     df = pd.DataFrame(rows)
     df["test_accuracy_pct"] = df["test_accuracy_pct"].astype("float64").round(2)
     return df

@@ -1,0 +1,293 @@
+"""The report pipeline: collect -> tables -> figures -> README index, each file atomic.
+
+Files written by a previous report and not produced again are removed (tracked through
+`manifest.json`), so the index never sits next to stale figures.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from weightswitch.errors import WeightswitchError
+from weightswitch.report import tables as T
+from weightswitch.report.atomic import write_text
+from weightswitch.report.collect import Collection, collect, load_expected, with_expected
+from weightswitch.report.index import Entry, Index, generated_at, git_commit, render
+from weightswitch.report.references import reference_table
+
+Log = Callable[[str], None]
+
+
+def _log(msg: str) -> None:
+    print(f"report: {msg}", flush=True)
+
+
+def _warn(msg: str) -> None:
+    print(f"report: warning: {msg}", file=sys.stderr, flush=True)
+
+
+def gather(
+    results: Path, profile: str | None, expected: Path | None, log: Log = _log
+) -> Collection:
+    """Collect the runs, apply the expected grid, and fail clearly when nothing is usable."""
+    if not results.is_dir():
+        raise WeightswitchError(f"results directory {results} does not exist; nothing to report")
+    log(f"collecting runs under {results}" + (f" (profile {profile})" if profile else ""))
+    col = collect(results, profile)
+    if expected is not None:
+        found = sorted(set(col.runs["profile"])) or ([profile] if profile else [results.name])
+        col = with_expected(col, load_expected(expected, [profile] if profile else found), profile)
+    if col.ok.empty:
+        broken = len(col.missing)
+        detail = f" ({broken} run(s) without usable metrics.json)" if broken else ""
+        where = f"for profile {profile!r} " if profile else ""
+        found = sorted(p.name for p in results.iterdir() if p.is_dir())
+        hint = f"; profiles present: {', '.join(found)}" if profile and found else ""
+        raise WeightswitchError(
+            f"no completed runs {where}under {results} (looked for **/metrics.json){detail}{hint}"
+        )
+    log(f"{len(col.ok)} completed run(s), {len(col.missing)} missing")
+    return col
+
+
+def _profiles(col: Collection) -> pd.DataFrame:
+    rows = []
+    for profile, g in col.runs.groupby("profile"):
+        ok = g[g["status"] == "ok"]
+        pairs = sorted({f"{d}/{a}" for d, a in zip(g["dataset"], g["arch"], strict=True)})
+        rows.append(
+            {
+                "profile": profile,
+                "dataset/arch": ", ".join(pairs),
+                "methods": ", ".join(T.method_order(g["method"].unique())),
+                "seeds": ", ".join(map(str, sorted(ok["seed"].unique()))) or "—",
+                "runs ok": len(ok),
+                "missing": int((g["status"] == "missing").sum()),
+                "train size": ", ".join(sorted({f"{int(v)}" for v in ok["train_size"].dropna()}))
+                or "—",
+                "run commits": ", ".join(sorted({str(c)[:10] for c in ok["git_commit"].dropna()}))
+                or "—",
+                "devices": ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "—",
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _per_profile_md(df: pd.DataFrame, title: str, headers: dict[str, str] | None = None) -> str:
+    parts = []
+    for profile, g in df.groupby("profile", sort=True):
+        parts += [f"### Profile `{profile}`", "", T.markdown(g.drop(columns="profile"), headers)]
+    return f"# {title}\n\n" + "\n".join(parts)
+
+
+def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entry], str]:
+    """Write every table; return their index entries and the summary Markdown for the README."""
+    tdir = out / "tables"
+    expected = col.expected is not None
+    summary = T.summary_table(col)
+    shown = T.summary_display(summary, expected)
+    seeds = ", ".join(map(str, sorted(col.ok["seed"].unique())))
+    profiles = ", ".join(sorted(col.ok["profile"].unique()))
+    n_note = "completed runs / expected runs" if expected else "completed runs"
+    cap = (
+        f"Per dataset/arch/method: mean ± sample std over seeds of test accuracy (%), FC "
+        f"sparsity (% exactly-zero effective FC weights) and whole-model compression ratio "
+        f"(all parameters / non-zero effective parameters). Δ vs dense = mean test accuracy "
+        f"minus the dense mean of the same pair, in percentage points. Magnitude and random "
+        f"pruning are pruned to the sparsity of the run named in 'matched to'. n = {n_note}; "
+        f"'missing' = no completed run (n = 0); '—' = undefined (std of a single run, or a "
+        f"metric the method does not have). Profile(s) {profiles}; seeds {seeds}; "
+        f"from {col.root}."
+    )
+    entries: list[Entry] = []
+    files = [
+        write_text(tdir / "summary.csv", summary.to_csv(index=False, float_format="%.6g")),
+        write_text(
+            tdir / "summary.md",
+            _per_profile_md(shown, "Summary", T.SUMMARY_HEADERS) + f"\n{cap}\n",
+        ),
+        write_text(tdir / "summary.tex", _summary_tex(shown, cap)),
+    ]
+    entries.append(Entry("Summary: accuracy, sparsity, compression", cap, files))
+    layers = T.layer_table(col)
+    lcap = (
+        f"Sparsity (%) of each switched layer per method: mean ± sample std over seeds, n runs. "
+        f"Profile(s) {profiles}; seeds {seeds}; from layer_sparsity in metrics.json."
+    )
+    lfiles = [
+        write_text(tdir / "layer_sparsity.csv", layers.to_csv(index=False, float_format="%.6g")),
+        write_text(
+            tdir / "layer_sparsity.md",
+            _per_profile_md(
+                T.layer_display(layers).assign(profile=layers["profile"]), "Per-layer sparsity"
+            )
+            + f"\n{lcap}\n",
+        ),
+    ]
+    entries.append(Entry("Per-layer sparsity", lcap, lfiles))
+    runs = T.runs_table(col)
+    rfile = write_text(tdir / "runs.csv", runs.to_csv(index=False, float_format="%.6g"))
+    hfile = write_text(tdir / "history.csv", col.history.to_csv(index=False, float_format="%.6g"))
+    entries.append(
+        Entry(
+            "Every run and every epoch",
+            "runs.csv: one row per run (status ok/missing with the reason; accuracies and "
+            "sparsities in %). history.csv: one row per run-epoch as in each run's history.csv "
+            "(accuracies as fractions), the data of the training-curve figures.",
+            [rfile, hfile],
+        )
+    )
+    missing = T.missing_table(col)
+    mtext = T.markdown(missing) if len(missing) else "None: every run found has its metrics.\n"
+    mfiles = [
+        write_text(tdir / "missing.csv", missing.to_csv(index=False)),
+        write_text(tdir / "missing.md", f"# Missing runs\n\n{mtext}"),
+    ]
+    entries.append(
+        Entry(
+            "Missing runs",
+            f"{len(missing)} run(s) expected or started but without usable metrics.json; their "
+            "numbers are not shown anywhere (no value is imputed).",
+            mfiles,
+        )
+    )
+    refs = reference_table()
+    rshown = T.reference_display(refs)
+    rcap = (
+        "Published reference numbers with their source (NOT measured by this suite; other "
+        "code, budgets and selection rules). Han et al. 2015 report top-1 error; accuracy = "
+        "100 − error. The reference-implementation slot is intentionally empty."
+    )
+    rfiles = [
+        write_text(tdir / "references.csv", refs.to_csv(index=False)),
+        write_text(
+            tdir / "references.md", f"# Published references\n\n{T.markdown(rshown)}\n{rcap}\n"
+        ),
+        write_text(
+            tdir / "references.tex",
+            T.latex(rshown.drop(columns=["note"]), rcap, "tab:references", group=("kind",)),
+        ),
+    ]
+    entries.append(Entry("Published references (separate from our measurements)", rcap, rfiles))
+    for e in entries:
+        log(f"wrote {', '.join(str(f.relative_to(out)) for f in e.files)}")
+    inline = _per_profile_md(shown, "x", T.SUMMARY_HEADERS).split("\n", 2)[2]
+    return entries, inline.replace("### Profile", "#### Profile")
+
+
+def _summary_tex(shown: pd.DataFrame, caption: str) -> str:
+    parts = []
+    for profile, g in shown.groupby("profile", sort=True):
+        parts.append(
+            T.latex(
+                g.drop(columns="profile"),
+                f"{caption} Profile: {profile}.",
+                f"tab:summary-{profile}",
+                T.SUMMARY_HEADERS,
+                group=("dataset", "arch"),
+                align="lll" + "r" * 5 + "lr",
+            )
+        )
+    return "% Generated by `weightswitch report`; needs \\usepackage{booktabs}.\n" + "\n".join(
+        parts
+    )
+
+
+def write_figures(
+    col: Collection, out: Path, log: Log = _log
+) -> tuple[dict[str, list[Entry]], list[str]]:
+    """Draw and save every figure per profile; return index entries and skip notes."""
+    from weightswitch.report import figures as F
+    from weightswitch.report.gates import gate_maps, histogram_table
+
+    F.setup()
+    runs = T.runs_table(col)
+    hist = histogram_table(col.runs, warn=col.warnings)
+    maps = gate_maps(col.runs, warn=col.warnings)
+    fdir = out / "figures"
+    figures: dict[str, list[Entry]] = {}
+    notes: list[str] = []
+    for profile in sorted(col.ok["profile"].unique()):
+        source = str(col.root / profile) if (col.root / profile).is_dir() else str(col.root)
+        plots = [
+            F.accuracy_vs_sparsity(runs, profile, source),
+            *F.training_curves(col.history, profile, source),
+            F.layer_sparsity(col.layers, profile, source),
+            F.gate_histograms(hist, profile, source),
+            *F.gate_maps(maps, profile, source),
+        ]
+        if not (hist["profile"] == profile).any():
+            notes.append(
+                f"{profile}: gate histograms and gate maps skipped: no switcher run "
+                "with a readable gates.pt."
+            )
+        elif not any(m.ident["profile"] == profile for m in maps):
+            notes.append(f"{profile}: gate maps skipped: no connection-switcher run with gates.pt.")
+        if not (col.layers["profile"] == profile).any():
+            notes.append(f"{profile}: per-layer sparsity figure skipped: no layer_sparsity.")
+        if not (col.history["profile"] == profile).any():
+            notes.append(f"{profile}: training curves skipped: no readable history.csv.")
+        entries = []
+        for plot in filter(None, plots):
+            F.save(plot, fdir)
+            title = plot.stem.split("/", 1)[1].replace("_", " ")
+            entries.append(Entry(title, plot.caption, plot.files, image=plot.files[0]))
+            log(f"wrote {', '.join(str(f.relative_to(out)) for f in plot.files)}")
+        figures[profile] = entries
+    return figures, notes
+
+
+def _prune_stale(out: Path, written: list[Path], log: Log) -> None:
+    manifest = out / "manifest.json"
+    keep = {p.relative_to(out).as_posix() for p in written}
+    try:
+        old = set(json.loads(manifest.read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        old = set()
+    for rel in sorted(old - keep):
+        path = out / rel
+        if path.is_file() and ".." not in Path(rel).parts:
+            path.unlink()
+            log(f"removed stale {rel}")
+    write_text(manifest, json.dumps({"files": sorted(keep)}, indent=1) + "\n")
+
+
+def build_report(
+    results: Path,
+    out: Path,
+    profile: str | None = None,
+    expected: Path | None = None,
+    log: Log = _log,
+    warn: Log = _warn,
+    command: str = "weightswitch report",
+) -> Path:
+    """Run the whole report; return the path of the README index."""
+    col = gather(Path(results), profile, Path(expected) if expected else None, log)
+    out = Path(out)
+    tables, inline = write_tables(col, out, log)
+    figures, notes = write_figures(col, out, log)
+    for w in col.warnings:
+        warn(w)
+    index = Index(
+        results=str(results),
+        profiles=_profiles(col),
+        tables=tables,
+        figures=figures,
+        notes=notes,
+        warnings=col.warnings,
+        inline_summary=inline,
+        command=command,
+    )
+    readme = write_text(out / "README.md", render(index, out, git_commit(), generated_at()))
+    written = [f for e in tables for f in e.files]
+    written += [f for es in figures.values() for e in es for f in e.files]
+    _prune_stale(out, [*written, readme], log)
+    log(
+        f"wrote {readme} (index of {len(tables)} tables, {sum(map(len, figures.values()))} figures)"
+    )
+    return readme

@@ -1,0 +1,46 @@
+"""`weightswitch report`: regenerate every table and figure from the run outputs."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "report",
+        help="collect run outputs into tables (md/csv/tex) and figures (png/pdf)",
+        description=(
+            "Collect every run under --results (recursively, **/metrics.json) and write tidy "
+            "tables, figures and an index README to --out. Profiles are never pooled: with no "
+            "--profile, every profile found is reported side by side."
+        ),
+    )
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results/runs"),
+        help="results root holding <profile>/<run>/metrics.json (default: results/runs)",
+    )
+    parser.add_argument(
+        "--out", type=Path, default=Path("reports"), help="output directory (default: reports)"
+    )
+    parser.add_argument(
+        "--profile", default=None, help="report only this profile (default: every profile found)"
+    )
+    parser.add_argument(
+        "--expected",
+        type=Path,
+        default=None,
+        help="JSON/YAML list of expected runs {dataset, arch, method, seed"
+        "[, profile]}; those absent are reported as missing",
+    )
+    parser.set_defaults(func=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from weightswitch.report.build import build_report
+
+    build_report(args.results, args.out, profile=args.profile, expected=args.expected)
+    return 0

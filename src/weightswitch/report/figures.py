@@ -1,0 +1,356 @@
+"""Figures drawn only from the tidy tables (ShrinkBench style: no metric is computed here).
+
+Every function returns `Plot`s (a matplotlib figure, a file stem and a caption saying what
+data, profile and seeds it shows); `save` writes each as PNG and PDF, atomically.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+from weightswitch.report.atomic import write_with
+from weightswitch.report.collect import METHODS
+from weightswitch.report.gates import GateMap
+from weightswitch.report.references import dense_reference
+from weightswitch.report.tables import method_order
+
+PHASES = ("warmup", "dense", "tnn", "snn", "finetune")
+ZERO_COLOR = "#d62728"  # gates that are exactly zero, in the gate maps
+_PALETTE = sns.color_palette("colorblind", 10)
+_MARKERS = {"warmup": "o", "dense": "s", "tnn": "^", "snn": "v", "finetune": "D"}
+
+
+@dataclass
+class Plot:
+    """A drawn figure waiting to be saved, with the caption the index shows."""
+
+    stem: str
+    figure: plt.Figure
+    caption: str
+    files: list[Path] = field(default_factory=list)
+
+
+def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    """Fixed colours per method so every figure agrees."""
+    order = list(METHODS) + sorted(set(methods) - set(METHODS))
+    return {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(order)}
+
+
+def phase_colors(phases: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+    order = list(PHASES) + sorted(set(phases) - set(PHASES))
+    pal = sns.color_palette("Dark2", max(len(order), 3))
+    return {p: pal[i % len(pal)] for i, p in enumerate(order)}
+
+
+def _seeds(df: pd.DataFrame) -> str:
+    seeds = sorted(int(s) for s in df["seed"].unique())
+    return ", ".join(map(str, seeds)) if seeds else "none"
+
+
+def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.4)):
+    ncols = max(1, min(ncols, n))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(size[0] * ncols, size[1] * nrows), squeeze=False
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def _pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
+    return sorted({(d, a) for d, a in zip(df["dataset"], df["arch"], strict=True)})
+
+
+def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot | None:
+    """(a) test accuracy vs FC sparsity per method; dense sits at sparsity 0."""
+    ok = runs[(runs["profile"] == profile) & (runs["status"] == "ok")].copy()
+    if ok.empty:
+        return None
+    dense = ok["method"] == "dense"
+    ok.loc[dense, "fc_sparsity_pct"] = ok.loc[dense, "fc_sparsity_pct"].fillna(0.0)
+    colors = method_colors(ok["method"].unique())
+    pairs = _pairs(ok)
+    fig, axes = _grid(len(pairs))
+    for ax, (dataset, arch) in zip(axes, pairs, strict=True):
+        sel = ok[(ok["dataset"] == dataset) & (ok["arch"] == arch)]
+        for method in method_order(sel["method"].unique()):
+            m = sel[sel["method"] == method].dropna(subset=["test_acc_pct", "fc_sparsity_pct"])
+            if m.empty:
+                continue
+            c = colors[method]
+            ax.scatter(m["fc_sparsity_pct"], m["test_acc_pct"], color=c, s=14, alpha=0.45)
+            sx = m["fc_sparsity_pct"].std(ddof=1) if len(m) > 1 else 0.0
+            sy = m["test_acc_pct"].std(ddof=1) if len(m) > 1 else 0.0
+            ax.errorbar(
+                m["fc_sparsity_pct"].mean(),
+                m["test_acc_pct"].mean(),
+                xerr=sx,
+                yerr=sy,
+                fmt="o",
+                ms=7,
+                color=c,
+                mec="black",
+                mew=0.6,
+                capsize=3,
+                label=f"{method} (n={len(m)})",
+            )
+        ref = dense_reference(dataset, arch)
+        if ref is not None and ref.test_accuracy_pct is not None:
+            ax.axhline(
+                ref.test_accuracy_pct,
+                color="0.5",
+                ls=":",
+                lw=1,
+                label=f"published dense {ref.test_accuracy_pct:.2f} (ref.)",
+            )
+        ax.set_title(f"{dataset} / {arch}")
+        ax.set_xlabel("FC sparsity (%)")
+        ax.set_ylabel("test accuracy (%)")
+        ax.set_xlim(-3, 103)
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    caption = (
+        f"Test accuracy vs. FC sparsity per method. Profile {profile}; seeds {_seeds(ok)}; "
+        f"{len(ok)} completed runs from {source}. Small dots are single runs; large markers "
+        "are the mean with ± 1 sample std over seeds as bars (no bar when n = 1). Dense runs "
+        "sit at sparsity 0; magnitude and random pruning are set to the switcher's sparsity. "
+        "The dotted grey line is a published dense accuracy (see the reference table), not a "
+        "measurement of this suite."
+    )
+    return Plot(f"{profile}/accuracy_vs_sparsity", fig, caption)
+
+
+def training_curves(history: pd.DataFrame, profile: str, source: str) -> list[Plot]:
+    """(b) validation accuracy and training loss per epoch, coloured and marked by phase."""
+    hist = history[history["profile"] == profile]
+    plots: list[Plot] = []
+    colors = phase_colors(hist["phase"].astype(str).unique())
+    for dataset, arch in _pairs(hist):
+        sel = hist[(hist["dataset"] == dataset) & (hist["arch"] == arch)]
+        methods = method_order(sel["method"].unique())
+        fig, axes = plt.subplots(
+            2, len(methods), figsize=(3.6 * len(methods), 5.6), squeeze=False, sharex="col"
+        )
+        for j, method in enumerate(methods):
+            m = sel[sel["method"] == method]
+            for i, (col, label, scale) in enumerate(
+                (("val_accuracy", "val. accuracy (%)", 100.0), ("train_loss", "train loss", 1.0))
+            ):
+                ax = axes[i][j]
+                for _, run in m.groupby("seed"):
+                    run = run.sort_values("epoch")
+                    ax.plot(run["epoch"], run[col] * scale, color="0.7", lw=0.8, zorder=1)
+                for phase, p in m.groupby("phase"):
+                    ax.scatter(
+                        p["epoch"],
+                        p[col] * scale,
+                        s=12,
+                        color=colors[str(phase)],
+                        marker=_MARKERS.get(str(phase), "o"),
+                        label=str(phase),
+                        zorder=2,
+                    )
+                if i == 0:
+                    ax.set_title(f"{method} (seeds {_seeds(m)})", fontsize=9)
+                ax.set_ylabel(label if j == 0 else "")
+                ax.set_xlabel("epoch" if i == 1 else "")
+        handles = {}
+        for ax in axes.flat:
+            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
+                handles.setdefault(lab, h)
+        order = [p for p in colors if p in handles]
+        fig.legend([handles[p] for p in order], order, title="phase", loc="center right")
+        fig.suptitle(f"{dataset} / {arch} — training curves ({profile})")
+        fig.tight_layout(rect=(0, 0, 0.9, 1))
+        caption = (
+            f"Training curves of {dataset}/{arch}: validation accuracy (top) and training loss "
+            f"(bottom) per epoch, one column per method, marker colour and shape = training "
+            f"phase (warmup, dense, tnn = task-network epochs, snn = switcher epochs, finetune). "
+            f"Grey lines join the epochs of one seed. Profile {profile}; seeds {_seeds(sel)}; "
+            f"history.csv of {sel.groupby(['method', 'seed']).ngroups} runs from {source}."
+        )
+        plots.append(Plot(f"{profile}/training_curves_{dataset}_{arch}", fig, caption))
+    return plots
+
+
+def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | None:
+    """(c) sparsity of each switched layer, one bar per method (mean ± std over seeds)."""
+    sel = layers[layers["profile"] == profile]
+    if sel.empty:
+        return None
+    sel = sel.assign(sparsity_pct=sel["sparsity"] * 100)
+    colors = method_colors(sel["method"].unique())
+    pairs = _pairs(sel)
+    fig, axes = _grid(len(pairs), size=(4.8, 3.4))
+    for ax, (dataset, arch) in zip(axes, pairs, strict=True):
+        p = sel[(sel["dataset"] == dataset) & (sel["arch"] == arch)]
+        hue_order = method_order(p["method"].unique())
+        order = list(p.sort_values("order")["layer"].drop_duplicates())
+        sns.barplot(
+            data=p,
+            x="layer",
+            y="sparsity_pct",
+            hue="method",
+            order=order,
+            hue_order=hue_order,
+            palette=colors,
+            errorbar="sd",
+            capsize=0.1,
+            err_kws={"linewidth": 1},
+            ax=ax,
+        )
+        ax.set_title(f"{dataset} / {arch}")
+        ax.set_ylabel("sparsity (%)")
+        ax.set_xlabel("switched layer")
+        ax.set_ylim(0, 100)
+        ax.legend(fontsize=7, title=None)
+    fig.tight_layout()
+    caption = (
+        f"Per-layer sparsity (fraction of exactly-zero effective weights) of every switched FC "
+        f"layer, by method: bar = mean over seeds, whisker = ± 1 sample std (none when n = 1). "
+        f"Profile {profile}; seeds {_seeds(sel)}; layer_sparsity of metrics.json from {source}."
+    )
+    return Plot(f"{profile}/layer_sparsity", fig, caption)
+
+
+def gate_histograms(hist: pd.DataFrame, profile: str, source: str) -> Plot | None:
+    """(d) distribution of positive gates (log count) with the zero spike counted apart."""
+    sel = hist[hist["profile"] == profile]
+    if sel.empty:
+        return None
+    panels = sorted(
+        {(d, a, m, int(s)) for d, a, m, s in sel[["dataset", "arch", "method", "seed"]].values}
+    )
+    fig, axes = _grid(len(panels), ncols=2, size=(5.0, 3.4))
+    for ax, (dataset, arch, method, seed) in zip(axes, panels, strict=True):
+        p = sel[(sel["dataset"] == dataset) & (sel["arch"] == arch) & (sel["method"] == method)]
+        layers = list(p.sort_values("order")["layer"].drop_duplicates())
+        pal = sns.color_palette("viridis", max(len(layers), 2))
+        notes = []
+        for k, layer in enumerate(layers):
+            h = p[p["layer"] == layer]
+            edges = np.append(h["left"].to_numpy(), h["right"].to_numpy()[-1])
+            ax.stairs(h["count"].to_numpy(), edges, color=pal[k], lw=1.2, label=layer)
+            zeros, total = int(h["zeros"].iloc[0]), int(h["total"].iloc[0])
+            if zeros:
+                ax.plot([0], [zeros], marker="D", ms=7, color=pal[k], mec="black", ls="none")
+            notes.append(f"{layer}: {zeros:,}/{total:,} = 0 ({100 * zeros / total:.1f}%)")
+        ax.set_yscale("log")
+        ax.set_xlabel("gate value (zero gates: ◆ at x = 0)")
+        ax.set_ylabel("count")
+        ax.set_title(f"{dataset} / {arch} — {method} (seed {seed})", fontsize=9)
+        ax.text(
+            0.98,
+            0.97,
+            "\n".join(notes),
+            transform=ax.transAxes,
+            ha="right",
+            va="top",
+            fontsize=7,
+            bbox={"boxstyle": "round", "fc": "white", "alpha": 0.85},
+        )
+        ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
+    caption = (
+        f"Gate histograms of the switcher runs (connection and neuron granularity): counts of "
+        f"the positive gates per switched layer on a log scale; the exactly-zero gates (the "
+        f"switched-off connections) are counted apart, drawn as a diamond at 0 and annotated "
+        f"with their share. One run per panel, the lowest seed that has gates.pt (seeds shown: "
+        f"{_seeds(sel)}). Profile {profile}; gates.pt from {source}."
+    )
+    return Plot(f"{profile}/gate_histograms", fig, caption)
+
+
+def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
+    """(e) gate images (in x out) of the connection switcher; zero gates in a distinct colour."""
+    mine = [g for g in maps if g.ident["profile"] == profile]
+    plots: list[Plot] = []
+    for dataset, arch in sorted({(g.ident["dataset"], g.ident["arch"]) for g in mine}):
+        layer_maps = [g for g in mine if (g.ident["dataset"], g.ident["arch"]) == (dataset, arch)]
+        fig, axes = _grid(len(layer_maps), ncols=3, size=(4.0, 4.4))
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad=ZERO_COLOR)
+        for ax, g in zip(axes, layer_maps, strict=True):
+            image = np.ma.masked_array(g.mean, mask=g.all_zero)
+            im = ax.imshow(image, cmap=cmap, aspect="auto", interpolation="nearest")
+            fig.colorbar(
+                im,
+                ax=ax,
+                fraction=0.046,
+                pad=0.04,
+                label="gate (block mean)" if g.pooled else "gate",
+            )
+            pooled = f", shown {g.block[0]}x{g.block[1]}-pooled" if g.pooled else ""
+            ax.set_title(
+                f"{g.layer}: {g.shape[0]}x{g.shape[1]}{pooled}\n{100 * g.zero_fraction:.1f}% zero",
+                fontsize=9,
+            )
+            ax.set_xlabel("output unit" + (" (block)" if g.pooled else ""))
+            ax.set_ylabel("input unit" + (" (block)" if g.pooled else ""))
+        seed = layer_maps[0].ident["seed"]
+        fig.suptitle(f"{dataset} / {arch} — switcher gates, seed {seed} ({profile})")
+        fig.tight_layout()
+        pooled = [g for g in layer_maps if g.pooled]
+        note = (
+            " Large layers are downsampled for display by block pooling ("
+            + ", ".join(f"{g.layer}: {g.block[0]}x{g.block[1]} blocks" for g in pooled)
+            + "): colour = block mean of the gates, and a block is drawn in the zero colour "
+            "only if every gate in it is exactly zero."
+            if pooled
+            else " Full resolution, one pixel per connection."
+        )
+        caption = (
+            f"Gate maps of the connection switcher on {dataset}/{arch}, laid out input x output "
+            f"(rows = input units, columns = output units, as the switcher sees the weight "
+            f"image); exactly-zero gates (connections switched off) in red, positive gates on "
+            f"the viridis scale. Profile {profile}; seed {seed} (lowest seed with gates.pt); "
+            f"gates.pt from {source}.{note}"
+        )
+        plots.append(Plot(f"{profile}/gate_maps_{dataset}_{arch}", fig, caption))
+    return plots
+
+
+def save(plot: Plot, figures_dir: Path, dpi: int = 150) -> Plot:
+    """Write the plot as PNG and PDF (atomically, no timestamps in the PDF) and close it."""
+    base = figures_dir / plot.stem
+    for fmt, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
+        path = base.with_suffix(f".{fmt}")
+        write_with(
+            path,
+            lambda tmp, f=fmt, m=meta: plot.figure.savefig(
+                tmp, format=f, dpi=dpi, bbox_inches="tight", metadata=m
+            ),
+        )
+        plot.files.append(path)
+    plt.close(plot.figure)
+    return plot
+
+
+def setup() -> None:
+    """A readable, deterministic style for every figure."""
+    sns.set_theme(context="paper", style="whitegrid", font_scale=1.0)
+    plt.rcParams.update({"svg.hashsalt": "weightswitch", "figure.dpi": 100})
+
+
+__all__ = [
+    "Plot",
+    "accuracy_vs_sparsity",
+    "gate_histograms",
+    "gate_maps",
+    "layer_sparsity",
+    "save",
+    "setup",
+    "training_curves",
+]

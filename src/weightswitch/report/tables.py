@@ -1,0 +1,282 @@
+"""Tidy tables from a Collection, and their Markdown / CSV / LaTeX renderings.
+
+Numbers are computed here once (mean, sample std, n over seeds); the renderers only format
+them, and the figures read the same frames. Percent columns carry a `_pct` suffix.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from weightswitch.report.collect import KEYS, METHODS, PAIR, Collection, parse_run_name
+
+GROUP = (*PAIR, "method")
+# (source column in runs, output stem, scale): fractions become percent.
+STATS = (
+    ("test_accuracy", "test_acc_pct", 100.0),
+    ("val_accuracy", "val_acc_pct", 100.0),
+    ("fc_sparsity", "fc_sparsity_pct", 100.0),
+    ("target_sparsity", "target_sparsity_pct", 100.0),
+    ("compression_ratio", "compression_ratio", 1.0),
+    ("snn_params", "snn_params", 1.0),
+    ("fc_macs_removed", "fc_macs_removed", 1.0),
+    ("epoch_seconds", "epoch_seconds", 1.0),
+    ("wall_seconds", "wall_seconds", 1.0),
+)
+MISSING = "missing"
+DASH = "—"
+
+
+def method_order(methods: Sequence[str]) -> list[str]:
+    """The study's methods first in their canonical order, then any others alphabetically."""
+    known = [m for m in METHODS if m in set(methods)]
+    return known + sorted(set(methods) - set(METHODS))
+
+
+def _matched_method(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return None
+    parsed = parse_run_name(value.rstrip("/").split("/")[-1])
+    return parsed["method"] if parsed else value
+
+
+def summary_table(col: Collection) -> pd.DataFrame:
+    """One row per profile/dataset/arch/method: mean, std (ddof=1) and n over seeds."""
+    runs = col.runs
+    groups = set(map(tuple, runs[list(GROUP)].itertuples(index=False, name=None)))
+    if col.expected is None:  # the study runs every method on every pair (DESIGN 1.5)
+        pairs = {g[:3] for g in groups}
+        groups |= {(*p, m) for p in pairs for m in METHODS}
+    expected_n: dict[tuple, int] = {}
+    for rid in col.expected or []:
+        key = (rid.profile, rid.dataset, rid.arch, rid.method)
+        expected_n[key] = expected_n.get(key, 0) + 1
+    rows = []
+    for key in groups:
+        sel = runs[(runs[list(GROUP)] == pd.Series(key, index=list(GROUP))).all(axis=1)]
+        ok = sel[sel["status"] == "ok"]
+        row: dict[str, object] = dict(zip(GROUP, key, strict=True))
+        row["n"] = len(ok)
+        row["n_expected"] = expected_n.get(key, len(sel)) if col.expected else len(sel)
+        row["n_missing"] = int((sel["status"] == "missing").sum()) + max(
+            0, row["n_expected"] - len(sel)
+        )
+        row["seeds"] = ",".join(str(s) for s in sorted(ok["seed"]))
+        for src, stem, scale in STATS:
+            values = ok[src].dropna() * scale
+            row[f"{stem}_mean"] = values.mean() if len(values) else math.nan
+            row[f"{stem}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
+        matched = sorted({m for m in map(_matched_method, ok["matched_run"]) if m})
+        row["matched_to"] = ",".join(matched)
+        row["status"] = (
+            "ok" if row["n_missing"] == 0 and len(ok) else "partial" if len(ok) else MISSING
+        )
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    dense = df[df["method"] == "dense"].set_index(list(PAIR))["test_acc_pct_mean"]
+    base = df.set_index(list(PAIR)).index.map(lambda k: dense.get(k, math.nan))
+    df["delta_vs_dense_pp"] = df["test_acc_pct_mean"].to_numpy() - base.to_numpy(dtype=float)
+    df.loc[df["method"] == "dense", "delta_vs_dense_pp"] = math.nan
+    return _sort(df)
+
+
+def _sort(df: pd.DataFrame) -> pd.DataFrame:
+    order = {m: i for i, m in enumerate(method_order(df["method"].unique()))}
+    df = df.assign(_m=df["method"].map(order))
+    return df.sort_values([*PAIR, "_m"]).drop(columns="_m").reset_index(drop=True)
+
+
+def layer_table(col: Collection) -> pd.DataFrame:
+    """Per switched layer sparsity (percent): mean, std and n over seeds."""
+    cols = [*GROUP, "layer", "order", "sparsity_pct_mean", "sparsity_pct_std", "n"]
+    if col.layers.empty:
+        return pd.DataFrame(columns=cols)
+    g = col.layers.assign(pct=col.layers["sparsity"] * 100).groupby([*GROUP, "layer"])
+    df = g.agg(
+        order=("order", "min"),
+        sparsity_pct_mean=("pct", "mean"),
+        sparsity_pct_std=("pct", lambda s: s.std(ddof=1) if s.count() > 1 else math.nan),
+        n=("pct", "count"),
+    ).reset_index()
+    df = _sort(df)
+    return df.sort_values([*PAIR, "order"], kind="stable").reset_index(drop=True)[cols]
+
+
+def runs_table(col: Collection) -> pd.DataFrame:
+    """Every run (ok and missing) with its raw numbers, accuracies/sparsities in percent."""
+    df = col.runs.copy()
+    for src, stem, scale in STATS:
+        df[stem] = df[src] * scale
+    df["path"] = [_relative(p, col) if isinstance(p, str) else None for p in df["path"]]
+    keep = [
+        *KEYS,
+        "run",
+        "status",
+        "reason",
+        *(s for _, s, _ in STATS),
+        "epochs",
+        "train_size",
+        "device",
+        "git_commit",
+        "matched_run",
+        "has_gates",
+        "path",
+    ]
+    return df[keep]
+
+
+def _relative(path: str, col: Collection) -> str:
+    try:
+        return str(Path(path).relative_to(col.root))
+    except ValueError:
+        return path
+
+
+def missing_table(col: Collection) -> pd.DataFrame:
+    """Runs that were expected (or whose directory exists) but have no usable metrics."""
+    return col.missing[[*KEYS, "reason"]].reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def fmt_stat(mean: float, std: float, n: int, digits: int = 2) -> str:
+    """'mean ± std'; '—' for the std of a single run; 'missing' when there is no value."""
+    if n == 0 or mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return MISSING if n == 0 else DASH
+    spread = DASH if std is None or math.isnan(std) else f"{std:.{digits}f}"
+    return f"{mean:.{digits}f} ± {spread}"
+
+
+def _fmt_num(value: float, digits: int = 2, signed: bool = False) -> str:
+    if value is None or math.isnan(value):
+        return DASH
+    return f"{value:+.{digits}f}" if signed else f"{value:.{digits}f}"
+
+
+SUMMARY_HEADERS = {
+    "dataset": "dataset",
+    "arch": "arch",
+    "method": "method",
+    "acc": "test acc. (%)",
+    "delta": "Δ vs dense (pp)",
+    "sparsity": "FC sparsity (%)",
+    "compression": "compression (×)",
+    "matched": "matched to",
+    "n": "n",
+}
+
+
+def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
+    """Strings for the human-readable summary (Markdown, LaTeX)."""
+    rows = []
+    for r in summary.itertuples(index=False):
+        n = int(r.n)
+        rows.append(
+            {
+                "profile": r.profile,
+                "dataset": r.dataset,
+                "arch": r.arch,
+                "method": r.method,
+                "acc": fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, n),
+                "delta": _fmt_num(r.delta_vs_dense_pp, signed=True),
+                "sparsity": fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, n),
+                "compression": fmt_stat(r.compression_ratio_mean, r.compression_ratio_std, n),
+                "matched": r.matched_to or DASH,
+                "n": f"{n}/{int(r.n_expected)}" if expected else str(n),
+            }
+        )
+    return pd.DataFrame(rows, columns=["profile", *SUMMARY_HEADERS])
+
+
+def layer_display(layers: pd.DataFrame) -> pd.DataFrame:
+    out = layers[[*GROUP, "layer"]].copy()
+    out["sparsity (%)"] = [
+        fmt_stat(m, s, int(n))
+        for m, s, n in zip(
+            layers["sparsity_pct_mean"], layers["sparsity_pct_std"], layers["n"], strict=True
+        )
+    ]
+    out["n"] = layers["n"].astype(int).astype(str)
+    return out
+
+
+def reference_display(refs: pd.DataFrame) -> pd.DataFrame:
+    out = refs[["kind", "dataset", "arch", "setting"]].copy()
+    out["test acc. (%)"] = [_fmt_num(v) for v in refs["test_accuracy_pct"]]
+    out["compression (×)"] = [DASH if math.isnan(v) else f"{v:g}" for v in refs["compression"]]
+    out["source"] = refs["source"]
+    out["note"] = refs["note"]
+    return out
+
+
+def markdown(df: pd.DataFrame, headers: dict[str, str] | None = None) -> str:
+    """A GitHub pipe table (no external dependency)."""
+    headers = headers or {}
+    names = [headers.get(c, c) for c in df.columns]
+
+    def cell(v: object) -> str:
+        return str(v).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(names) + " |", "|" + "|".join("---" for _ in names) + "|"]
+    for row in df.itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines) + "\n"
+
+
+_TEX = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\^{}",
+}
+_TEX_SYMBOLS = {"±": r"$\pm$", "—": "---", "×": r"$\times$", "Δ": r"$\Delta$", "−": "--"}
+
+
+def tex_escape(text: object) -> str:
+    out = "".join(_TEX.get(ch, ch) for ch in str(text))
+    for sym, rep in _TEX_SYMBOLS.items():
+        out = out.replace(sym, rep)
+    return out
+
+
+def latex(
+    df: pd.DataFrame,
+    caption: str,
+    label: str,
+    headers: dict[str, str] | None = None,
+    group: Sequence[str] = (),
+    align: str | None = None,
+) -> str:
+    """A booktabs table; a \\midrule separates rows whose `group` columns change."""
+    headers = headers or {}
+    align = align or "".join("l" if df[c].dtype == object else "r" for c in df.columns)
+    lines = [
+        r"\begin{table}[t]",
+        r"\centering\small",
+        rf"\caption{{{tex_escape(caption)}}}",
+        rf"\label{{{label}}}",
+        rf"\begin{{tabular}}{{{align}}}",
+        r"\toprule",
+        " & ".join(tex_escape(headers.get(c, c)) for c in df.columns) + r" \\",
+        r"\midrule",
+    ]
+    previous = None
+    for _, row in df.iterrows():
+        key = tuple(row[c] for c in group)
+        if previous is not None and key != previous:
+            lines.append(r"\midrule")
+        previous = key
+        lines.append(" & ".join(tex_escape(v) for v in row) + r" \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
+    return "\n".join(lines)

@@ -1,0 +1,311 @@
+"""weightswitch report on synthetic run directories that follow the "Run outputs" contract."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from weightswitch.cli import main
+from weightswitch.report.build import build_report
+from weightswitch.report.collect import collect, load_expected
+from weightswitch.report.gates import pool_blocks
+
+PROFILE = "quick"
+PAIRS = {
+    ("mnist", "lenet300"): {"fc1": (300, 784), "fc2": (100, 300), "fc3": (10, 100)},
+    ("cifar10", "resnet18"): {"fc": (10, 512)},
+}
+METHODS = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
+SEEDS = (0, 1)
+NEVER_RAN = ("cifar10", "resnet18", "random", 1)
+CORRUPT = ("mnist", "lenet300", "magnitude", 1)
+
+
+def run_name(dataset: str, arch: str, method: str, seed: int) -> str:
+    return f"{dataset}-{arch}-{method}-s{seed}"
+
+
+def _history(method: str, epochs: int, rng: np.random.Generator) -> pd.DataFrame:
+    if method in ("switcher", "switcher-neuron"):
+        phases = ["warmup"] + ["tnn" if e % 2 else "snn" for e in range(1, epochs)]
+    elif method in ("magnitude", "random"):
+        phases = ["dense"] * (epochs // 2) + ["finetune"] * (epochs - epochs // 2)
+    else:
+        phases = ["dense"] * epochs
+    e = np.arange(epochs)
+    return pd.DataFrame(
+        {
+            "epoch": e,
+            "phase": phases,
+            "lr": 0.1,
+            "train_loss": 2.0 / (e + 1) + rng.uniform(0, 0.05, epochs),
+            "train_accuracy": 0.5 + 0.4 * e / epochs,
+            "val_accuracy": 0.5 + 0.45 * e / epochs + rng.uniform(0, 0.01, epochs),
+            "fc_sparsity": 0.0 if method == "dense" else 0.4,
+            "seconds": 1.5,
+        }
+    )
+
+
+def write_run(
+    root: Path,
+    dataset: str,
+    arch: str,
+    method: str,
+    seed: int,
+    *,
+    profile: str = PROFILE,
+    gate_shapes: dict | None = None,
+) -> dict:
+    """One run directory; returns the metrics it wrote."""
+    rng = np.random.default_rng(zlib.crc32(run_name(dataset, arch, method, seed).encode()))
+    layers = gate_shapes or PAIRS[(dataset, arch)]
+    run_dir = root / profile / run_name(dataset, arch, method, seed)
+    run_dir.mkdir(parents=True)
+    gen = torch.Generator().manual_seed(seed)
+    layer_sparsity = {}
+    if method == "switcher":
+        gates = {n: torch.relu(torch.randn(s, generator=gen)).half() for n, s in layers.items()}
+    elif method == "switcher-neuron":
+        gates = {n: torch.relu(torch.randn(s[1], generator=gen)).half() for n, s in layers.items()}
+    else:
+        gates = None
+    for name in layers:
+        if gates is not None:
+            layer_sparsity[name] = float((gates[name] == 0).float().mean())
+        elif method == "dense":
+            layer_sparsity[name] = 0.0
+        else:
+            layer_sparsity[name] = 0.45 + 0.01 * seed
+    if gates is not None:
+        torch.save(gates, run_dir / "gates.pt")
+    sizes = {n: s[0] * s[1] for n, s in layers.items()}
+    fc = sum(sizes[n] * layer_sparsity[n] for n in layers) / sum(sizes.values())
+    metrics = {
+        "arch": arch, "dataset": dataset, "method": method, "seed": seed, "profile": profile,
+        "epochs": 6,
+        "test_accuracy": float(0.9 + rng.uniform(0, 0.08)),
+        "val_accuracy": float(0.9 + rng.uniform(0, 0.08)),
+        "fc_sparsity": fc,
+        "layer_sparsity": layer_sparsity,
+        "compression_ratio": 1.0 / (1.0 - 0.9 * fc),
+        "snn_params": 960000 if gates is not None else 0,
+        "fc_macs_removed": int(fc * sum(sizes.values())),
+        "epoch_seconds": 1.5, "wall_seconds": 9.0, "device": "cpu", "git_commit": "abc123",
+        "train_size": 1000,
+        "matched_run": run_name(dataset, arch, "switcher", seed)
+        if method in ("magnitude", "random") else None,
+        "target_sparsity": 0.45 + 0.01 * seed if method in ("magnitude", "random") else None,
+    }  # fmt: skip
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    _history(method, 6, rng).to_csv(run_dir / "history.csv", index=False)
+    (run_dir / "config.json").write_text(json.dumps({"method": method}))
+    return metrics
+
+
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The full grid minus one run that never ran and one with a corrupt metrics.json."""
+    base = tmp_path_factory.mktemp("report")
+    root = base / "results" / "runs"
+    written = {}
+    expected = []
+    for dataset, arch in PAIRS:
+        for method in METHODS:
+            for seed in SEEDS:
+                key = (dataset, arch, method, seed)
+                expected.append(dict(zip(("dataset", "arch", "method", "seed"), key, strict=True)))
+                if key == NEVER_RAN:
+                    continue
+                metrics = write_run(root, *key)
+                if key == CORRUPT:
+                    (root / PROFILE / run_name(*key) / "metrics.json").write_text("{not json")
+                else:
+                    written[key] = metrics
+    exp_file = base / "expected.json"
+    exp_file.write_text(json.dumps(expected))
+    out = base / "reports"
+    readme = build_report(root, out, expected=exp_file, log=lambda _: None, warn=lambda _: None)
+    return {"root": root, "out": out, "readme": readme, "written": written, "expected": exp_file}
+
+
+def test_collect_marks_missing_and_corrupt(synth: dict) -> None:
+    col = collect(synth["root"])
+    assert len(col.ok) == 18 and len(col.missing) == 1
+    assert any("magnitude-s1" in w and "missing" in w for w in col.warnings)
+    exp = load_expected(synth["expected"], [PROFILE])
+    col = collect(synth["root"], expected=exp)
+    missing = {tuple(r) for r in col.missing[["dataset", "arch", "method", "seed"]].values}
+    assert missing == {NEVER_RAN, CORRUPT}
+    assert col.missing["test_accuracy"].isna().all()
+    assert len(col.history) == 18 * 6
+
+
+def test_summary_values_are_the_means(synth: dict) -> None:
+    summary = pd.read_csv(synth["out"] / "tables" / "summary.csv")
+    assert len(summary) == len(PAIRS) * len(METHODS)
+    assert {"test_acc_pct_mean", "test_acc_pct_std", "n", "fc_sparsity_pct_mean"} <= set(summary)
+    for dataset, arch in PAIRS:
+        for method in METHODS:
+            vals = [m for k, m in synth["written"].items() if k[:3] == (dataset, arch, method)]
+            row = summary[(summary.dataset == dataset) & (summary.arch == arch)
+                          & (summary.method == method)].iloc[0]  # fmt: skip
+            acc = [100 * m["test_accuracy"] for m in vals]
+            sp = [100 * m["fc_sparsity"] for m in vals]
+            assert row["n"] == len(vals)
+            assert row["n_expected"] == 2
+            assert row["test_acc_pct_mean"] == pytest.approx(sum(acc) / len(acc), abs=1e-4)
+            assert row["fc_sparsity_pct_mean"] == pytest.approx(sum(sp) / len(sp), abs=1e-4)
+            if len(vals) == 2:
+                assert row["test_acc_pct_std"] == pytest.approx(np.std(acc, ddof=1), abs=1e-4)
+            else:
+                assert math.isnan(row["test_acc_pct_std"]) and row["status"] == "partial"
+    dense = summary[(summary.dataset == "mnist") & (summary.method == "dense")].iloc[0]
+    sw = summary[(summary.dataset == "mnist") & (summary.method == "switcher")].iloc[0]
+    assert sw["delta_vs_dense_pp"] == pytest.approx(
+        sw["test_acc_pct_mean"] - dense["test_acc_pct_mean"], abs=1e-4
+    )
+    mag = summary[(summary.dataset == "mnist") & (summary.method == "magnitude")].iloc[0]
+    assert mag["matched_to"] == "switcher"
+
+
+def test_markdown_and_latex_show_missing(synth: dict) -> None:
+    md = (synth["out"] / "tables" / "summary.md").read_text()
+    row = next(line for line in md.splitlines() if "| cifar10 | resnet18 | random |" in line)
+    assert row.rstrip(" |").endswith("1/2") and "± —" in row  # single seed: no std
+    tex = (synth["out"] / "tables" / "summary.tex").read_text()
+    assert r"\toprule" in tex and r"\bottomrule" in tex and r"$\pm$" in tex
+    missing = pd.read_csv(synth["out"] / "tables" / "missing.csv")
+    assert len(missing) == 2 and set(missing["method"]) == {"random", "magnitude"}
+
+
+def test_fully_missing_group_shows_missing_n0(synth: dict, tmp_path: Path) -> None:
+    extra = {"dataset": "cifar100", "arch": "vgg16", "method": "dense", "seed": 0}
+    exp = [*json.loads(synth["expected"].read_text()), extra]
+    (tmp_path / "exp.yaml").write_text(json.dumps(exp))
+    col = collect(synth["root"], expected=load_expected(tmp_path / "exp.yaml", [PROFILE]))
+    from weightswitch.report import tables as T
+
+    summary = T.summary_table(col)
+    row = summary[summary.dataset == "cifar100"].iloc[0]
+    assert row["n"] == 0 and row["status"] == "missing" and math.isnan(row["test_acc_pct_mean"])
+    shown = T.summary_display(summary, expected=True)
+    cells = shown[shown.dataset == "cifar100"].iloc[0]
+    assert cells["acc"] == "missing" and cells["n"] == "0/1"
+
+
+def test_references_are_separate(synth: dict) -> None:
+    tables = synth["out"] / "tables"
+    summary = pd.read_csv(tables / "summary.csv")
+    assert not {"source", "kind", "reference"} & set(summary.columns)
+    refs = pd.read_csv(tables / "references.csv")
+    assert refs["source"].notna().all() and (refs["source"].str.len() > 0).all()
+    han = refs[(refs.arch == "lenet300") & (refs.setting == "dense")].iloc[0]
+    assert han["test_accuracy_pct"] == pytest.approx(98.36)
+    slot = refs[refs.kind == "reference implementation"]
+    assert len(slot) == 1 and slot["test_accuracy_pct"].isna().all()
+    assert "not established" in (tables / "references.md").read_text()
+
+
+FIGURES = [
+    "accuracy_vs_sparsity",
+    "training_curves_mnist_lenet300",
+    "training_curves_cifar10_resnet18",
+    "layer_sparsity",
+    "gate_histograms",
+    "gate_maps_mnist_lenet300",
+    "gate_maps_cifar10_resnet18",
+]
+
+
+def test_every_figure_png_and_pdf(synth: dict) -> None:
+    fdir = synth["out"] / "figures" / PROFILE
+    for stem in FIGURES:
+        png, pdf = fdir / f"{stem}.png", fdir / f"{stem}.pdf"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stem
+        assert pdf.read_bytes()[:5] == b"%PDF-", stem
+    assert not list(synth["out"].rglob("*.tmp"))
+
+
+def test_readme_indexes_everything(synth: dict) -> None:
+    text = synth["readme"].read_text()
+    manifest = json.loads((synth["out"] / "manifest.json").read_text())["files"]
+    for rel in manifest:
+        if rel != "README.md":
+            assert f"({rel})" in text, rel
+    for stem in FIGURES:
+        assert f"figures/{PROFILE}/{stem}.pdf" in text
+    assert "Profile quick; seeds 0, 1" in text  # a figure caption
+    assert "reduced-budget" in text.lower() and "Code commit" in text
+    for key in ("@misc{weightswitch", "arXiv:2103.15590", "arXiv:2110.05954", "han2015learning"):
+        assert key in text
+
+
+def test_single_seed_no_switcher_and_stale_files(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    for method in ("dense", "magnitude"):
+        write_run(root, "mnist", "lenet300", method, 0, profile="smoke")
+    out = tmp_path / "reports"
+    stale = out / "figures" / "old" / "gone.png"
+    stale.parent.mkdir(parents=True)
+    stale.write_bytes(b"x")
+    (out / "manifest.json").write_text(json.dumps({"files": ["figures/old/gone.png"]}))
+    logs: list[str] = []
+    readme = build_report(root, out, log=logs.append, warn=logs.append)
+    assert not stale.exists()
+    text = readme.read_text()
+    assert "gate histograms and gate maps skipped" in text
+    assert not list((out / "figures" / "smoke").glob("gate_*"))
+    summary = pd.read_csv(out / "tables" / "summary.csv")
+    sw = summary[summary.method == "switcher"].iloc[0]
+    assert sw["n"] == 0 and sw["status"] == "missing"  # the design's methods always listed
+    md = (out / "tables" / "summary.md").read_text()
+    assert "| mnist | lenet300 | dense |" in md and "± —" in md
+    assert any(line.startswith("wrote ") for line in logs)
+
+
+def test_large_gate_maps_are_pooled(tmp_path: Path) -> None:
+    image = np.random.default_rng(0).random((4096, 4096), dtype=np.float32)
+    image[:8, :8] = 0.0  # exactly one all-zero 8x8 block
+    mean, top, block = pool_blocks(image, 512)
+    assert mean.shape == (512, 512) and block == (8, 8)
+    assert (top == 0).sum() == 1 and top[0, 0] == 0
+    assert mean[1, 1] == pytest.approx(image[8:16, 8:16].mean(), rel=1e-5)
+    odd, _, block = pool_blocks(np.ones((1000, 10), dtype=np.float32), 512)
+    assert odd.shape == (500, 10) and block == (2, 1)
+
+    from weightswitch.report import figures as F
+    from weightswitch.report.gates import gate_maps
+
+    root = tmp_path / "runs"
+    write_run(root, "cifar10", "vgg16", "switcher", 0, gate_shapes={"head.0": (1100, 600)})
+    col = collect(root)
+    maps = gate_maps(col.runs, max_side=512)
+    assert maps[0].pooled and maps[0].shape == (600, 1100)
+    plots = F.gate_maps(maps, PROFILE, str(root))
+    assert "block pooling" in plots[0].caption
+    F.plt.close("all")
+
+
+def test_cli_errors_on_no_runs(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    (tmp_path / "empty").mkdir()
+    code = main(["report", "--results", str(tmp_path / "empty"), "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1 and "no completed runs" in err
+    code = main(["report", "--results", str(tmp_path / "nope"), "--out", str(tmp_path / "o")])
+    assert code == 1 and "does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+
+def test_cli_profile_filter(synth: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = main(["report", "--results", str(synth["root"]), "--out", str(tmp_path / "o"),
+                 "--profile", "paper"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "profiles present: quick" in err
