@@ -148,6 +148,30 @@ def test_collect_marks_missing_and_corrupt(synth: dict) -> None:
     assert len(col.history) == 18 * 6
 
 
+def test_bad_run_dirs_are_missing_never_invented(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    write_run(root, "mnist", "lenet300", "dense", 0)
+    for seed, text in ((1, json.dumps({"arch": "lenet300"})), (2, None), (3, "PCT")):
+        run_dir = root / PROFILE / run_name("mnist", "lenet300", "dense", seed)
+        if text == "PCT":
+            write_run(root, "mnist", "lenet300", "dense", seed)
+            data = json.loads((run_dir / "metrics.json").read_text())
+            text = json.dumps({**data, "test_accuracy": 98.1})  # percent, not a fraction
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "history.csv").write_text("epoch,phase\n0,dense\n")
+        if text is not None:
+            (run_dir / "metrics.json").write_text(text)
+    (root / PROFILE / "notes").mkdir()
+    (root / PROFILE / "notes" / "metrics.json").write_text("[]")  # identity unknown
+    col = collect(root)
+    reasons = dict(zip(col.runs["seed"], col.runs["reason"], strict=True))
+    assert list(col.runs["status"]) == ["ok", "missing", "missing", "missing"]
+    assert "lacks" in reasons[1] and "no metrics.json" in reasons[2]
+    assert "outside [0, 1]" in reasons[3]
+    assert col.runs.loc[col.runs.status == "missing", "test_accuracy"].isna().all()
+    assert any("identity unknown" in w for w in col.warnings)
+
+
 def test_summary_values_are_the_means(synth: dict) -> None:
     summary = pd.read_csv(synth["out"] / "tables" / "summary.csv")
     assert len(summary) == len(PAIRS) * len(METHODS)

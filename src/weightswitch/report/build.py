@@ -17,7 +17,14 @@ from weightswitch.errors import WeightswitchError
 from weightswitch.report import tables as T
 from weightswitch.report.atomic import write_text
 from weightswitch.report.collect import Collection, collect, load_expected, with_expected
-from weightswitch.report.index import Entry, Index, generated_at, git_commit, render
+from weightswitch.report.index import (
+    Entry,
+    Index,
+    budget_label,
+    generated_at,
+    git_commit,
+    render,
+)
 from weightswitch.report.references import reference_table
 
 Log = Callable[[str], None]
@@ -81,7 +88,8 @@ def _profiles(col: Collection) -> pd.DataFrame:
 def _per_profile_md(df: pd.DataFrame, title: str, headers: dict[str, str] | None = None) -> str:
     parts = []
     for profile, g in df.groupby("profile", sort=True):
-        parts += [f"### Profile `{profile}`", "", T.markdown(g.drop(columns="profile"), headers)]
+        title = f"### Profile `{profile}`{budget_label(str(profile))}"
+        parts += [title, "", T.markdown(g.drop(columns="profile"), headers)]
     return f"# {title}\n\n" + "\n".join(parts)
 
 
@@ -186,7 +194,7 @@ def _summary_tex(shown: pd.DataFrame, caption: str) -> str:
         parts.append(
             T.latex(
                 g.drop(columns="profile"),
-                f"{caption} Profile: {profile}.",
+                f"{caption} Profile: {profile}{budget_label(str(profile))}.",
                 f"tab:summary-{profile}",
                 T.SUMMARY_HEADERS,
                 group=("dataset", "arch"),

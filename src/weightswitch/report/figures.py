@@ -120,7 +120,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
         ax.set_xlabel("FC sparsity (%)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_xlim(-3, 103)
-        ax.legend(fontsize=7, loc="lower left")
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     fig.tight_layout()
     caption = (
         f"Test accuracy vs. FC sparsity per method. Profile {profile}; seeds {_seeds(ok)}; "
@@ -216,7 +216,7 @@ def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | No
         ax.set_ylabel("sparsity (%)")
         ax.set_xlabel("switched layer")
         ax.set_ylim(0, 100)
-        ax.legend(fontsize=7, title=None)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
     fig.tight_layout()
     caption = (
         f"Per-layer sparsity (fraction of exactly-zero effective weights) of every switched FC "
@@ -247,7 +247,7 @@ def gate_histograms(hist: pd.DataFrame, profile: str, source: str) -> Plot | Non
             zeros, total = int(h["zeros"].iloc[0]), int(h["total"].iloc[0])
             if zeros:
                 ax.plot([0], [zeros], marker="D", ms=7, color=pal[k], mec="black", ls="none")
-            notes.append(f"{layer}: {zeros:,}/{total:,} = 0 ({100 * zeros / total:.1f}%)")
+            notes.append(f"{layer}: {100 * zeros / total:.1f}% zero ({zeros:,} of {total:,})")
         ax.set_yscale("log")
         ax.set_xlabel("gate value (zero gates: ◆ at x = 0)")
         ax.set_ylabel("count")
@@ -285,6 +285,7 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
         for ax, g in zip(axes, layer_maps, strict=True):
             image = np.ma.masked_array(g.mean, mask=g.all_zero)
             im = ax.imshow(image, cmap=cmap, aspect="auto", interpolation="nearest")
+            ax.grid(False)
             fig.colorbar(
                 im,
                 ax=ax,

@@ -43,6 +43,11 @@ BIBTEX = r"""@misc{weightswitch,
 """
 
 
+def budget_label(profile: str) -> str:
+    """A visible tag for reduced-budget profiles wherever their numbers appear."""
+    return " (reduced budget: not study results)" if profile in REDUCED_BUDGET else ""
+
+
 @dataclass
 class Entry:
     """One indexed artefact: a table (several formats) or a figure (PNG + PDF)."""
@@ -66,7 +71,11 @@ class Index:
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """The code's commit (with '-dirty' when tracked files changed), or 'unavailable'."""
+    """The code's commit (with '-dirty' when tracked files changed), or 'unavailable'.
+
+    Asked of the checkout this package is imported from (an editable install), not of
+    the working directory, so the commit names the code that drew the report."""
+    cwd = cwd or Path(__file__).resolve().parent
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -97,7 +106,7 @@ def generated_at() -> datetime:
 
 
 def _links(files: list[Path], out: Path) -> str:
-    return ", ".join(f"[{f.suffix.lstrip('.')}]({f.relative_to(out).as_posix()})" for f in files)
+    return ", ".join(f"[{f.name}]({f.relative_to(out).as_posix()})" for f in files)
 
 
 def render(index: Index, out: Path, commit: str, when: datetime) -> str:
@@ -130,7 +139,7 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
         lines += [f"### {e.title}", "", e.caption, "", f"Files: {_links(e.files, out)}", ""]
     lines += ["## Figures", ""]
     for profile, entries in index.figures.items():
-        lines += [f"### Profile `{profile}`", ""]
+        lines += [f"### Profile `{profile}`{budget_label(profile)}", ""]
         for e in entries:
             lines += [f"#### {e.title}", ""]
             if e.image is not None:
