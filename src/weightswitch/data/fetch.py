@@ -1,0 +1,66 @@
+"""`fetch`: get, verify and prepare a dataset into `ROOT/NAME/{train,val,test}.pt` + manifest.
+
+This module only decides whether work is needed (cheaply, without importing torch); the
+work itself is `prepare.prepare`.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from weightswitch.data.checksums import ExtraChecksums
+from weightswitch.data.manifest import is_up_to_date, locked, raw_root
+from weightswitch.data.registry import get_spec
+from weightswitch.errors import UsageError
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def fetch(
+    name: str,
+    root: str | Path = "data",
+    *,
+    mirror: str | Path | None = None,
+    val_size: int | None = None,
+    seed: int = 0,
+    extra_checksums: ExtraChecksums | None = None,
+    log: Callable[[str], None] = _stderr,
+) -> Path:
+    """Prepare dataset `name` under `root` and return `root/name`; a no-op when up to date.
+
+    `mirror`: a folder with the original archives (then no network access is attempted);
+    otherwise torchvision's downloaders fetch them. `val_size` (default: the registry's)
+    images are carved from the training set with a permutation seeded by `seed`.
+    `extra_checksums` adds trusted checksums (see `checksums.load_extra_checksums`).
+    """
+    spec = get_spec(name)
+    n_val = spec.val_size if val_size is None else val_size
+    if n_val < 0:
+        raise UsageError(f"--val-size must be >= 0, got {n_val}")
+    root = Path(root)
+    start = time.perf_counter()
+
+    def step(msg: str) -> None:
+        log(f"fetch {name}: {msg} [{time.perf_counter() - start:.1f}s]")
+
+    with locked(raw_root(root, name)):
+        if is_up_to_date(root, name, n_val, seed):
+            step(f"up to date ({root / name})")
+            return root / name
+        from weightswitch.data.prepare import prepare  # torch + torchvision: only when needed
+
+        prepare(
+            spec,
+            root,
+            val_size=n_val,
+            seed=seed,
+            mirror=None if mirror is None else Path(mirror),
+            extra=extra_checksums or {},
+            log=step,
+        )
+    return root / name

@@ -1,0 +1,103 @@
+"""Layout of a prepared dataset and the cheap "is it up to date?" check.
+
+Kept free of torch so that a no-op `fetch` returns in milliseconds. The manifest itself is
+deterministic (no timestamps); the stat record (size, mtime, inode of each output) that
+lets the check skip hashing lives beside the raw files, outside the DVC output.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from weightswitch.data.checksums import file_digest
+from weightswitch.errors import WeightswitchError
+
+MANIFEST = "manifest.json"
+SPLITS = ("train", "val", "test")
+FORMAT_VERSION = 1
+PARTIAL = ".partial-"  # prefix of in-progress files and folders; removed by the next run
+_STAT_RECORD = "prepared.stat.json"
+
+
+def raw_root(root: str | Path, name: str) -> Path:
+    """Raw downloads / mirror copies of `name`: `ROOT/.raw/NAME` (not a DVC output)."""
+    return Path(root) / ".raw" / name
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """One fetch per dataset at a time (DVC may run stages in parallel)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _stat_key(path: Path) -> list[int]:
+    st = path.stat()
+    return [st.st_size, st.st_mtime_ns, st.st_ino]
+
+
+def write_stat_record(raw: Path, out: Path, files: dict[str, dict]) -> None:
+    """Remember size/mtime/inode of each output next to its sha256 (atomic write)."""
+    record = {name: [*_stat_key(out / name), meta["sha256"]] for name, meta in files.items()}
+    tmp = raw / f"{PARTIAL}{_STAT_RECORD}"
+    tmp.write_text(json.dumps(record))
+    os.replace(tmp, raw / _STAT_RECORD)
+
+
+def is_up_to_date(root: str | Path, name: str, val_size: int, seed: int) -> bool:
+    """A manifest for these arguments exists and every output matches its recorded sha256.
+
+    Files whose size, mtime and inode match the stat record are trusted without hashing;
+    others (e.g. restored by `dvc checkout`) are hashed once and then recorded.
+    """
+    out, raw = Path(root) / name, raw_root(root, name)
+    try:
+        manifest = json.loads((out / MANIFEST).read_text())
+        files = manifest["files"]
+        if (
+            manifest["format"] != FORMAT_VERSION
+            or manifest["dataset"] != name
+            or manifest["split"]["seed"] != seed
+            or manifest["split"]["val_size"] != val_size
+            or set(files) != {f"{s}.pt" for s in SPLITS}
+        ):
+            return False
+        try:
+            seen = json.loads((raw / _STAT_RECORD).read_text())
+        except (OSError, ValueError):
+            seen = {}
+        rehashed = False
+        for fname, meta in files.items():
+            key = _stat_key(out / fname)
+            if key[0] != meta["size"]:
+                return False
+            if seen.get(fname) != [*key, meta["sha256"]]:
+                if file_digest(out / fname) != meta["sha256"]:
+                    return False
+                rehashed = True
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    if rehashed and raw.is_dir():
+        write_stat_record(raw, out, files)
+    return True
+
+
+def read_manifest(root: str | Path, name: str) -> dict:
+    """The manifest `fetch` wrote for `name` under `root`."""
+    path = Path(root) / name / MANIFEST
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise WeightswitchError(
+            f"{name} is not prepared (no {path}); run: weightswitch fetch {name} --root {root}"
+        ) from None

@@ -1,0 +1,216 @@
+"""Getting upstream archives into `ROOT/.raw/NAME/` and reading them with torchvision.
+
+Files sit where torchvision's classes look for them (`MNIST/raw/*.gz`, `cifar-10-python.tar.gz`
++ `cifar-10-batches-py/`), so the real torchvision loaders parse them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import Tensor
+from torchvision.datasets import MNIST, VisionDataset
+
+from weightswitch.data.checksums import ExtraChecksums, Verified, verify
+from weightswitch.data.manifest import PARTIAL
+from weightswitch.data.registry import DatasetSpec
+from weightswitch.errors import ChecksumError, WeightswitchError
+
+Log = Callable[[str], None]
+
+
+def _is_idx(spec: DatasetSpec) -> bool:
+    return issubclass(spec.torchvision_class, MNIST)
+
+
+def archive_dir(spec: DatasetSpec, raw: Path) -> Path:
+    """Where torchvision expects the archives of `spec` under the raw root."""
+    if _is_idx(spec):
+        return raw / spec.torchvision_class.__name__ / "raw"
+    return raw
+
+
+def _extracted(spec: DatasetSpec, raw: Path) -> list[Path]:
+    folder = archive_dir(spec, raw)
+    if _is_idx(spec):
+        return [folder / a.filename.removesuffix(".gz") for a in spec.archives]
+    return [raw / spec.torchvision_class.base_folder]
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_partials(folder: Path) -> None:
+    """Drop leftovers of an interrupted run (the caller holds the dataset's lock)."""
+    if folder.is_dir():
+        for path in folder.glob(f"{PARTIAL}*"):
+            _remove(path)
+
+
+def _copy_atomic(src: Path, dst: Path) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f"{PARTIAL}{dst.name}.", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copy2(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def mirror_file(mirror: Path, spec: DatasetSpec, filename: str) -> Path:
+    """`MIRROR/NAME/FILE` (a mirror holding several datasets) or `MIRROR/FILE`."""
+    candidates = [mirror / spec.name / filename, mirror / filename]
+    for path in candidates:
+        if path.is_file():
+            return path
+    looked = " or ".join(str(p) for p in candidates)
+    raise WeightswitchError(f"mirror is missing {filename} for {spec.name} (looked for {looked})")
+
+
+def copy_from_mirror(spec: DatasetSpec, mirror: Path, raw: Path, log: Log) -> None:
+    """Copy the original archives from a local mirror; never touches the network."""
+    if not mirror.is_dir():
+        raise WeightswitchError(f"mirror folder {mirror} does not exist")
+    sources = [mirror_file(mirror, spec, a.filename) for a in spec.archives]  # all, before copying
+    dest = archive_dir(spec, raw)
+    for archive, src in zip(spec.archives, sources, strict=True):
+        dst = dest / archive.filename
+        st = src.stat()
+        if dst.is_file() and (dst.stat().st_size, dst.stat().st_mtime_ns) == (
+            st.st_size,
+            st.st_mtime_ns,
+        ):
+            continue  # copied before (copy2 keeps mtime); verified below anyway
+        log(f"copy {src} ({st.st_size / 1e6:.1f} MB)")
+        _copy_atomic(src, dst)
+
+
+def download(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> None:
+    """Download missing or invalid archives with torchvision's own downloader (MD5-checked)."""
+    folder = archive_dir(spec, raw)
+    missing = []
+    for archive in spec.archives:
+        try:
+            verify(folder / archive.filename, archive, spec.name, extra)
+        except (ChecksumError, OSError):
+            missing.append(archive.filename)
+    if not missing:
+        return
+    log(f"download {', '.join(missing)} with torchvision")
+    for path in _extracted(spec, raw):  # otherwise torchvision thinks it has the data
+        _remove(path)
+    try:
+        spec.torchvision_class(str(raw), train=True, download=True)
+    except (RuntimeError, OSError, urllib.error.URLError) as exc:
+        msg = " ".join(str(exc).split())
+        raise WeightswitchError(
+            f"could not download {spec.name} ({msg}); without internet, pass --mirror DIR "
+            f"(or set WEIGHTSWITCH_MIRROR) to a folder holding {', '.join(missing)}"
+        ) from exc
+
+
+def verify_all(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> dict:
+    folder = archive_dir(spec, raw)
+    out: dict[str, Verified] = {}
+    for archive in spec.archives:
+        path = folder / archive.filename
+        if not path.is_file():
+            raise WeightswitchError(f"{path} is missing")
+        out[archive.filename] = found = verify(path, archive, spec.name, extra)
+        log(f"verified {archive.filename} ({found.verified_by})")
+    return out
+
+
+def _safe_extractall(tar: tarfile.TarFile, to: Path) -> None:
+    if hasattr(tarfile, "data_filter"):
+        tar.extractall(to, filter="data")
+    else:  # pragma: no cover - Python without extraction filters
+        tar.extractall(to)
+
+
+def extract(spec: DatasetSpec, raw: Path) -> None:
+    """(Re-)extract verified archives; always fresh so a half-extracted folder never survives."""
+    folder = archive_dir(spec, raw)
+    if _is_idx(spec):
+        for archive, target in zip(spec.archives, _extracted(spec, raw), strict=True):
+            tmp = target.with_name(f"{PARTIAL}{target.name}")
+            with gzip.open(folder / archive.filename, "rb") as src, open(tmp, "wb") as dst:
+                shutil.copyfileobj(src, dst, 1 << 20)
+            os.replace(tmp, target)
+        return
+    (target,) = _extracted(spec, raw)
+    tmp = Path(tempfile.mkdtemp(prefix=f"{PARTIAL}extract-", dir=raw))
+    try:
+        with tarfile.open(folder / spec.archives[0].filename, "r:gz") as tar:
+            _safe_extractall(tar, tmp)
+        if not (tmp / target.name).is_dir():
+            raise WeightswitchError(f"{spec.archives[0].filename} holds no {target.name}/ folder")
+        _remove(target)
+        os.replace(tmp / target.name, target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _loader_class(spec: DatasetSpec, upstream: bool) -> type[VisionDataset]:
+    """torchvision's class; for CIFAR archives verified by a non-upstream checksum, a subclass
+    that skips its per-member MD5s (the archive itself was verified)."""
+    cls = spec.torchvision_class
+    if upstream or _is_idx(spec):  # the IDX classes check nothing after download
+        return cls
+    relaxed = {
+        "train_list": [[name, None] for name, _ in cls.train_list],
+        "test_list": [[name, None] for name, _ in cls.test_list],
+        "meta": {**cls.meta, "md5": None},
+    }
+    return type(cls.__name__, (cls,), relaxed)
+
+
+def _as_tensors(ds: VisionDataset) -> tuple[Tensor, Tensor]:
+    data = ds.data
+    if isinstance(data, Tensor):  # IDX: uint8 [N, H, W]
+        images = data.unsqueeze(1)
+    else:  # CIFAR: numpy uint8 [N, H, W, C]
+        images = torch.from_numpy(data).permute(0, 3, 1, 2)
+    labels = torch.as_tensor(ds.targets, dtype=torch.int64)
+    return images.contiguous(), labels
+
+
+def read(spec: DatasetSpec, raw: Path, upstream: bool) -> tuple[dict, list[str]]:
+    """Parse the extracted files with torchvision: `{"train"|"test": (images, labels)}`."""
+    cls = _loader_class(spec, upstream)
+    splits = {}
+    try:
+        for split in ("train", "test"):
+            ds = cls(str(raw), train=split == "train", download=False)
+            splits[split] = _as_tensors(ds)
+    except Exception as exc:  # torchvision raises bare RuntimeError/AssertionError/pickle errors
+        msg = f"torchvision could not read {spec.name} from {raw}: {exc!r}"
+        raise WeightswitchError(msg) from exc
+    classes = list(ds.classes)
+    for split, (images, labels) in splits.items():
+        if tuple(images.shape[1:]) != spec.shape or images.dtype != torch.uint8:
+            raise WeightswitchError(
+                f"{spec.name} {split}: images are {images.dtype} {tuple(images.shape)}, "
+                f"expected uint8 [N, {', '.join(map(str, spec.shape))}]"
+            )
+        if len(labels) != len(images) or (
+            len(labels) and (labels.min() < 0 or labels.max() >= spec.num_classes)
+        ):
+            raise WeightswitchError(f"{spec.name} {split}: labels do not match the images")
+    if tuple(classes) != spec.class_names:
+        raise WeightswitchError(f"{spec.name}: class names in the archive differ from the registry")
+    return splits, classes
