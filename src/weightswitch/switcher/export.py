@@ -38,7 +38,15 @@ def export(model: nn.Module) -> nn.Module:
     matching output rows. Otherwise (the input comes from a conv/flatten, or the chain is not
     visible) the input dimension is kept and the unit's column is exactly zero.
     """
-    model = copy.deepcopy(model)
+    # A pruned module's `weight` is a non-leaf tensor (weight_orig * mask) that deepcopy
+    # refuses; hand it detached copies (prune.remove recomputes it from orig and mask anyway).
+    memo = {
+        id(t): t.detach().clone()
+        for m in model.modules()
+        for t in (getattr(m, name) for name in pruned_names(m))
+        if not t.is_leaf
+    }
+    model = copy.deepcopy(model, memo)
     for module in model.modules():
         for name in pruned_names(module):
             prune.remove(module, name)

@@ -50,7 +50,7 @@ def _layer_stats(module: nn.Module) -> dict[str, Any]:
             "gate_min": gates.min().item(),
             "gate_mean": gates.mean().item(),
             "gate_max": gates.max().item(),
-            "gate_zero": (gates == 0).float().mean().item(),
+            "gate_zero": int((gates == 0).sum().item()) / gates.numel(),
         }
         kind, granularity = "switched", module.granularity
         snn_params = sum(p.numel() for p in module.snn.parameters())
