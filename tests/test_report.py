@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from weightswitch.cli import main
-from weightswitch.report.build import build_report
+from weightswitch.report.build import build_report, gather, write_tables
 from weightswitch.report.collect import collect, load_expected
 from weightswitch.report.gates import pool_blocks
 
@@ -225,6 +225,24 @@ def test_fully_missing_group_shows_missing_n0(synth: dict, tmp_path: Path) -> No
     assert cells["acc"] == "missing" and cells["n"] == "0/1"
 
 
+def test_expected_from_params_yaml(synth: dict, tmp_path: Path) -> None:
+    params = {
+        "grid": "mini",
+        "profile": PROFILE,
+        "models": [{"dataset": d, "arch": a} for d, a in PAIRS],
+        "methods": {m: {} for m in METHODS},
+        "seeds": list(SEEDS),
+    }
+    path = tmp_path / "params.yaml"
+    path.write_text(json.dumps(params))
+    exp = load_expected(path, ["ignored"])
+    assert len(exp) == 20 and {r.profile for r in exp} == {PROFILE}
+    col = gather(synth["root"], None, path, log=lambda _: None)
+    assert col.grid == "mini" and len(col.missing) == 2
+    entries, _ = write_tables(col, tmp_path / "reports", log=lambda _: None)
+    assert "(grid mini)" in entries[0].caption
+
+
 def test_references_are_separate(synth: dict) -> None:
     tables = synth["out"] / "tables"
     summary = pd.read_csv(tables / "summary.csv")
@@ -260,8 +278,10 @@ def test_every_figure_png_and_pdf(synth: dict) -> None:
 
 def test_readme_indexes_everything(synth: dict) -> None:
     text = synth["readme"].read_text()
-    manifest = json.loads((synth["out"] / "manifest.json").read_text())["files"]
-    for rel in manifest:
+    out = synth["out"]
+    produced = [p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()]
+    assert "metrics.json" in produced and len(produced) > 20
+    for rel in produced:
         if rel != "README.md":
             assert f"({rel})" in text, rel
     for stem in FIGURES:
@@ -280,10 +300,14 @@ def test_single_seed_no_switcher_and_stale_files(tmp_path: Path) -> None:
     stale = out / "figures" / "old" / "gone.png"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"x")
-    (out / "manifest.json").write_text(json.dumps({"files": ["figures/old/gone.png"]}))
+    (out / "notes.txt").write_text("not ours")  # outside tables/ and figures/: kept
     logs: list[str] = []
     readme = build_report(root, out, log=logs.append, warn=logs.append)
-    assert not stale.exists()
+    assert not stale.exists() and not stale.parent.exists() and (out / "notes.txt").exists()
+    metrics = json.loads((out / "metrics.json").read_text())
+    dense = metrics["smoke"]["mnist"]["lenet300"]["dense"]
+    assert dense["n"] == 1 and dense["test_acc_pct_std"] is None
+    assert metrics["smoke"]["mnist"]["lenet300"]["switcher"]["test_acc_pct"] is None
     text = readme.read_text()
     assert "gate histograms and gate maps skipped" in text
     assert not list((out / "figures" / "smoke").glob("gate_*"))

@@ -1,7 +1,7 @@
 """The report pipeline: collect -> tables -> figures -> README index, each file atomic.
 
-Files written by a previous report and not produced again are removed (tracked through
-`manifest.json`), so the index never sits next to stale figures.
+`tables/` and `figures/` belong to the report alone: files there that this run did not
+produce (a previous report's) are removed, so the index never sits next to stale figures.
 """
 
 from __future__ import annotations
@@ -16,7 +16,13 @@ import pandas as pd
 from weightswitch.errors import WeightswitchError
 from weightswitch.report import tables as T
 from weightswitch.report.atomic import write_text
-from weightswitch.report.collect import Collection, collect, load_expected, with_expected
+from weightswitch.report.collect import (
+    Collection,
+    collect,
+    load_expected,
+    read_yaml,
+    with_expected,
+)
 from weightswitch.report.index import (
     Entry,
     Index,
@@ -28,6 +34,7 @@ from weightswitch.report.index import (
 from weightswitch.report.references import reference_table
 
 Log = Callable[[str], None]
+STALE_SUFFIXES = {".png", ".pdf", ".md", ".csv", ".tex", ".json", ".tmp"}
 
 
 def _log(msg: str) -> None:
@@ -46,9 +53,10 @@ def gather(
         raise WeightswitchError(f"results directory {results} does not exist; nothing to report")
     log(f"collecting runs under {results}" + (f" (profile {profile})" if profile else ""))
     col = collect(results, profile)
+    found = sorted(set(col.runs["profile"])) or ([profile] if profile else [results.name])
     if expected is not None:
-        found = sorted(set(col.runs["profile"])) or ([profile] if profile else [results.name])
         col = with_expected(col, load_expected(expected, [profile] if profile else found), profile)
+    col.grid = _grid_name(expected, found)
     if col.ok.empty:
         broken = len(col.missing)
         detail = f" ({broken} run(s) without usable metrics.json)" if broken else ""
@@ -60,6 +68,27 @@ def gather(
         )
     log(f"{len(col.ok)} completed run(s), {len(col.missing)} missing")
     return col
+
+
+def _grid_name(expected: Path | None, profiles: list[str]) -> str | None:
+    """The params grid behind these runs: from --expected when it is a params file, else from
+    ./params.yaml when that file's profile is the one reported (the DVC stage's case)."""
+    for path in (expected, Path("params.yaml")):
+        if path is None or not path.is_file():
+            continue
+        try:
+            data = read_yaml(path)
+        except WeightswitchError:
+            continue
+        mine = path == expected or (isinstance(data, dict) and data.get("profile") in profiles)
+        if isinstance(data, dict) and data.get("grid") and mine:
+            return str(data["grid"])
+    return None
+
+
+def _source(col: Collection, profile: str | None = None) -> str:
+    where = col.root / profile if profile and (col.root / profile).is_dir() else col.root
+    return f"{where}" + (f" (grid {col.grid})" if col.grid else "")
 
 
 def _profiles(col: Collection) -> pd.DataFrame:
@@ -110,7 +139,7 @@ def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entr
         f"pruning are pruned to the sparsity of the run named in 'matched to'. n = {n_note}; "
         f"'missing' = no completed run (n = 0); '—' = undefined (std of a single run, or a "
         f"metric the method does not have). Profile(s) {profiles}; seeds {seeds}; "
-        f"from {col.root}."
+        f"from {_source(col)}."
     )
     entries: list[Entry] = []
     files = [
@@ -122,10 +151,19 @@ def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entr
         write_text(tdir / "summary.tex", _summary_tex(shown, cap)),
     ]
     entries.append(Entry("Summary: accuracy, sparsity, compression", cap, files))
+    entries.append(
+        Entry(
+            "Headline metrics (dvc metrics)",
+            "The summary's means as nested JSON (profile -> dataset -> arch -> method) for "
+            "`dvc metrics show/diff`; null where a run is missing.",
+            [write_metrics(summary, out)],
+        )
+    )
     layers = T.layer_table(col)
     lcap = (
         f"Sparsity (%) of each switched layer per method: mean ± sample std over seeds, n runs. "
-        f"Profile(s) {profiles}; seeds {seeds}; from layer_sparsity in metrics.json."
+        f"Profile(s) {profiles}; seeds {seeds}; layer_sparsity of metrics.json from "
+        f"{_source(col)}."
     )
     lfiles = [
         write_text(tdir / "layer_sparsity.csv", layers.to_csv(index=False, float_format="%.6g")),
@@ -221,7 +259,7 @@ def write_figures(
     figures: dict[str, list[Entry]] = {}
     notes: list[str] = []
     for profile in sorted(col.ok["profile"].unique()):
-        source = str(col.root / profile) if (col.root / profile).is_dir() else str(col.root)
+        source = _source(col, profile)
         plots = [
             F.accuracy_vs_sparsity(runs, profile, source),
             *F.training_curves(col.history, profile, source),
@@ -251,18 +289,39 @@ def write_figures(
 
 
 def _prune_stale(out: Path, written: list[Path], log: Log) -> None:
-    manifest = out / "manifest.json"
-    keep = {p.relative_to(out).as_posix() for p in written}
-    try:
-        old = set(json.loads(manifest.read_text())["files"])
-    except (OSError, ValueError, KeyError, TypeError):
-        old = set()
-    for rel in sorted(old - keep):
-        path = out / rel
-        if path.is_file() and ".." not in Path(rel).parts:
-            path.unlink()
-            log(f"removed stale {rel}")
-    write_text(manifest, json.dumps({"files": sorted(keep)}, indent=1) + "\n")
+    keep = {p.resolve() for p in written}
+    for sub in ("tables", "figures"):
+        base = out / sub
+        if not base.is_dir():
+            continue
+        for path in sorted(base.rglob("*"), reverse=True):
+            if path.is_file() and path.suffix in STALE_SUFFIXES and path.resolve() not in keep:
+                path.unlink()
+                log(f"removed stale {path.relative_to(out)}")
+            elif path.is_dir() and not any(path.iterdir()):
+                path.rmdir()
+
+
+def _clean(value: float) -> float | None:
+    return None if pd.isna(value) else round(float(value), 4)
+
+
+def write_metrics(summary: pd.DataFrame, out: Path) -> Path:
+    """reports/metrics.json for `dvc metrics`: profile -> dataset -> arch -> method -> numbers
+    (null where there is no value; nothing is imputed)."""
+    tree: dict = {}
+    for r in summary.itertuples(index=False):
+        node = tree.setdefault(r.profile, {}).setdefault(r.dataset, {}).setdefault(r.arch, {})
+        node[r.method] = {
+            "test_acc_pct": _clean(r.test_acc_pct_mean),
+            "test_acc_pct_std": _clean(r.test_acc_pct_std),
+            "fc_sparsity_pct": _clean(r.fc_sparsity_pct_mean),
+            "compression_ratio": _clean(r.compression_ratio_mean),
+            "delta_vs_dense_pp": _clean(r.delta_vs_dense_pp),
+            "n": int(r.n),
+            "n_expected": int(r.n_expected),
+        }
+    return write_text(out / "metrics.json", json.dumps(tree, indent=2, allow_nan=False) + "\n")
 
 
 def build_report(

@@ -10,7 +10,7 @@ import json
 import math
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,7 @@ class Collection:
     layers: pd.DataFrame  # one row per run-layer: layer sparsity
     expected: list[RunId] | None = None
     warnings: list[str] = field(default_factory=list)
+    grid: str | None = None  # the params grid name, when known
 
     @property
     def ok(self) -> pd.DataFrame:
@@ -196,25 +197,45 @@ def _empty_row(rid: RunId, status: str, reason: str, path: Path | None) -> dict[
     return row
 
 
-def load_expected(path: str | Path, default_profiles: Iterable[str]) -> list[RunId]:
-    """Read the grid the pipeline meant to run: a JSON/YAML list of {dataset, arch, method,
-    seed[, profile]} objects or run names; entries without a profile apply to every profile in
-    `default_profiles`."""
+def read_yaml(path: str | Path, what: str = "--expected") -> Any:
+    """Parse a JSON or YAML file (JSON is YAML too), failing with a one-line UsageError."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UsageError(f"cannot read --expected {path}: {exc.strerror or exc}") from exc
-    try:
-        import yaml
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+    import yaml
 
-        data = yaml.safe_load(text)  # JSON is YAML too
-    except Exception as exc:
-        raise UsageError(f"--expected {path} is neither JSON nor YAML: {exc}") from exc
-    if isinstance(data, dict):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{what} {path} is neither JSON nor YAML: {exc}") from exc
+
+
+def _from_params(data: dict[str, Any]) -> list[dict[str, Any]]:
+    """Expand a params.yaml (models x methods x seeds) into run entries."""
+    methods = list(data["methods"]) if isinstance(data.get("methods"), dict) else list(METHODS)
+    return [
+        {**model, "method": method, "seed": seed, "profile": data.get("profile")}
+        for model in data["models"]
+        for method in methods
+        for seed in data["seeds"]
+    ]
+
+
+def load_expected(path: str | Path, default_profiles: Iterable[str]) -> list[RunId]:
+    """Read the grid the pipeline meant to run: params.yaml itself (models x methods x
+    seeds), or a JSON/YAML list of {dataset, arch, method, seed[, profile]} objects or run
+    names; entries without a profile apply to every profile in `default_profiles`."""
+    data = read_yaml(path)
+    if isinstance(data, dict) and isinstance(data.get("models"), list) and "seeds" in data:
+        data = _from_params(data)
+    elif isinstance(data, dict):
         data = data.get("runs", data.get("expected"))
     if not isinstance(data, list):
-        raise UsageError(f"--expected {path} must hold a list of runs (or {{runs: [...]}})")
+        raise UsageError(
+            f"--expected {path} must be params.yaml or a list of runs (or {{runs: [...]}})"
+        )
     profiles = sorted(set(default_profiles))
     out: set[RunId] = set()
     for i, item in enumerate(data):
@@ -324,4 +345,4 @@ def with_expected(col: Collection, expected: list[RunId], profile: str | None = 
     for rid in expected:
         if (profile is None or rid.profile == profile) and rid not in rows:
             rows[rid] = _empty_row(rid, "missing", "not found (never ran?)", None)
-    return Collection(col.root, _frame(rows), col.history, col.layers, list(expected), col.warnings)
+    return replace(col, runs=_frame(rows), expected=list(expected))
