@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from weightswitch.data.checksums import ExtraChecksums
-from weightswitch.data.manifest import is_up_to_date, locked, raw_root
+from weightswitch.data.manifest import is_up_to_date, locked, raw_root, remove_partials
 from weightswitch.data.registry import get_spec
 from weightswitch.errors import UsageError
 
@@ -49,6 +49,7 @@ def fetch(
         log(f"fetch {name}: {msg} [{time.perf_counter() - start:.1f}s]")
 
     with locked(raw_root(root, name)):
+        remove_partials(raw_root(root, name))
         if is_up_to_date(root, name, n_val, seed):
             step(f"up to date ({root / name})")
             return root / name

@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,20 @@ def locked(folder: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def remove_partials(raw: Path) -> None:
+    """Drop leftovers of an interrupted run (the caller holds the dataset's lock)."""
+    for path in sorted(raw.rglob(f"{PARTIAL}*")):  # a folder sorts before its content
+        if path.exists() or path.is_symlink():
+            remove(path)
 
 
 def _stat_key(path: Path) -> list[int]:

@@ -78,8 +78,6 @@ def prepare(
 ) -> dict:
     """Do the work of `fetch` (the caller holds the lock); returns the manifest."""
     out, raw = root / spec.name, raw_root(root, spec.name)
-    sources.remove_partials(raw)
-    sources.remove_partials(sources.archive_dir(spec, raw))
     if mirror is not None:
         sources.copy_from_mirror(spec, mirror, raw, log)
     else:

@@ -20,7 +20,7 @@ from torch import Tensor
 from torchvision.datasets import MNIST, VisionDataset
 
 from weightswitch.data.checksums import ExtraChecksums, Verified, verify
-from weightswitch.data.manifest import PARTIAL
+from weightswitch.data.manifest import PARTIAL, remove
 from weightswitch.data.registry import DatasetSpec
 from weightswitch.errors import ChecksumError, WeightswitchError
 
@@ -43,20 +43,6 @@ def _extracted(spec: DatasetSpec, raw: Path) -> list[Path]:
     if _is_idx(spec):
         return [folder / a.filename.removesuffix(".gz") for a in spec.archives]
     return [raw / spec.torchvision_class.base_folder]
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path)
-    else:
-        path.unlink(missing_ok=True)
-
-
-def remove_partials(folder: Path) -> None:
-    """Drop leftovers of an interrupted run (the caller holds the dataset's lock)."""
-    if folder.is_dir():
-        for path in folder.glob(f"{PARTIAL}*"):
-            _remove(path)
 
 
 def _copy_atomic(src: Path, dst: Path) -> None:
@@ -112,7 +98,7 @@ def download(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> N
         return
     log(f"download {', '.join(missing)} with torchvision")
     for path in _extracted(spec, raw):  # otherwise torchvision thinks it has the data
-        _remove(path)
+        remove(path)
     try:
         spec.torchvision_class(str(raw), train=True, download=True)
     except (RuntimeError, OSError, urllib.error.URLError) as exc:
@@ -159,13 +145,13 @@ def extract(spec: DatasetSpec, raw: Path) -> None:
             _safe_extractall(tar, tmp)
         if not (tmp / target.name).is_dir():
             raise WeightswitchError(f"{spec.archives[0].filename} holds no {target.name}/ folder")
-        _remove(target)
+        remove(target)
         os.replace(tmp / target.name, target)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _loader_class(spec: DatasetSpec, upstream: bool) -> type[VisionDataset]:
+def loader_class(spec: DatasetSpec, upstream: bool) -> type[VisionDataset]:
     """torchvision's class; for CIFAR archives verified by a non-upstream checksum, a subclass
     that skips its per-member MD5s (the archive itself was verified)."""
     cls = spec.torchvision_class
@@ -191,7 +177,7 @@ def _as_tensors(ds: VisionDataset) -> tuple[Tensor, Tensor]:
 
 def read(spec: DatasetSpec, raw: Path, upstream: bool) -> tuple[dict, list[str]]:
     """Parse the extracted files with torchvision: `{"train"|"test": (images, labels)}`."""
-    cls = _loader_class(spec, upstream)
+    cls = loader_class(spec, upstream)
     splits = {}
     try:
         for split in ("train", "test"):
