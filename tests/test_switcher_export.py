@@ -131,3 +131,33 @@ def test_export_removes_pruning():
         torch.testing.assert_close(plain(x), model(x), rtol=0, atol=1e-6)
     stats = gate_stats(plain)
     assert stats["layers"]["classifier.fc1"]["sparsity"] == pytest.approx(0.9)
+
+
+def _bench(argv):
+    import argparse
+
+    from weightswitch.bench import export as bench
+
+    parser = argparse.ArgumentParser()
+    bench.add_arguments(parser)
+    return bench.run(parser.parse_args([*argv, "--min-seconds", "0", "--batch-sizes", "1", "4"]))
+
+
+def test_bench_export_smoke(capsys):
+    assert _bench(["--arch", "lenet300", "--snn-shapes", "30x20"]) == 0
+    out = capsys.readouterr().out
+    assert "exported switched-neuron" in out and "SNN 30x20" in out
+
+
+@pytest.mark.parametrize("method", ["switcher", "magnitude"])
+def test_bench_export_from_checkpoint(tmp_path, capsys, method):
+    model = build_model("lenet300", "mnist")
+    config = {"arch": "lenet300", "dataset": "mnist", "method": method, "model": {}}
+    if method == "switcher":
+        attach_switcher(model, "neuron")
+        config["switcher"] = {"granularity": "neuron"}
+    else:
+        prune.l1_unstructured(model.fc1, "weight", amount=0.5)
+    torch.save({"config": config, "model": model.state_dict()}, tmp_path / "checkpoint.pt")
+    assert _bench(["--checkpoint", str(tmp_path / "checkpoint.pt")]) == 0
+    assert f"exported {method}" in capsys.readouterr().out

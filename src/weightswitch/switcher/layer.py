@@ -95,8 +95,8 @@ class SwitchedLinear(nn.Module):
         return F.linear(x, self.weight * gates, self.bias)
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
-        state["_gate_cache"] = None
+        state = self.__dict__.copy()
+        state["_gate_cache"] = None  # derived data: never pickled or deep-copied
         return state
 
     def extra_repr(self) -> str:
