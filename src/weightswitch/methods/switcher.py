@@ -1,0 +1,155 @@
+"""`switcher` / `switcher-neuron`: alternating TNN / SNN phases (DESIGN 1.3).
+
+- warm-up (optional): plain dense training, no switcher attached yet;
+- TNN phase: the task optimiser trains W, biases and the backbone; the SNN is frozen, but
+  W's gradient still flows through the gate computation (frozen = no parameter update);
+- SNN phase: the SNN optimiser trains the SNN; the switched layers (W and b) are frozen; the
+  rest of the task network (the backbone) trains too iff `train_backbone_in_snn_phase`.
+Phases alternate every `phase_length` epochs or optimiser steps, starting with TNN.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from weightswitch.errors import WeightswitchError
+from weightswitch.methods.base import Method, set_trainable
+from weightswitch.train.callbacks import TrainState
+from weightswitch.train.metrics import switchable_names
+
+
+@torch.no_grad()
+def reference_init(model: nn.Module, std: float = 0.01) -> None:
+    """The reference initialisation of the layers to be switched: W ~ N(0, std), b = 0.
+
+    Same rule as `switcher.init_switched_weights`, but applied to the plain layers before
+    the switcher is attached, so a dense warm-up starts from it too."""
+    for name in switchable_names(model):
+        layer = model.get_submodule(name)
+        nn.init.normal_(layer.weight, 0.0, std)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+
+def to_half(gates: torch.Tensor) -> torch.Tensor:
+    """float16 copy that keeps zero == zero: tiny positive gates that would underflow to 0
+    become the smallest float16 subnormal, so gates.pt never shows extra sparsity."""
+    half = gates.detach().to("cpu", torch.float16)
+    underflow = (half == 0) & (gates.detach().cpu() > 0)
+    return half.masked_fill_(underflow, torch.finfo(torch.float16).smallest_normal / 1024)
+
+
+class SwitcherMethod(Method):
+    name = "switcher"
+
+    def __init__(self, cfg: Any) -> None:
+        super().__init__(cfg)
+        self.sw = cfg.switcher
+        self.per_step = self.sw.phase_unit == "step"
+        self.attached = False
+        self.start_step = 0  # global step at which the switcher was attached
+        self._current: str | None = None
+        self._counts: dict[str, int] = {}
+
+    # --- life cycle ---------------------------------------------------------------------
+    def setup(self, state: TrainState) -> None:
+        if self.sw.reference_init:
+            reference_init(state.model)
+        super().setup(state)  # the TNN optimiser, over every parameter (pre-attach order)
+
+    def restore(self, state: TrainState, saved: dict[str, Any]) -> None:
+        if saved.get("attached"):
+            self._attach(state)
+            self.start_step = int(saved["start_step"])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"attached": self.attached, "start_step": self.start_step}
+
+    def _attach(self, state: TrainState) -> None:
+        from weightswitch.switcher import attach_switcher, snn_parameters, task_parameters
+
+        model = state.model
+        before = {id(p) for g in state.optimizers["tnn"].param_groups for p in g["params"]}
+        attach_switcher(model, granularity=self.sw.granularity)
+        model.to(state.device)
+        if {id(p) for p in task_parameters(model)} != before:
+            raise WeightswitchError(
+                "attach_switcher replaced task parameters; the TNN optimiser would lose them"
+            )
+        self.add_optimizer(
+            state,
+            "snn",
+            snn_parameters(model),
+            self.sw.snn_optimizer.lr,
+            opt_cfg=self.sw.snn_optimizer,
+            schedule_cfg=self.sw.snn_schedule,
+        )
+        self.attached = True
+        self.start_step = state.step
+        self._current = None
+
+    # --- phases -------------------------------------------------------------------------
+    def _apply(self, state: TrainState, phase: str) -> None:
+        if phase == self._current:
+            return
+        from weightswitch.switcher import snn_parameters, switched_weights, task_parameters
+
+        model = state.model
+        model.zero_grad(set_to_none=True)
+        if phase == "warmup":
+            set_trainable(model.parameters(), True)
+            active: tuple[str, ...] = ("tnn",)
+        elif phase == "tnn":
+            set_trainable(task_parameters(model), True)
+            set_trainable(snn_parameters(model), False)
+            active = ("tnn",)
+        else:
+            backbone = self.sw.train_backbone_in_snn_phase
+            set_trainable(task_parameters(model), backbone)
+            set_trainable(switched_weights(model), False)
+            set_trainable(snn_parameters(model), True)
+            active = ("snn", "tnn") if backbone else ("snn",)
+        self._current = phase
+        self.set_phase(state, phase, active)
+
+    def _phase_of(self, index: int) -> str:
+        return "tnn" if (index // self.sw.phase_length) % 2 == 0 else "snn"
+
+    def on_epoch_start(self, state: TrainState, epoch: int) -> None:
+        if epoch >= self.sw.warmup_epochs and not self.attached:
+            self._attach(state)
+        self.apply_schedules(state, epoch)
+        self._counts = {"tnn": 0, "snn": 0}
+        if not self.attached:
+            self._apply(state, "warmup")
+        elif self.per_step:
+            self._apply(state, self._phase_of(state.step - self.start_step))
+        else:
+            self._apply(state, self._phase_of(epoch - self.sw.warmup_epochs))
+        # lr may have changed with the schedule even if the phase did not
+        state.lr = state.optimizers[state.active[0]].param_groups[0]["lr"]
+
+    def on_step_start(self, state: TrainState) -> None:
+        if self.attached:
+            phase = self._phase_of(state.step - self.start_step)
+            self._apply(state, phase)
+            self._counts[phase] += 1
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
+        if self.per_step and self.attached:
+            # step-unit epochs mix phases: label the epoch by the phase of most of its steps
+            row["phase"] = "snn" if self._counts["snn"] > self._counts["tnn"] else "tnn"
+        for schedule in state.schedules.values():
+            schedule.observe(row["train_loss"])
+        if state.schedules["tnn"].should_stop(state.epoch):
+            state.stop = True
+
+    # --- outputs ------------------------------------------------------------------------
+    @torch.no_grad()
+    def gates(self, model: nn.Module) -> dict[str, torch.Tensor]:
+        from weightswitch.switcher import switched_layers
+
+        return {n: to_half(m.gates()) for n, m in switched_layers(model).items()}

@@ -1,0 +1,252 @@
+"""MLflow tracking: one MLflow run per training run, and never a reason for a run to fail.
+
+Store: `MLFLOW_TRACKING_URI` if set, else `sqlite:///<project root>/mlflow.db` with artifacts
+in `mlartifacts/` beside the database (set when the experiment is created, so artifacts never
+land in whatever directory the run started from). Any tracking error (server down, locked
+database, bad URI) disables tracking for the rest of the run with ONE warning line on stderr;
+the run's own outputs are written regardless. mlflow is imported lazily (it is slow).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import torch
+
+MAX_BATCH = 100  # MLflow's per-call limit for params and tags
+
+
+def project_root(start: Path | None = None) -> Path:
+    """Nearest ancestor of `start` (default CWD) holding dvc.yaml or .git; else `start`."""
+    here = (start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "dvc.yaml").exists() or (d / ".git").exists():
+            return d
+    return here
+
+
+def _source_root() -> Path:
+    """The checkout this package runs from (editable install), else the CWD's project."""
+    here = Path(__file__).resolve().parent
+    for d in here.parents:
+        if (d / ".git").exists():
+            return d
+    return project_root()
+
+
+@lru_cache(maxsize=4)
+def git_commit(root: Path | None = None) -> str | None:
+    """Commit of the code that runs (suffix `-dirty` if tracked files are modified)."""
+    root = root or _source_root()
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        )
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def tracking_uri() -> str:
+    uri = os.environ.get("MLFLOW_TRACKING_URI")
+    if uri:
+        return uri
+    return f"sqlite:///{project_root() / 'mlflow.db'}"
+
+
+def artifact_location(uri: str) -> str | None:
+    """`mlartifacts/` beside a SQLite store; None (the server decides) otherwise."""
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri[len("sqlite:///") :]).resolve()
+    return (db.parent / "mlartifacts").as_uri()
+
+
+def _quiet_mlflow() -> None:
+    for name in ("mlflow", "alembic"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    # fail fast on a dead server instead of minutes of retries (user settings win)
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+
+
+def _chunks(items: list[Any], size: int = MAX_BATCH) -> Iterable[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+class Tracker:
+    """Failure-tolerant wrapper over `MlflowClient`; every method is a no-op once disabled."""
+
+    def __init__(self, experiment: str, enabled: bool = True) -> None:
+        self.experiment = experiment
+        self.enabled = enabled
+        self.run_id: str | None = None
+        self.warned = False
+        self._client: Any = None
+
+    def _fail(self, what: str, exc: BaseException) -> None:
+        self.enabled = False
+        if not self.warned:
+            self.warned = True
+            msg = (str(exc).strip().splitlines() or [""])[0][:200]
+            print(
+                f"weightswitch: warning: MLflow tracking off for this run ({what}: "
+                f"{type(exc).__name__}: {msg}); run outputs are still written",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        if not self.enabled:
+            return None
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # tracking must never break a run
+            self._fail(what, exc)
+            return None
+
+    # --- run life cycle -----------------------------------------------------------------
+    def start(self, params: dict[str, Any], tags: dict[str, Any], run_id: str | None) -> None:
+        """Create the MLflow run (or continue `run_id` on resume)."""
+        self._guard("start", self._start, params, tags, run_id)
+
+    def _start(self, params: dict[str, Any], tags: dict[str, Any], run_id: str | None) -> None:
+        _quiet_mlflow()
+        from mlflow.entities import Param, RunTag
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        uri = tracking_uri()
+        client = MlflowClient(tracking_uri=uri)
+        if run_id is not None:
+            try:
+                client.update_run(run_id, status="RUNNING")
+                self._client, self.run_id = client, run_id
+                return
+            except MlflowException:
+                pass  # that run is not in this store: start a new one
+        exp = client.get_experiment_by_name(self.experiment)
+        if exp is not None:
+            exp_id = exp.experiment_id
+        else:
+            try:
+                exp_id = client.create_experiment(
+                    self.experiment, artifact_location=artifact_location(uri)
+                )
+            except MlflowException:  # created concurrently by another run
+                exp_id = client.get_experiment_by_name(self.experiment).experiment_id
+        str_tags = {k: str(v) for k, v in tags.items() if v is not None}
+        run = client.create_run(exp_id, run_name=tags.get("run_name"), tags=str_tags)
+        self._client, self.run_id = client, run.info.run_id
+        plist = [Param(k, "null" if v is None else str(v)) for k, v in sorted(params.items())]
+        for chunk in _chunks(plist):
+            client.log_batch(self.run_id, params=chunk)
+        client.log_batch(self.run_id, tags=[RunTag("weightswitch.resumable", "true")])
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        self._guard("log metrics", self._log_metrics, metrics, step)
+
+    def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        if self._client is None:
+            return
+        import time
+
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        items = [Metric(k, float(v), now, step) for k, v in metrics.items() if v is not None]
+        for chunk in _chunks(items, 1000):
+            self._client.log_batch(self.run_id, metrics=chunk)
+
+    def log_artifacts(self, files: Iterable[Path], gates: dict[str, torch.Tensor] | None) -> None:
+        self._guard("log artifacts", self._log_artifacts, list(files), gates)
+
+    def _log_artifacts(self, files: list[Path], gates: dict[str, torch.Tensor] | None) -> None:
+        if self._client is None:
+            return
+        for f in files:
+            if f.is_file():
+                self._client.log_artifact(self.run_id, str(f))
+        if gates:
+            with tempfile.TemporaryDirectory(prefix="ws-gates-") as tmp:
+                for path in gate_figures(gates, Path(tmp)):
+                    self._client.log_artifact(self.run_id, str(path), artifact_path="gates")
+
+    def end(self, status: str = "FINISHED") -> None:
+        """status: FINISHED | FAILED | KILLED."""
+        if self._client is not None:
+            self._guard("end", self._client.set_terminated, self.run_id, status)
+
+
+# --------------------------------------------------------------------------- gate figures
+
+
+def _pool(image: torch.Tensor, max_side: int = 512) -> torch.Tensor:
+    """Block-mean pool so neither side exceeds `max_side` (a 4096x4096 map stays drawable)."""
+    h, w = image.shape
+    kh, kw = -(-h // max_side), -(-w // max_side)
+    if (kh, kw) == (1, 1):
+        return image
+    pooled = torch.nn.functional.avg_pool2d(
+        image[None, None], (kh, kw), ceil_mode=True, count_include_pad=False
+    )
+    return pooled[0, 0]
+
+
+def gate_figures(gates: dict[str, torch.Tensor], out: Path) -> list[Path]:
+    """One histogram PNG and one gate-map PNG (in x out, as the study draws them) per layer."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    paths: list[Path] = []
+    for name, g in gates.items():
+        g = g.float()
+        flat = g.flatten()
+        zero = float((flat == 0).float().mean())
+        safe = name.replace("/", "_")
+        fig, ax = plt.subplots(figsize=(5, 3.2))
+        positive = flat[flat > 0].numpy()
+        ax.hist(positive, bins=60, color="#3b6ea8")
+        ax.set_xlabel("gate value (positive gates)")
+        ax.set_ylabel("count")
+        ax.set_title(f"{name}: {zero:.1%} of {flat.numel()} gates are exactly 0", fontsize=9)
+        fig.tight_layout()
+        paths.append(out / f"{safe}_hist.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+
+        image = g.T if g.dim() == 2 else g[:, None]  # rows: input units
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        shown = ax.imshow(_pool(image).numpy(), aspect="auto", cmap="viridis",
+                          interpolation="nearest")  # fmt: skip
+        fig.colorbar(shown, ax=ax, shrink=0.8)
+        ax.set_xlabel("output unit" if g.dim() == 2 else "")
+        ax.set_ylabel("input unit")
+        rows, cols = image.shape
+        ax.set_title(f"{name} gates ({rows} x {cols}, rows: input units)", fontsize=9)
+        fig.tight_layout()
+        paths.append(out / f"{safe}_map.png")
+        fig.savefig(paths[-1], dpi=110)
+        plt.close(fig)
+    return paths

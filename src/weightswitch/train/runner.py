@@ -1,0 +1,371 @@
+"""One training run end to end: outputs, resume, tracking, final (honest) evaluation.
+
+Run directory (docs/architecture.md, "Run outputs"): config.json first, then history.csv and
+checkpoint.pt after every epoch (atomic), and at the end gates.pt, model_exported.pt and
+finally metrics.json, whose presence marks the run complete. Test accuracy is measured once,
+on the final model, after training; no selection on test.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from weightswitch.config import RunConfig, config_from_json, flatten
+from weightswitch.errors import UsageError, WeightswitchError
+from weightswitch.methods import Method, make_method
+from weightswitch.train import checkpoint
+from weightswitch.train.callbacks import Callback, TrainState
+from weightswitch.train.loop import evaluate, fit
+from weightswitch.train.metrics import sparsity_metrics
+from weightswitch.train.progress import Progress
+
+HISTORY_COLUMNS = (
+    "epoch",
+    "phase",
+    "lr",
+    "train_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "fc_sparsity",
+    "seconds",
+)
+OUTPUTS = (
+    "metrics.json",
+    "history.csv",
+    "gates.pt",
+    "model_exported.pt",
+    "checkpoint.pt",
+    "config.json",
+)
+CHECKPOINT_VERSION = 1
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise UsageError(f"device {name!r} requested but CUDA is not available; use cpu or auto")
+    return torch.device(name)
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return device.type
+
+
+def history_csv(history: list[dict[str, Any]]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    for row in history:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buf.getvalue()
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:
+    fa, fb = flatten(a), flatten(b)
+    keys = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+    return ", ".join(f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in keys[:3])
+
+
+# ------------------------------------------------------------------------------ callbacks
+
+
+class Checkpointer(Callback):
+    """After every epoch: history.csv and an atomic checkpoint of everything a resume needs."""
+
+    def __init__(self, out: Path, method: Method, session_start: float) -> None:
+        self.out = out
+        self.method = method
+        self.session_start = session_start
+        self.wall_before = 0.0
+
+    def wall_seconds(self) -> float:
+        return self.wall_before + time.perf_counter() - self.session_start
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
+        checkpoint.atomic_write_text(self.out / "history.csv", history_csv(state.history))
+        state.extra["wall_seconds"] = self.wall_seconds()
+        checkpoint.save(self.out / "checkpoint.pt", snapshot(state, self.method))
+
+
+class TrackingCallback(Callback):
+    """One MLflow log call per epoch (step = epoch); nothing in the per-batch path."""
+
+    def __init__(self, tracker: Any) -> None:
+        self.tracker = tracker
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
+        metrics = {k: row[k] for k in HISTORY_COLUMNS if k not in ("epoch", "phase")}
+        for name, opt in state.optimizers.items():
+            metrics[f"lr_{name}"] = opt.param_groups[0]["lr"]
+        metrics[f"phase_{row['phase']}"] = 1.0
+        self.tracker.log_metrics(metrics, step=int(row["epoch"]))
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def snapshot(state: TrainState, method: Method) -> dict[str, Any]:
+    return {
+        "version": CHECKPOINT_VERSION,
+        "config": state.cfg.to_dict(),
+        "model": state.model.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in state.optimizers.items()},
+        "schedules": {k: s.state_dict() for k, s in state.schedules.items()},
+        "method": method.state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "total_epochs": state.total_epochs,
+        "stop": state.stop,
+        "history": state.history,
+        "extra": state.extra,
+        "rng": checkpoint.rng_state(),
+    }
+
+
+def restore(state: TrainState, method: Method, ckpt: dict[str, Any]) -> None:
+    """Bring a freshly set-up state to the checkpoint (structure first, then values)."""
+    method.restore(state, ckpt["method"])
+    state.model.load_state_dict(ckpt["model"])
+    if set(ckpt["optimizers"]) != set(state.optimizers):
+        raise WeightswitchError(
+            f"checkpoint optimisers {sorted(ckpt['optimizers'])} do not match the method's "
+            f"{sorted(state.optimizers)}; pass --force to start over"
+        )
+    for key, opt_state in ckpt["optimizers"].items():
+        state.optimizers[key].load_state_dict(opt_state)
+    for key, sched_state in ckpt["schedules"].items():
+        state.schedules[key].load_state_dict(sched_state)
+    state.epoch, state.step = int(ckpt["epoch"]), int(ckpt["step"])
+    state.total_epochs, state.stop = int(ckpt["total_epochs"]), bool(ckpt["stop"])
+    state.history = [dict(r) for r in ckpt["history"]]
+    state.extra.update(ckpt["extra"])
+    checkpoint.set_rng_state(ckpt["rng"])
+
+
+# -------------------------------------------------------------------------------- the run
+
+
+def _finished(out: Path, cfg: RunConfig, force: bool) -> dict[str, Any] | None:
+    """Metrics of an identical finished run in `out` (None if there is none to reuse)."""
+    if force:
+        for name in OUTPUTS:
+            (out / name).unlink(missing_ok=True)
+        return None
+    metrics_path = out / "metrics.json"
+    if not metrics_path.is_file():
+        return None
+    try:
+        old = config_from_json(json.loads((out / "config.json").read_text(encoding="utf-8")))
+        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, WeightswitchError):
+        raise UsageError(f"{out} holds an unreadable finished run; pass --force") from None
+    if old.fingerprint() != cfg.fingerprint():
+        raise UsageError(
+            f"{out} holds a finished run with a different config "
+            f"({_diff(old.fingerprint(), cfg.fingerprint())}); pass --force or another --out"
+        )
+    return metrics
+
+
+def _load_resume(out: Path, cfg: RunConfig) -> dict[str, Any] | None:
+    path = out / "checkpoint.pt"
+    if not path.is_file():
+        return None
+    ckpt = checkpoint.load(path)
+    if ckpt.get("version") != CHECKPOINT_VERSION:
+        raise UsageError(f"{path} is from another version of weightswitch; pass --force")
+    old = config_from_json(ckpt["config"])
+    if old.fingerprint() != cfg.fingerprint():
+        raise UsageError(
+            f"{path} was written with a different config "
+            f"({_diff(old.fingerprint(), cfg.fingerprint())}); pass --force to start over"
+        )
+    return ckpt
+
+
+def _setup_determinism(device: torch.device) -> None:
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def _tags(cfg: RunConfig, device: torch.device, commit: str | None) -> dict[str, Any]:
+    return {
+        "run_name": cfg.run_name,
+        "mlflow.runName": cfg.run_name,
+        "git_commit": commit,
+        "mlflow.source.git.commit": commit,
+        "method": cfg.method,
+        "arch": cfg.arch,
+        "dataset": cfg.dataset,
+        "profile": cfg.profile,
+        "seed": cfg.seed,
+        "device": device_label(device),
+        "out": str(Path(cfg.out or ".").resolve()),
+    }
+
+
+def train(
+    cfg: RunConfig,
+    *,
+    force: bool = False,
+    callbacks: Sequence[Callback] = (),
+    bar: bool | None = None,
+) -> dict[str, Any]:
+    """Train (or resume, or recognise as complete) the run `cfg` describes; return metrics."""
+    from weightswitch.data import BatchIterator, get_spec, load_split
+    from weightswitch.models import build_model
+    from weightswitch.tracking import Tracker, git_commit
+
+    out = Path(cfg.out or ".")
+    done = _finished(out, cfg, force)
+    if done is not None:
+        print(f"{out}: already complete (test accuracy {done.get('test_accuracy')}); "
+              "pass --force to retrain")  # fmt: skip
+        return done
+    ckpt = _load_resume(out, cfg)
+    session_start = time.perf_counter()
+
+    device = resolve_device(cfg.device)
+    _setup_determinism(device)
+    spec = get_spec(cfg.dataset)
+    train_x, train_y = load_split(cfg.data_root, cfg.dataset, "train", limit=cfg.train_limit)
+    val_x, val_y = load_split(cfg.data_root, cfg.dataset, "val")
+    test_x, test_y = load_split(cfg.data_root, cfg.dataset, "test")
+    train_it = BatchIterator(train_x, train_y, spec, cfg.batch_size, shuffle=True, augment=True,
+                             device=device, seed=cfg.seed)  # fmt: skip
+    val_it = BatchIterator(val_x, val_y, spec, cfg.eval_batch_size, shuffle=False, augment=False,
+                           device=device)  # fmt: skip
+
+    checkpoint.seed_everything(cfg.seed)
+    model = build_model(cfg.arch, cfg.dataset, **cfg.model).to(device)
+    convnet = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
+    channels_last = bool(channels_last and convnet)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    method = make_method(cfg)
+    state = TrainState(cfg=cfg, model=model, device=device, total_epochs=cfg.epochs)
+    method.setup(state)
+    if ckpt is not None:
+        restore(state, method, ckpt)
+        print(f"{out}: resuming after epoch {state.epoch}/{state.total_epochs}")
+    state.extra["channels_last"] = channels_last
+    state.extra["train_size"] = len(train_y)
+
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint.atomic_write_text(out / "config.json", cfg.to_json() + "\n")
+    commit = git_commit()
+    tracker = Tracker(cfg.experiment, enabled=cfg.tracking)
+    tracker.start(flatten(cfg.to_dict()), _tags(cfg, device, commit),
+                  run_id=state.extra.get("mlflow_run_id"))  # fmt: skip
+    state.extra["mlflow_run_id"] = tracker.run_id
+
+    saver = Checkpointer(out, method, session_start)
+    saver.wall_before = float(state.extra.get("wall_seconds", 0.0))
+    progress = Progress(len(train_it), bar=bar)
+    all_callbacks = [method, saver, TrackingCallback(tracker), progress, *callbacks]
+    try:
+        fit(state, train_it, val_it, all_callbacks)
+        for cb in all_callbacks:
+            cb.on_fit_end(state)
+        metrics = _finish(state, method, out, val_it, spec, (test_x, test_y), commit, saver)
+    except BaseException as exc:
+        progress.close()
+        tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        raise
+    files = [out / n for n in ("metrics.json", "history.csv", "config.json", "model_exported.pt")]
+    tracker.log_metrics(_final_for_mlflow(metrics), step=len(state.history))
+    tracker.log_artifacts(files, method.gates(state.model))
+    tracker.end("FINISHED")
+    print(f"{out}: test accuracy {metrics['test_accuracy']:.4f}, "
+          f"fc sparsity {metrics['fc_sparsity']:.4f}")  # fmt: skip
+    return metrics
+
+
+def _finish(
+    state: TrainState,
+    method: Method,
+    out: Path,
+    val_it: Any,
+    spec: Any,
+    test: tuple[torch.Tensor, torch.Tensor],
+    commit: str | None,
+    saver: Checkpointer,
+) -> dict[str, Any]:
+    """Evaluate the final model once on val and test, write gates, export, metrics.json."""
+    from weightswitch.data import BatchIterator
+
+    cfg, model, device = state.cfg, state.model, state.device
+    cl = bool(state.extra.get("channels_last"))
+    test_it = BatchIterator(*test, spec, cfg.eval_batch_size, shuffle=False, augment=False,
+                            device=device)  # fmt: skip
+    val_acc = evaluate(model, val_it, device, cfg.amp, cl)
+    test_acc = evaluate(model, test_it, device, cfg.amp, cl)
+    sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
+    gates = method.gates(model)
+    if gates is not None:
+        checkpoint.atomic_write_bytes(out / "gates.pt", lambda f: torch.save(gates, f))
+    exported = method.export(model)
+    exported_acc = evaluate(exported, test_it, device, cfg.amp, cl)
+    payload = {"arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
+               "model_kwargs": cfg.model, "model": exported.to("cpu").eval()}  # fmt: skip
+    checkpoint.atomic_write_bytes(out / "model_exported.pt", lambda f: torch.save(payload, f))
+
+    seconds = [float(r["seconds"]) for r in state.history]
+    by_phase: dict[str, float] = {}
+    for r in state.history:
+        by_phase[r["phase"]] = by_phase.get(r["phase"], 0.0) + float(r["seconds"])
+    metrics: dict[str, Any] = {
+        "arch": cfg.arch,
+        "dataset": cfg.dataset,
+        "method": cfg.method,
+        "seed": cfg.seed,
+        "profile": cfg.profile,
+        "epochs": len(state.history),
+        "test_accuracy": test_acc,
+        "val_accuracy": val_acc,
+        **{k: sparsity[k] for k in ("fc_sparsity", "layer_sparsity", "compression_ratio")},
+        "snn_params": sparsity["snn_params"],
+        "fc_macs_removed": sparsity["fc_macs_removed"],
+        "epoch_seconds": sum(seconds) / len(seconds) if seconds else None,
+        "wall_seconds": saver.wall_seconds(),
+        "device": device_label(device),
+        "git_commit": commit,
+        "train_size": state.extra["train_size"],
+        **method.run_metrics(model),
+        "exported_test_accuracy": exported_acc,
+        "phase_seconds": by_phase,
+        "fc_weights": sparsity["fc_weights"],
+        "total_params": sparsity["total_params"],
+        "nonzero_params": sparsity["nonzero_params"],
+        "amp": cfg.amp,
+        "torch_version": torch.__version__,
+        "init_from": state.extra.get("init_from"),
+        "mlflow_run_id": state.extra.get("mlflow_run_id"),
+        "config": cfg.to_dict(),
+    }
+    checkpoint.atomic_write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def _final_for_mlflow(metrics: dict[str, Any]) -> dict[str, float]:
+    keys = ("test_accuracy", "val_accuracy", "exported_test_accuracy", "fc_sparsity",
+            "compression_ratio", "snn_params", "fc_macs_removed", "epoch_seconds",
+            "wall_seconds")  # fmt: skip
+    flat = {k: metrics[k] for k in keys if isinstance(metrics.get(k), (int, float))}
+    for layer, value in metrics["layer_sparsity"].items():
+        flat[f"layer_sparsity.{layer}"] = value
+    return flat
