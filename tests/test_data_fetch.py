@@ -7,6 +7,7 @@ import gzip
 import hashlib
 import http.server
 import json
+import os
 import shutil
 import threading
 import time
@@ -193,7 +194,8 @@ def test_damaged_archive_is_rejected(one_mirror, tmp_path, capsys, monkeypatch, 
     assert _cli(name, "--root", root, "--mirror", mirror, "--val-size", 10) == 0
     prepared = {p.name: p.read_bytes() for p in (root / name).iterdir()}
     target = mirror / name / get_spec(name).archives[-1].filename
-    good_md5 = hashlib.md5(target.read_bytes()).hexdigest()
+    good = target.read_bytes()
+    good_md5 = hashlib.md5(good).hexdigest()
     data = bytearray(target.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -203,9 +205,11 @@ def test_damaged_archive_is_rejected(one_mirror, tmp_path, capsys, monkeypatch, 
     shutil.rmtree(root / name)  # the archive is re-read only when something must be prepared
     assert _cli(name, "--root", root, "--mirror", mirror, "--val-size", 10) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert "checksum mismatch" in err and target.name in err
+    assert f"checksum mismatch for {target}:" in err  # names the mirror file
     assert good_md5 in err and hashlib.md5(bytes(data)).hexdigest() in err
     assert not _leftovers(root, name)
+    (cached,) = (root / ".raw" / name).rglob(target.name)
+    assert cached.read_bytes() == good  # the bad copy never replaced the verified one
     # a repaired mirror works again, producing the same bytes
     fakedata.write_dataset(name, mirror / name)
     assert _cli(name, "--root", root, "--mirror", mirror, "--val-size", 10) == 0
@@ -245,6 +249,14 @@ def test_truncated_raw_copy_is_replaced(one_mirror, tmp_path: Path) -> None:
     raw.mkdir(parents=True)
     src = mirror / "mnist" / "train-images-idx3-ubyte.gz"
     (raw / src.name).write_bytes(src.read_bytes()[:100])  # an earlier copy, cut short
+    quiet("mnist", tmp_path, mirror=mirror, val_size=10, extra_checksums=extra)
+    assert (raw / src.name).read_bytes() == src.read_bytes()
+    # damaged in place, size and mtime unchanged: caught by the checksum, copied again
+    data = bytearray(src.read_bytes())
+    data[200] ^= 0xFF
+    (raw / src.name).write_bytes(bytes(data))
+    os.utime(raw / src.name, ns=(src.stat().st_atime_ns, src.stat().st_mtime_ns))
+    shutil.rmtree(tmp_path / "mnist")
     quiet("mnist", tmp_path, mirror=mirror, val_size=10, extra_checksums=extra)
     assert (raw / src.name).read_bytes() == src.read_bytes()
 

@@ -112,8 +112,13 @@ def trusted(archive: Archive, dataset: str, extra: ExtraChecksums) -> Trusted:
     return Trusted(frozenset(md5), frozenset(sha), archive.md5)
 
 
-def verify(path: Path, archive: Archive, dataset: str, extra: ExtraChecksums) -> Verified:
-    """Check `path` against every trusted value of `archive`; `ChecksumError` if none matches."""
+def verify(
+    path: Path, archive: Archive, dataset: str, extra: ExtraChecksums, shown: Path | None = None
+) -> Verified:
+    """Check `path` against every trusted value of `archive`; `ChecksumError` if none matches.
+
+    `shown`: the file to name in the error (the mirror original of a copy being checked).
+    """
     accepted = trusted(archive, dataset, extra)
     md5 = file_digest(path, "md5")
     if md5 == accepted.upstream_md5:
@@ -130,6 +135,6 @@ def verify(path: Path, archive: Archive, dataset: str, extra: ExtraChecksums) ->
         if payload in accepted.payload_sha256:
             return Verified(md5, payload, "payload sha256")
     raise ChecksumError(
-        f"checksum mismatch for {path}: expected {accepted.describe()}; "
+        f"checksum mismatch for {shown or path}: expected {accepted.describe()}; "
         f"got md5 {md5}, {payload_msg}"
     )

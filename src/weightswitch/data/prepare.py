@@ -79,10 +79,10 @@ def prepare(
     """Do the work of `fetch` (the caller holds the lock); returns the manifest."""
     out, raw = root / spec.name, raw_root(root, spec.name)
     if mirror is not None:
-        sources.copy_from_mirror(spec, mirror, raw, log)
+        verified = sources.copy_from_mirror(spec, mirror, raw, extra, log)
     else:
         sources.download(spec, raw, extra, log)
-    verified = sources.verify_all(spec, raw, extra, log)
+        verified = sources.verify_all(spec, raw, extra, log)
     sources.extract(spec, raw)
     log("extracted")
     splits, classes = sources.read(spec, raw, upstream=all(v.upstream for v in verified.values()))

@@ -6,6 +6,7 @@ Files sit where torchvision's classes look for them (`MNIST/raw/*.gz`, `cifar-10
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -45,18 +46,6 @@ def _extracted(spec: DatasetSpec, raw: Path) -> list[Path]:
     return [raw / spec.torchvision_class.base_folder]
 
 
-def _copy_atomic(src: Path, dst: Path) -> None:
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f"{PARTIAL}{dst.name}.", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copy2(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def mirror_file(mirror: Path, spec: DatasetSpec, filename: str) -> Path:
     """`MIRROR/NAME/FILE` (a mirror holding several datasets) or `MIRROR/FILE`."""
     candidates = [mirror / spec.name / filename, mirror / filename]
@@ -67,22 +56,49 @@ def mirror_file(mirror: Path, spec: DatasetSpec, filename: str) -> Path:
     raise WeightswitchError(f"mirror is missing {filename} for {spec.name} (looked for {looked})")
 
 
-def copy_from_mirror(spec: DatasetSpec, mirror: Path, raw: Path, log: Log) -> None:
-    """Copy the original archives from a local mirror; never touches the network."""
+def _same_stat(path: Path, st: os.stat_result) -> bool:
+    return path.is_file() and (path.stat().st_size, path.stat().st_mtime_ns) == (
+        st.st_size,
+        st.st_mtime_ns,
+    )
+
+
+def copy_from_mirror(
+    spec: DatasetSpec, mirror: Path, raw: Path, extra: ExtraChecksums, log: Log
+) -> dict[str, Verified]:
+    """Copy and verify the original archives from a local mirror; never touches the network.
+
+    Copies are staged and verified first and moved into the raw folder only when all of
+    them passed, so a bad mirror leaves nothing behind.
+    """
     if not mirror.is_dir():
         raise WeightswitchError(f"mirror folder {mirror} does not exist")
     sources = [mirror_file(mirror, spec, a.filename) for a in spec.archives]  # all, before copying
     dest = archive_dir(spec, raw)
-    for archive, src in zip(spec.archives, sources, strict=True):
-        dst = dest / archive.filename
-        st = src.stat()
-        if dst.is_file() and (dst.stat().st_size, dst.stat().st_mtime_ns) == (
-            st.st_size,
-            st.st_mtime_ns,
-        ):
-            continue  # copied before (copy2 keeps mtime); verified below anyway
-        log(f"copy {src} ({st.st_size / 1e6:.1f} MB)")
-        _copy_atomic(src, dst)
+    dest.mkdir(parents=True, exist_ok=True)
+    verified: dict[str, Verified] = {}
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for archive, src in zip(spec.archives, sources, strict=True):
+            dst, st = dest / archive.filename, src.stat()
+            found = None
+            if _same_stat(dst, st):  # copied before (copy2 keeps mtime): check that copy
+                with contextlib.suppress(ChecksumError):  # damaged since: copy again
+                    found = verify(dst, archive, spec.name, extra)
+            if found is None:
+                log(f"copy {src} ({st.st_size / 1e6:.1f} MB)")
+                tmp = dest / f"{PARTIAL}{archive.filename}"
+                staged.append((tmp, dst))
+                shutil.copy2(src, tmp)
+                found = verify(tmp, archive, spec.name, extra, shown=src)
+            verified[archive.filename] = found
+            log(f"verified {archive.filename} ({found.verified_by})")
+        for tmp, dst in staged:
+            os.replace(tmp, dst)
+    finally:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+    return verified
 
 
 def download(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> None:
