@@ -96,7 +96,8 @@ def test_gate_cache_tracks_weight_and_snn():
     layer = SwitchedLinear(32, 16).eval()
     with torch.no_grad():
         first = layer.gates()
-        assert layer.gates() is first  # cached
+        assert layer.gates() is first  # cached, and so is W * G
+        assert layer.effective_weight() is layer.effective_weight()
         layer.weight.mul_(-1)
         second = layer.gates()
         assert second is not first

@@ -39,7 +39,8 @@ class SwitchedLinear(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
         self.snn = SwitcherNet(in_features, out_features, granularity, **snn_kwargs)
         self.snn.to(**{k: v for k, v in factory.items() if v is not None})
-        self._gate_cache: tuple[tuple, Tensor] | None = None
+        self._gate_cache: tuple[tuple, Tensor, Tensor] | None = None
+        self._snn_modules: tuple[nn.Module, tuple[nn.Module, ...]] | None = None
         nn.init.normal_(self.weight, 0.0, 0.01)
         if self.bias is not None:
             nn.init.uniform_(self.bias, -1 / math.sqrt(in_features), 1 / math.sqrt(in_features))
@@ -68,35 +69,43 @@ class SwitchedLinear(nn.Module):
         return layer
 
     def _cache_key(self) -> tuple:
-        params = (self.weight, *self.snn.parameters())
-        return (
-            torch.is_autocast_enabled(),
-            *((p.data_ptr(), p._version, p.dtype) for p in params),
-        )
+        """Changes whenever W or an SNN parameter is replaced or modified in place."""
+        snn = self.snn
+        if self._snn_modules is None or self._snn_modules[0] is not snn:
+            self._snn_modules = (snn, tuple(snn.modules()))  # walking modules is slow
+        params = [self.weight]
+        params += [p for m in self._snn_modules[1] for p in m._parameters.values() if p is not None]
+        return (torch.is_autocast_enabled(), *((p.data_ptr(), p._version) for p in params))
+
+    def _cached(self) -> tuple[Tensor, Tensor]:
+        """(gates, effective weight), recomputed only when the key changed; no-grad mode only."""
+        key = self._cache_key()
+        if self._gate_cache is None or self._gate_cache[0] != key:
+            gates = self.snn(self.weight)
+            self._gate_cache = (key, gates, self.weight * gates)
+        return self._gate_cache[1], self._gate_cache[2]
 
     def gates(self) -> Tensor:
         """G >= 0 for the current W: out x in (connection) or [in] (neuron)."""
         if torch.is_grad_enabled():
-            self._gate_cache = None
+            self._gate_cache = None  # training: W or the SNN change every step
             return self.snn(self.weight)
-        key = self._cache_key()
-        if self._gate_cache is None or self._gate_cache[0] != key:
-            self._gate_cache = (key, self.snn(self.weight))
-        return self._gate_cache[1]
+        return self._cached()[0]
 
     def effective_weight(self) -> Tensor:
-        """W * G, with neuron gates broadcast over the input columns."""
-        return self.weight * self.gates()
+        """W * G; neuron gates scale whole input columns."""
+        if torch.is_grad_enabled():
+            return self.weight * self.gates()
+        return self._cached()[1]
 
     def forward(self, x: Tensor) -> Tensor:
-        gates = self.gates()
-        if self.granularity == "neuron":
-            return F.linear(x * gates.to(x.dtype), self.weight, self.bias)
-        return F.linear(x, self.weight * gates, self.bias)
+        # (x * g) W^T == x (W * g)^T: one code path for both granularities, identical in
+        # training, evaluation and the exported model.
+        return F.linear(x, self.effective_weight(), self.bias)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_gate_cache"] = None  # derived data: never pickled or deep-copied
+        state["_gate_cache"] = state["_snn_modules"] = None  # derived: never pickled/copied
         return state
 
     def extra_repr(self) -> str:
