@@ -14,7 +14,7 @@ from pathlib import Path
 from weightswitch.data.checksums import ExtraChecksums
 from weightswitch.data.manifest import is_up_to_date, locked, raw_root, remove_partials
 from weightswitch.data.registry import get_spec
-from weightswitch.errors import UsageError
+from weightswitch.errors import UsageError, WeightswitchError
 
 
 def _stderr(msg: str) -> None:
@@ -55,13 +55,16 @@ def fetch(
             return root / name
         from weightswitch.data.prepare import prepare  # torch + torchvision: only when needed
 
-        prepare(
-            spec,
-            root,
-            val_size=n_val,
-            seed=seed,
-            mirror=None if mirror is None else Path(mirror),
-            extra=extra_checksums or {},
-            log=step,
-        )
+        try:
+            prepare(
+                spec,
+                root,
+                val_size=n_val,
+                seed=seed,
+                mirror=None if mirror is None else Path(mirror),
+                extra=extra_checksums or {},
+                log=step,
+            )
+        except OSError as exc:  # disk full, permissions, ...: one line, not a traceback
+            raise WeightswitchError(f"{name}: {exc}") from exc
     return root / name

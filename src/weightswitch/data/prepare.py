@@ -81,8 +81,7 @@ def prepare(
     if mirror is not None:
         verified = sources.copy_from_mirror(spec, mirror, raw, extra, log)
     else:
-        sources.download(spec, raw, extra, log)
-        verified = sources.verify_all(spec, raw, extra, log)
+        verified = sources.download(spec, raw, extra, log)
     sources.extract(spec, raw)
     log("extracted")
     splits, classes = sources.read(spec, raw, upstream=all(v.upstream for v in verified.values()))
@@ -104,11 +103,11 @@ def prepare(
         "num_classes": spec.num_classes,
         "class_names": classes,
         "split": {"source": "train", "val_size": val_size, "seed": seed},
-        "inputs": {f: v.as_dict() for f, v in verified.items()},
+        "inputs": {a.filename: verified[a.filename].as_dict() for a in spec.archives},
     }
     work = Path(tempfile.mkdtemp(prefix=f"{PARTIAL}{spec.name}-", dir=raw))
     try:
-        (work / spec.name).mkdir()  # same base name as the output: torch.save records it
+        (work / spec.name).mkdir()  # renamed to ROOT/NAME once complete
         manifest = _write(spec, work / spec.name, tensors, header)
         _swap_into_place(work / spec.name, out, raw)
     finally:

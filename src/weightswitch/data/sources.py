@@ -22,7 +22,7 @@ from torchvision.datasets import MNIST, VisionDataset
 
 from weightswitch.data.checksums import ExtraChecksums, Verified, verify
 from weightswitch.data.manifest import PARTIAL, remove
-from weightswitch.data.registry import DatasetSpec
+from weightswitch.data.registry import Archive, DatasetSpec
 from weightswitch.errors import ChecksumError, WeightswitchError
 
 Log = Callable[[str], None]
@@ -101,40 +101,37 @@ def copy_from_mirror(
     return verified
 
 
-def download(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> None:
-    """Download missing or invalid archives with torchvision's own downloader (MD5-checked)."""
+def download(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> dict[str, Verified]:
+    """Download missing or invalid archives with torchvision's own downloader (which checks
+    its MD5s), then verify every archive."""
     folder = archive_dir(spec, raw)
-    missing = []
+
+    def check(archive: Archive) -> Verified:
+        return verify(folder / archive.filename, archive, spec.name, extra)
+
+    verified: dict[str, Verified] = {}
     for archive in spec.archives:
+        with contextlib.suppress(ChecksumError, FileNotFoundError):
+            verified[archive.filename] = check(archive)
+    missing = [a for a in spec.archives if a.filename not in verified]
+    if missing:
+        names = ", ".join(a.filename for a in missing)
+        log(f"download {names} with torchvision")
+        for path in _extracted(spec, raw):  # otherwise torchvision thinks it has the data
+            remove(path)
         try:
-            verify(folder / archive.filename, archive, spec.name, extra)
-        except (ChecksumError, OSError):
-            missing.append(archive.filename)
-    if not missing:
-        return
-    log(f"download {', '.join(missing)} with torchvision")
-    for path in _extracted(spec, raw):  # otherwise torchvision thinks it has the data
-        remove(path)
-    try:
-        spec.torchvision_class(str(raw), train=True, download=True)
-    except (RuntimeError, OSError, urllib.error.URLError) as exc:
-        msg = " ".join(str(exc).split())
-        raise WeightswitchError(
-            f"could not download {spec.name} ({msg}); without internet, pass --mirror DIR "
-            f"(or set WEIGHTSWITCH_MIRROR) to a folder holding {', '.join(missing)}"
-        ) from exc
-
-
-def verify_all(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> dict:
-    folder = archive_dir(spec, raw)
-    out: dict[str, Verified] = {}
+            spec.torchvision_class(str(raw), train=True, download=True)
+        except (RuntimeError, OSError, urllib.error.URLError) as exc:
+            msg = " ".join(str(exc).split())
+            raise WeightswitchError(
+                f"could not download {spec.name} ({msg}); without internet, pass --mirror DIR "
+                f"(or set WEIGHTSWITCH_MIRROR) to a folder holding {names}"
+            ) from exc
+        for archive in missing:
+            verified[archive.filename] = check(archive)
     for archive in spec.archives:
-        path = folder / archive.filename
-        if not path.is_file():
-            raise WeightswitchError(f"{path} is missing")
-        out[archive.filename] = found = verify(path, archive, spec.name, extra)
-        log(f"verified {archive.filename} ({found.verified_by})")
-    return out
+        log(f"verified {archive.filename} ({verified[archive.filename].verified_by})")
+    return {a.filename: verified[a.filename] for a in spec.archives}
 
 
 def _safe_extractall(tar: tarfile.TarFile, to: Path) -> None:
