@@ -19,6 +19,7 @@ ignored); any other key is a keyword argument of the model (e.g. vgg16's `head_w
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import types
@@ -218,7 +219,7 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     unknown = sorted(set(data) - set(names))
     if unknown:
         raise UsageError(
-            f"unknown key {prefix}{unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
+            f"unknown key {prefix + unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
         )
     kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     try:
@@ -233,7 +234,7 @@ def _deep_merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
         if isinstance(v, dict) and isinstance(out.get(k), dict):
             out[k] = _deep_merge(out[k], v)
         else:
-            out[k] = v
+            out[k] = copy.deepcopy(v)  # never alias (and later mutate) the caller's params
     return out
 
 

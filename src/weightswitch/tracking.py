@@ -80,8 +80,7 @@ def artifact_location(uri: str) -> str | None:
 
 
 def _quiet_mlflow() -> None:
-    for name in ("mlflow", "alembic"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """Before importing mlflow: fail fast on a dead server instead of minutes of retries."""
     # fail fast on a dead server instead of minutes of retries (user settings win)
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
@@ -134,6 +133,9 @@ class Tracker:
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
+
+        for name in ("mlflow", "alembic"):  # after import: mlflow sets its own levels
+            logging.getLogger(name).setLevel(logging.WARNING)
 
         uri = tracking_uri()
         client = MlflowClient(tracking_uri=uri)

@@ -362,10 +362,12 @@ def _finish(
 
 
 def _final_for_mlflow(metrics: dict[str, Any]) -> dict[str, float]:
-    keys = ("test_accuracy", "val_accuracy", "exported_test_accuracy", "fc_sparsity",
-            "compression_ratio", "snn_params", "fc_macs_removed", "epoch_seconds",
-            "wall_seconds")  # fmt: skip
+    """Run-level numbers; names differ from the per-epoch series so none gets a second point."""
+    keys = ("test_accuracy", "exported_test_accuracy", "compression_ratio", "snn_params",
+            "fc_macs_removed", "epoch_seconds", "wall_seconds")  # fmt: skip
     flat = {k: metrics[k] for k in keys if isinstance(metrics.get(k), (int, float))}
+    flat["final_val_accuracy"] = metrics["val_accuracy"]
+    flat["final_fc_sparsity"] = metrics["fc_sparsity"]
     for layer, value in metrics["layer_sparsity"].items():
         flat[f"layer_sparsity.{layer}"] = value
     return flat
