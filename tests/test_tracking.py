@@ -1,0 +1,137 @@
+"""MLflow tracking: what a run logs (queried back with MlflowClient), resume into the same
+MLflow run, and runs that complete with one warning when tracking fails."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from weightswitch.cli import main
+from weightswitch.tracking import Tracker, artifact_location, project_root, tracking_uri
+
+
+def train_cli(root: Path, out: Path, method: str, *extra: str) -> int:
+    return main([
+        "train", "--arch", "lenet300", "--dataset", "mnist", "--method", method,
+        "--root", str(root), "--out", str(out), "--set", "model.hidden=[32,16]",
+        "--device", "cpu", "--profile", "test", "--experiment", "ws-test", *extra,
+    ])  # fmt: skip
+
+
+def test_run_contents_and_resume_into_same_mlflow_run(
+    prepared_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    from weightswitch.train import runner
+
+    uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
+    (tmp_path / "store").mkdir()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "run"
+
+    class Killer(runner.Progress):
+        def on_epoch_end(self, state: Any, row: dict[str, Any]) -> None:
+            super().on_epoch_end(state, row)
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as mp:
+        mp.setattr(runner, "Progress", Killer)
+        assert train_cli(prepared_root, out, "switcher", "--epochs", "2") == 130
+    assert train_cli(prepared_root, out, "switcher", "--epochs", "2") == 0
+
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("ws-test")
+    assert exp.artifact_location == (tmp_path / "store" / "mlartifacts").as_uri()
+    (run,) = client.search_runs([exp.experiment_id])  # the resume continued the same run
+    run_id = run.info.run_id
+    assert run.info.status == "FINISHED"
+    assert json.loads((out / "metrics.json").read_text())["mlflow_run_id"] == run_id
+    params = run.data.params
+    assert params["method"] == "switcher" and params["optimizer.lr"] == "0.1"
+    assert params["switcher.phase_unit"] == "epoch" and params["model.hidden"] == "[32, 16]"
+    assert params["switcher.snn_optimizer.lr"] == "0.1" and params["prune"] == "null"
+    tags = run.data.tags
+    assert {k: tags[k] for k in ("method", "arch", "dataset", "profile", "seed")} == {
+        "method": "switcher", "arch": "lenet300", "dataset": "mnist", "profile": "test",
+        "seed": "0"}  # fmt: skip
+    assert "git_commit" in tags and run.info.run_name == "mnist-lenet300-switcher-s0"
+    steps = [m.step for m in client.get_metric_history(run_id, "val_accuracy")]
+    assert steps == [1, 2]
+    assert [m.step for m in client.get_metric_history(run_id, "lr_snn")] == [1, 2]
+    assert {"test_accuracy", "final_fc_sparsity", "layer_sparsity.fc1"} <= set(run.data.metrics)
+    top = {Path(a.path).name for a in client.list_artifacts(run_id)}
+    assert {"metrics.json", "history.csv", "config.json", "model_exported.pt", "gates"} <= top
+    figures = {Path(a.path).name for a in client.list_artifacts(run_id, "gates")}
+    assert figures == {f"fc{i}_{kind}.png" for i in (1, 2, 3) for kind in ("hist", "map")}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("kind", ["server-down", "bad-scheme", "unwritable-sqlite"])
+def test_tracking_failure_does_not_fail_the_run(
+    prepared_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    kind: str,
+) -> None:
+    uri = {
+        "server-down": f"http://127.0.0.1:{_free_port()}",
+        "bad-scheme": "bogus://nowhere",
+        "unwritable-sqlite": f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}",
+    }[kind]
+    (tmp_path / "a-file").write_text("not a directory")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    out = tmp_path / "run"
+    assert train_cli(prepared_root, out, "dense", "--epochs", "2") == 0
+    assert (out / "metrics.json").is_file() and (out / "model_exported.pt").is_file()
+    err = capsys.readouterr().err
+    warnings = [line for line in err.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "MLflow tracking off" in warnings[0], err
+
+
+def test_tracker_warns_once_when_logging_keeps_failing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    class Broken:
+        def log_batch(self, *args: Any, **kwargs: Any) -> None:
+            raise ConnectionError("database is locked")
+
+        def set_terminated(self, *args: Any) -> None:
+            raise ConnectionError("database is locked")
+
+    tracker = Tracker("x")
+    tracker._client, tracker.run_id = Broken(), "r"
+    for step in range(3):
+        tracker.log_metrics({"loss": 1.0}, step=step)
+    tracker.end()
+    err = capsys.readouterr().err
+    assert err.count("warning") == 1 and "database is locked" in err
+    assert not tracker.enabled
+
+
+def test_default_store_is_beside_the_project(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    project = tmp_path / "proj"
+    (project / "a" / "b").mkdir(parents=True)
+    (project / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.chdir(project / "a" / "b")
+    assert project_root() == project.resolve()
+    uri = tracking_uri()
+    assert uri == f"sqlite:///{project.resolve() / 'mlflow.db'}"
+    assert artifact_location(uri) == (project.resolve() / "mlartifacts").as_uri()
+    assert artifact_location("http://host:5000") is None
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://host:5000")
+    assert tracking_uri() == "http://host:5000"
