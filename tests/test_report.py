@@ -202,6 +202,7 @@ def test_summary_values_are_the_means(synth: dict) -> None:
 
 def test_markdown_and_latex_show_missing(synth: dict) -> None:
     md = (synth["out"] / "tables" / "summary.md").read_text()
+    assert md.startswith("# Summary\n") and "### Profile `quick` (reduced budget" in md
     row = next(line for line in md.splitlines() if "| cifar10 | resnet18 | random |" in line)
     assert row.rstrip(" |").endswith("1/2") and "± —" in row  # single seed: no std
     tex = (synth["out"] / "tables" / "summary.tex").read_text()

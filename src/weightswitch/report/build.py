@@ -117,8 +117,8 @@ def _profiles(col: Collection) -> pd.DataFrame:
 def _per_profile_md(df: pd.DataFrame, title: str, headers: dict[str, str] | None = None) -> str:
     parts = []
     for profile, g in df.groupby("profile", sort=True):
-        title = f"### Profile `{profile}`{budget_label(str(profile))}"
-        parts += [title, "", T.markdown(g.drop(columns="profile"), headers)]
+        heading = f"### Profile `{profile}`{budget_label(str(profile))}"
+        parts += [heading, "", T.markdown(g.drop(columns="profile"), headers)]
     return f"# {title}\n\n" + "\n".join(parts)
 
 

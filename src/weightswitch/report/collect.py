@@ -26,6 +26,7 @@ NUMERIC = (
     "epochs",
     "test_accuracy",
     "val_accuracy",
+    "exported_test_accuracy",
     "fc_sparsity",
     "compression_ratio",
     "snn_params",
@@ -36,7 +37,13 @@ NUMERIC = (
     "target_sparsity",
 )
 TEXT = ("device", "git_commit", "matched_run")
-FRACTIONS = ("test_accuracy", "val_accuracy", "fc_sparsity", "target_sparsity")
+FRACTIONS = (
+    "test_accuracy",
+    "val_accuracy",
+    "exported_test_accuracy",
+    "fc_sparsity",
+    "target_sparsity",
+)
 REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
 HISTORY_COLUMNS = (
     "epoch",

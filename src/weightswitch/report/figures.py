@@ -19,6 +19,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.ticker import MaxNLocator
 
 from weightswitch.report.atomic import write_with
 from weightswitch.report.collect import METHODS
@@ -163,8 +164,10 @@ def training_curves(history: pd.DataFrame, profile: str, source: str) -> list[Pl
                         label=str(phase),
                         zorder=2,
                     )
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
                 if i == 0:
-                    ax.set_title(f"{method} (seeds {_seeds(m)})", fontsize=9)
+                    word = "seed" if m["seed"].nunique() == 1 else "seeds"
+                    ax.set_title(f"{method} ({word} {_seeds(m)})", fontsize=9)
                 ax.set_ylabel(label if j == 0 else "")
                 ax.set_xlabel("epoch" if i == 1 else "")
         handles = {}

@@ -19,6 +19,7 @@ GROUP = (*PAIR, "method")
 STATS = (
     ("test_accuracy", "test_acc_pct", 100.0),
     ("val_accuracy", "val_acc_pct", 100.0),
+    ("exported_test_accuracy", "exported_acc_pct", 100.0),
     ("fc_sparsity", "fc_sparsity_pct", 100.0),
     ("target_sparsity", "target_sparsity_pct", 100.0),
     ("compression_ratio", "compression_ratio", 1.0),
