@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from weightswitch.cli import main
-from weightswitch.report.build import build_report, gather, write_tables
+from weightswitch.report.build import _profiles, build_report, gather, write_tables
 from weightswitch.report.collect import collect, load_expected
 from weightswitch.report.gates import pool_blocks
 
@@ -242,6 +242,7 @@ def test_expected_from_params_yaml(synth: dict, tmp_path: Path) -> None:
     assert col.grid == "mini" and len(col.missing) == 2
     entries, _ = write_tables(col, tmp_path / "reports", log=lambda _: None)
     assert "(grid mini)" in entries[0].caption
+    assert _profiles(col).loc[0, "grid"] == "mini"
 
 
 def test_references_are_separate(synth: dict) -> None:

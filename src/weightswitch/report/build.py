@@ -99,6 +99,7 @@ def _profiles(col: Collection) -> pd.DataFrame:
         rows.append(
             {
                 "profile": profile,
+                "grid": col.grid or "—",
                 "dataset/arch": ", ".join(pairs),
                 "methods": ", ".join(T.method_order(g["method"].unique())),
                 "seeds": ", ".join(map(str, sorted(ok["seed"].unique()))) or "—",
