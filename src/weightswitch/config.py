@@ -120,7 +120,7 @@ class RunConfig:
     eval_batch_size: int = 1000
     device: str = "auto"
     amp: str = "off"
-    channels_last: bool | None = None  # None: on for CUDA
+    channels_last: bool | None = None  # None: on for convnets (CPU and CUDA)
     data_root: str = "data"
     out: str | None = None  # None: results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>
     profile: str = DEFAULT_PROFILE

@@ -23,7 +23,7 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--device",), "device", {"help": "auto (cuda if available) | cpu | cuda[:N]"}),
     (("--amp",), "amp", {"help": "off | bf16 (autocast)"}),
     (("--channels-last",), "channels_last",
-     {"action": argparse.BooleanOptionalAction, "help": "default: on for CUDA convnets"}),
+     {"action": argparse.BooleanOptionalAction, "help": "NHWC for convnets (default on)"}),
     (("--root",), "data_root", {"metavar": "DATA_DIR", "help": "prepared data (default data)"}),
     (("--out",), "out", {"metavar": "DIR",
      "help": "run directory (default results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>)"}),

@@ -56,6 +56,10 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def uses_convs(model: torch.nn.Module) -> bool:
+    return any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
+
+
 def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
@@ -217,6 +221,22 @@ def _tags(cfg: RunConfig, device: torch.device, commit: str | None) -> dict[str,
     }
 
 
+def new_state(cfg: RunConfig, device: torch.device) -> tuple[TrainState, Method]:
+    """Seeded model (NHWC for convnets unless disabled) + method, set up for epoch 0."""
+    from weightswitch.models import build_model
+
+    checkpoint.seed_everything(cfg.seed)
+    model = build_model(cfg.arch, cfg.dataset, **cfg.model).to(device)
+    channels_last = uses_convs(model) and cfg.channels_last is not False
+    if channels_last:  # NHWC: faster convs with oneDNN (CPU) and cuDNN (GPU)
+        model = model.to(memory_format=torch.channels_last)
+    method = make_method(cfg)
+    state = TrainState(cfg=cfg, model=model, device=device, total_epochs=cfg.epochs)
+    state.extra["channels_last"] = channels_last
+    method.setup(state)
+    return state, method
+
+
 def train(
     cfg: RunConfig,
     *,
@@ -226,7 +246,6 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume, or recognise as complete) the run `cfg` describes; return metrics."""
     from weightswitch.data import BatchIterator, get_spec, load_split
-    from weightswitch.models import build_model
     from weightswitch.tracking import Tracker, git_commit
 
     out = Path(cfg.out or ".")
@@ -249,20 +268,10 @@ def train(
     val_it = BatchIterator(val_x, val_y, spec, cfg.eval_batch_size, shuffle=False, augment=False,
                            device=device)  # fmt: skip
 
-    checkpoint.seed_everything(cfg.seed)
-    model = build_model(cfg.arch, cfg.dataset, **cfg.model).to(device)
-    convnet = any(isinstance(m, torch.nn.Conv2d) for m in model.modules())
-    channels_last = cfg.channels_last if cfg.channels_last is not None else device.type == "cuda"
-    channels_last = bool(channels_last and convnet)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    method = make_method(cfg)
-    state = TrainState(cfg=cfg, model=model, device=device, total_epochs=cfg.epochs)
-    method.setup(state)
+    state, method = new_state(cfg, device)
     if ckpt is not None:
         restore(state, method, ckpt)
         print(f"{out}: resuming after epoch {state.epoch}/{state.total_epochs}")
-    state.extra["channels_last"] = channels_last
     state.extra["train_size"] = len(train_y)
 
     out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,51 @@
+"""`weightswitch bench data|train|export`: timings behind the suite's speed claims.
+
+Each target lives in `weightswitch.bench.<target>` with `add_arguments(parser)` and
+`run(args)`. Targets are imported only when chosen, so `weightswitch --help` stays fast and a
+target whose module is missing does not break the others.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+from weightswitch.errors import UsageError, unknown_choice
+
+TARGETS: dict[str, str] = {
+    "data": "our batch iterator vs torchvision's DataLoader pipeline",
+    "train": "seconds per epoch: dense vs switcher, and our loop vs a plain PyTorch loop",
+    "export": "dense vs exported switched model: size and inference latency",
+}
+
+
+def run(args: argparse.Namespace) -> int:
+    name = args.target
+    if name not in TARGETS:
+        raise unknown_choice("bench target", name, TARGETS)
+    try:
+        module = importlib.import_module(f"weightswitch.bench.{name}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"weightswitch.bench.{name}":
+            raise
+        raise UsageError(f"bench target {name!r} is not available in this version") from None
+    parser = argparse.ArgumentParser(
+        prog=f"weightswitch bench {name}", description=(module.__doc__ or TARGETS[name])
+    )
+    module.add_arguments(parser)
+    return int(module.run(parser.parse_args(args.rest)) or 0)
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    targets = "\n".join(f"  {k:<8} {v}" for k, v in TARGETS.items())
+    p = subparsers.add_parser(
+        "bench",
+        help="timing benchmarks (data, train, export)",
+        description=f"Timing benchmarks. Targets:\n{targets}\n\n"
+        "Options of a target: weightswitch bench TARGET --help",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("target", metavar="TARGET", help=", ".join(TARGETS))
+    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=run)
+    return p
