@@ -81,3 +81,22 @@ def test_history_and_progress_line_format() -> None:
     )
     line = epoch_line(row, 4)
     assert line.startswith("epoch 1/4 tnn") and "val 0.8000" in line and "\n" not in line
+
+
+def test_progress_bar_mode(capsys: pytest.CaptureFixture[str]) -> None:
+    from types import SimpleNamespace
+
+    from weightswitch.train.progress import Progress
+
+    progress = Progress(batches_per_epoch=3, bar=True)
+    assert progress.per_step
+    state = SimpleNamespace(total_epochs=2, phase="tnn")
+    progress.on_epoch_start(state, 0)
+    for _ in range(3):
+        progress.on_step_start(state)
+    row = {"epoch": 1, "phase": "tnn", "lr": 0.1, "train_loss": 0.5, "train_accuracy": 0.9,
+           "val_accuracy": 0.8, "fc_sparsity": 0.25, "seconds": 1.5}  # fmt: skip
+    progress.on_epoch_end(state, row)
+    captured = capsys.readouterr()
+    assert captured.out.startswith("epoch 1/2 tnn")
+    assert "epoch 1/2 tnn" in captured.err  # the bar's description

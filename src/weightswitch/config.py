@@ -116,7 +116,7 @@ class RunConfig:
     seed: int = 0
     epochs: int = 1
     batch_size: int = 64
-    train_limit: int | None = None
+    train_limit: int | None = None  # class-balanced subset, the same for every seed and method
     eval_batch_size: int = 1000
     device: str = "auto"
     amp: str = "off"

@@ -112,7 +112,6 @@ class TrackingCallback(Callback):
         metrics = {k: row[k] for k in HISTORY_COLUMNS if k not in ("epoch", "phase")}
         for name, opt in state.optimizers.items():
             metrics[f"lr_{name}"] = opt.param_groups[0]["lr"]
-        metrics[f"phase_{row['phase']}"] = 1.0
         self.tracker.log_metrics(metrics, step=int(row["epoch"]))
 
 
