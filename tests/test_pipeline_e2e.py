@@ -1,0 +1,121 @@
+"""End to end: the real `dvc repro` of the `mini` grid, `smoke` profile, on generated data.
+
+The project is copied into a fresh git repository; data come through the offline mirror
+(fake archives in the upstream formats, trusted by checksums the test injects); MLflow uses
+its default, the SQLite file at the project root.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+PROJECT = Path(__file__).resolve().parents[1]
+RUN_IDS = [
+    f"fashion_mnist-lenet300-{m}-s0"
+    for m in ("dense", "switcher", "switcher-neuron", "magnitude", "random")
+]
+
+
+def sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
+    """Run a command, fail the test with its output if it fails; return stdout+stderr."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed ({proc.returncode}):\n{out[-6000:]}"
+    return out
+
+
+def stages_run(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory, fake_mirror) -> tuple[Path, dict]:
+    """A git+DVC copy of the project, params composed for grid=mini, profile=smoke."""
+    repo = tmp_path_factory.mktemp("e2e") / "project"
+    repo.mkdir()
+    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
+        if (PROJECT / name).exists():
+            shutil.copy2(PROJECT / name, repo / name)
+    for name in ("conf", "src"):
+        shutil.copytree(
+            PROJECT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+        )
+    env = {
+        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WEIGHTSWITCH_"))
+    }
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        WEIGHTSWITCH_MIRROR=str(fake_mirror.path),
+        WEIGHTSWITCH_CHECKSUMS=str(fake_mirror.checksums_file),
+        DVC_NO_ANALYTICS="1",
+        GIT_AUTHOR_NAME="t",
+        GIT_AUTHOR_EMAIL="t@example.invalid",
+        GIT_COMMITTER_NAME="t",
+        GIT_COMMITTER_EMAIL="t@example.invalid",
+    )
+    sh(["git", "init", "-q"], repo, env)
+    sh(["dvc", "init", "-q"], repo, env)
+    shutil.copy2(PROJECT / ".dvc" / "config", repo / ".dvc" / "config")
+    sh(["weightswitch", "params", "--grid", "mini", "--profile", "smoke"], repo, env)
+    sh(["git", "add", "-A"], repo, env)
+    sh(["git", "commit", "-qm", "init"], repo, env)
+    return repo, env
+
+
+@pytest.mark.e2e
+def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
+    repo, env = project
+
+    first = sh(["dvc", "repro"], repo, env)
+    ran = stages_run(first)
+    assert "fetch@fashion_mnist" in ran and "report" in ran
+    assert len([s for s in ran if s.startswith(("train@", "prune@"))]) == len(RUN_IDS)
+
+    # every run wrote its outputs, every report file exists and is non-empty
+    for run_id in RUN_IDS:
+        metrics = repo / "results" / "runs" / "smoke" / run_id / "metrics.json"
+        assert metrics.stat().st_size > 0, run_id
+    reports = repo / "reports"
+    files = [p for p in reports.rglob("*") if p.is_file()]
+    assert (reports / "README.md").is_file() and (reports / "metrics.json").is_file()
+    assert any(p.suffix == ".png" for p in files) and any(p.suffix == ".pdf" for p in files)
+    assert any(p.suffix == ".csv" for p in files) and any(p.suffix == ".tex" for p in files)
+    assert all(p.stat().st_size > 0 for p in files)
+    index = (reports / "README.md").read_text()
+    for p in files:
+        if p.parent.name in ("tables", "figures"):
+            assert p.name in index, f"{p.name} not indexed in reports/README.md"
+
+    # one MLflow run per experiment, in the default SQLite store at the project root
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("weightswitch")
+    assert experiment is not None
+    runs = client.search_runs([experiment.experiment_id])
+    assert sorted(r.data.tags.get("method") for r in runs) == sorted(
+        ["dense", "switcher", "switcher-neuron", "magnitude", "random"]
+    )
+
+    # DVC sees metrics and params out of the box
+    shown = sh(["dvc", "metrics", "show"], repo, env)
+    assert "reports/metrics.json" in shown
+    # a second repro does nothing
+    second = sh(["dvc", "repro"], repo, env)
+    assert stages_run(second) == set(), second
+
+    # changing one experiment's parameter re-runs only it and the report
+    params_file = repo / "params.yaml"
+    params = yaml.safe_load(params_file.read_text())
+    params["methods"]["switcher-neuron"]["snn_optimizer"]["lr"] = 0.02
+    params_file.write_text(yaml.safe_dump(params, sort_keys=False))
+    third = sh(["dvc", "repro"], repo, env)
+    assert stages_run(third) == {"train@model0-switcher-neuron-0", "report"}, third
