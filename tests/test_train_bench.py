@@ -9,7 +9,7 @@ from weightswitch.cli import main
 
 def test_bench_train_prints_ratios(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["bench", "train", "--arch", "lenet300", "--batches", "4", "--switcher-batches", "1",
-            "--workers", "0", "--batch-size", "16"]  # fmt: skip
+            "--workers", "0", "--batch-size", "16", "--repeats", "1"]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     labels = ("ours: dense", "ours: switcher (tnn)", "ours: switcher-neuron (snn)",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -40,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--workers", type=int, default=2, help="plain loop's DataLoader workers")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="interleaved dense/plain epochs (median reported)")  # fmt: skip
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain PyTorch loop")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
@@ -107,9 +110,9 @@ def _plain_dataset(images: torch.Tensor, labels: torch.Tensor, spec: Any) -> Any
     return ds
 
 
-def time_plain(arch: str, args: argparse.Namespace, images: Any, labels: Any, spec: Any,
-               device: torch.device) -> float:  # fmt: skip
-    """Seconds per step of a textbook PyTorch loop over one full epoch (after a warm-up)."""
+def plain_loop(arch: str, args: argparse.Namespace, images: Any, labels: Any, spec: Any,
+               device: torch.device) -> Callable[[], float]:  # fmt: skip
+    """A textbook PyTorch loop; the returned callable times one full epoch (s/step)."""
     from torch.utils.data import DataLoader
 
     from weightswitch.models import build_model
@@ -125,6 +128,7 @@ def time_plain(arch: str, args: argparse.Namespace, images: Any, labels: Any, sp
         persistent_workers=args.workers > 0,
         generator=torch.Generator().manual_seed(args.seed),
     )
+    sync = _sync(device)
 
     def epoch(batches: Iterable[Any]) -> int:
         model.train()
@@ -141,13 +145,15 @@ def time_plain(arch: str, args: argparse.Namespace, images: Any, labels: Any, sp
             steps += 1
         return steps
 
+    def timed() -> float:
+        sync()
+        start = time.perf_counter()
+        steps = epoch(loader)
+        sync()
+        return (time.perf_counter() - start) / steps
+
     epoch(itertools.islice(loader, 10))  # starts the (persistent) workers, warms up
-    sync = _sync(device)
-    sync()
-    start = time.perf_counter()
-    steps = epoch(loader)
-    sync()
-    return (time.perf_counter() - start) / steps
+    return timed
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,13 +177,11 @@ def run(args: argparse.Namespace) -> int:
     print(header)
     print("-" * len(header))
     for arch in args.arch:
-        dense_step: float | None = None
-        for method in args.methods:
+        dense_step, plain = _dense_vs_plain(arch, args, images, labels, spec, batches, device)
+        if dense_step is not None:
+            _row(arch, "ours: dense", dense_step, n, None, None)
+        for method in (m for m in args.methods if m != "dense"):
             state, meth = _state(arch, method, args, device)
-            if method == "dense":
-                dense_step = time_ours(state, meth, batches, 0, n)
-                _row(arch, "ours: dense", dense_step, n, None, None)
-                continue
             steps = {ph: time_ours(state, meth, batches, ep, sw_steps)
                      for ep, ph in enumerate(("tnn", "snn"))}  # fmt: skip
             steps["mean"] = (steps["tnn"] + steps["snn"]) / 2
@@ -185,16 +189,44 @@ def run(args: argparse.Namespace) -> int:
                 share = 1 - dense_step / step if dense_step else None
                 _row(arch, f"ours: {method} ({phase})", step, n, dense_step, share,
                      extrapolated=sw_steps < n)  # fmt: skip
-        if not args.no_baseline:
-            plain = time_plain(arch, args, images, labels, spec, device)
-            label = f"plain PyTorch ({args.workers} workers)"
-            _row(arch, label, plain, n, dense_step, None)
+        if plain is not None:
+            _row(arch, f"plain PyTorch ({args.workers} workers)", plain, n, dense_step, None)
             if dense_step:
                 print(f"{'':<9} => our dense loop is {plain / dense_step:.2f}x faster than the "
-                      f"plain loop on {arch}")  # fmt: skip
+                      f"plain loop on {arch} (median of {args.repeats} interleaved "
+                      "epochs)")  # fmt: skip
     if sw_steps < n and set(args.methods) - {"dense"}:
         print(f"* switcher seconds per epoch extrapolated from {sw_steps} timed steps per phase")
     return 0
+
+
+def _dense_vs_plain(
+    arch: str,
+    args: argparse.Namespace,
+    images: Any,
+    labels: Any,
+    spec: Any,
+    batches: Any,
+    device: torch.device,
+) -> tuple[float | None, float | None]:
+    """Median s/step of our dense epoch and the plain loop's, epochs interleaved so that
+    load from other processes hits both alike."""
+    dense = None
+    if "dense" in args.methods:
+        state, meth = _state(arch, "dense", args, device)
+        dense = []
+    plain = None if args.no_baseline else plain_loop(arch, args, images, labels, spec, device)
+    ours_t: list[float] = []
+    plain_t: list[float] = []
+    for r in range(args.repeats):
+        if dense is not None:
+            ours_t.append(time_ours(state, meth, batches, r, len(batches)))
+        if plain is not None:
+            plain_t.append(plain())
+    return (
+        statistics.median(ours_t) if ours_t else None,
+        statistics.median(plain_t) if plain_t else None,
+    )
 
 
 def _row(arch: str, label: str, step: float, n: int, dense: float | None, share: float | None,
