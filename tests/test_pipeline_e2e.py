@@ -105,9 +105,13 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
         ["dense", "switcher", "switcher-neuron", "magnitude", "random"]
     )
 
-    # DVC sees metrics and params out of the box
+    # DVC sees metrics, plots and params out of the box
     shown = sh(["dvc", "metrics", "show"], repo, env)
     assert "reports/metrics.json" in shown
+    plots = sh(["dvc", "plots", "show", "--json"], repo, env)
+    assert "Test accuracy vs FC sparsity" in plots and "accuracy_vs_sparsity" in plots
+    experiments = sh(["dvc", "exp", "show", "--json"], repo, env)
+    assert "test_accuracy" in experiments and "snn_optimizer" in experiments
     # a second repro does nothing
     second = sh(["dvc", "repro"], repo, env)
     assert stages_run(second) == set(), second

@@ -230,6 +230,14 @@ def test_divergence_stops_without_metrics(
     assert not (out / "metrics.json").exists()
 
 
+def test_gradient_clipping_tames_the_same_lr(prepared_root: Path, tmp_path: Path) -> None:
+    """The lr that blows the run up trains once the gradient norm is clipped."""
+    out = tmp_path / "clipped"
+    argv = ["--epochs", "2", "--lr", "1e3", "--grad-clip", "1e-4"]
+    assert train_cli(prepared_root, out, "dense", *argv) == 0
+    assert metrics(out)["config"]["optimizer"]["grad_clip"] == 1e-4
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -239,6 +247,7 @@ def test_divergence_stops_without_metrics(
         (["--method", "dense", "--arch", "resnet18"], "does not fit dataset 'mnist'"),
         (["--method", "dense", "--schedule", "step"], "unknown schedule name 'step'"),
         (["--method", "dense", "--epochs", "0"], "epochs must be > 0, got 0"),
+        (["--method", "dense", "--grad-clip", "0"], "optimizer.grad_clip must be > 0 or null"),
         (["--method", "magnitude", "--sparsity", "1.5"], "sparsity must be in [0, 1), got 1.5"),
         (["--method", "switcher", "--phase-unit", "batch"], "valid choices: epoch, step"),
         (["--method", "dense", "--sparsity", "0.5"], "does not apply to method 'dense'"),

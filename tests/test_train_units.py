@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from weightswitch.config import ScheduleConfig
+from weightswitch.config import OptimizerConfig, ScheduleConfig
 from weightswitch.methods.switcher import to_half
 from weightswitch.train import checkpoint
-from weightswitch.train.optim import LRSchedule
+from weightswitch.train.loop import EXPLODED_LOSS, _exploded
+from weightswitch.train.optim import LRSchedule, build_optimizer, clip_gradients
 from weightswitch.train.progress import epoch_line
 from weightswitch.train.runner import history_csv
 
@@ -100,3 +101,20 @@ def test_progress_bar_mode(capsys: pytest.CaptureFixture[str]) -> None:
     captured = capsys.readouterr()
     assert captured.out.startswith("epoch 1/2 tnn")
     assert "epoch 1/2 tnn" in captured.err  # the bar's description
+
+
+@pytest.mark.parametrize("clip", [None, 0.5])
+def test_clip_gradients_bounds_the_norm_of_its_own_parameters(clip: float | None) -> None:
+    w, other = torch.nn.Parameter(torch.zeros(3)), torch.nn.Parameter(torch.zeros(3))
+    opt = build_optimizer([w], OptimizerConfig(grad_clip=clip))
+    w.grad, other.grad = torch.full((3,), 10.0), torch.full((3,), 10.0)
+    clip_gradients(opt)
+    expected = 10.0 * math.sqrt(3) if clip is None else clip
+    assert w.grad.norm().item() == pytest.approx(expected, rel=1e-5)
+    assert other.grad.norm().item() == pytest.approx(10.0 * math.sqrt(3))  # not its param
+    assert opt.state_dict()["param_groups"][0]["grad_clip"] == clip  # saved with checkpoints
+
+
+def test_finite_but_huge_loss_counts_as_diverged() -> None:
+    assert not _exploded(2.3)
+    assert _exploded(EXPLODED_LOSS * 10) and _exploded(float("inf")) and _exploded(float("nan"))

@@ -48,11 +48,17 @@ NON_SEMANTIC: frozenset[str] = frozenset({"out", "experiment", "data_root", "dev
 
 @dataclass
 class OptimizerConfig:
+    """`grad_clip`: clip the L2 norm of this optimiser's gradient before each step (None: off).
+
+    The reference has no clipping; the switcher methods need it at the reference lr (see
+    docs/method.md, "Deviations")."""
+
     name: str = "sgd"
     lr: float = 0.1
     momentum: float = 0.0
     weight_decay: float = 0.0
     nesterov: bool = False
+    grad_clip: float | None = None
 
 
 @dataclass
@@ -381,6 +387,10 @@ def _validate_optimizer(opt: OptimizerConfig, key: str) -> None:
     _check(opt.lr > 0, f"{key}.lr must be > 0, got {opt.lr}")
     _check(opt.momentum >= 0, f"{key}.momentum must be >= 0, got {opt.momentum}")
     _check(opt.weight_decay >= 0, f"{key}.weight_decay must be >= 0, got {opt.weight_decay}")
+    _check(
+        opt.grad_clip is None or opt.grad_clip > 0,
+        f"{key}.grad_clip must be > 0 or null, got {opt.grad_clip}",
+    )
     _check(
         not opt.nesterov or (opt.name == "sgd" and opt.momentum > 0),
         f"{key}.nesterov needs sgd with momentum > 0",

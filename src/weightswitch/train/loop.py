@@ -19,8 +19,12 @@ from torch import nn
 from weightswitch.errors import TrainingDiverged
 from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.metrics import fc_sparsity
+from weightswitch.train.optim import clip_gradients
 
-CHECK_EVERY = 50  # steps between NaN/inf checks (one host sync each)
+CHECK_EVERY = 50  # steps between divergence checks (one host sync each)
+# A mean cross-entropy this large means logits in the thousands: the run has blown up even
+# if the numbers are still finite (they turn to inf/NaN a few steps later).
+EXPLODED_LOSS = 1e3
 
 
 def autocast(device: torch.device, amp: str) -> contextlib.AbstractContextManager[Any]:
@@ -37,9 +41,14 @@ def _prepare(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
 
 def _diverged(state: TrainState, epoch: int) -> TrainingDiverged:
     return TrainingDiverged(
-        f"training diverged: loss is NaN/inf in epoch {epoch + 1} (phase {state.phase}, "
-        f"lr {state.lr:g}); lower the learning rate. No metrics were written."
+        f"training diverged: loss is NaN/inf or above {EXPLODED_LOSS:g} in epoch {epoch + 1} "
+        f"(phase {state.phase}, lr {state.lr:g}); lower the learning rate or set "
+        "optimizer.grad_clip. No metrics were written."
     )
+
+
+def _exploded(mean_loss: torch.Tensor | float) -> bool:
+    return not math.isfinite(float(mean_loss)) or float(mean_loss) > EXPLODED_LOSS
 
 
 def train_epoch(
@@ -63,16 +72,17 @@ def train_epoch(
             loss = F.cross_entropy(out, y)
         loss.backward()
         for opt in optimizers:
+            clip_gradients(opt)
             opt.step()
         state.step += 1
         n = y.shape[0]
         loss_sum += loss.detach().float() * n
         correct += (out.detach().argmax(1) == y).sum()
         seen += n
-        if state.step % CHECK_EVERY == 0 and not torch.isfinite(loss_sum).item():
+        if state.step % CHECK_EVERY == 0 and _exploded(loss_sum.item() / seen):
             raise _diverged(state, state.epoch)
     mean_loss = loss_sum.item() / max(seen, 1)
-    if not math.isfinite(mean_loss):
+    if _exploded(mean_loss):
         raise _diverged(state, state.epoch)
     return mean_loss, correct.item() / max(seen, 1)
 

@@ -19,17 +19,33 @@ from weightswitch.config import OptimizerConfig, ScheduleConfig
 
 
 def build_optimizer(params: Iterable[nn.Parameter], cfg: OptimizerConfig) -> torch.optim.Optimizer:
+    """The optimiser; `cfg.grad_clip` travels in its param group (and its checkpoints)."""
     params = list(params)
     if cfg.name == "sgd":
-        return torch.optim.SGD(
+        opt: torch.optim.Optimizer = torch.optim.SGD(
             params,
             lr=cfg.lr,
             momentum=cfg.momentum,
             weight_decay=cfg.weight_decay,
             nesterov=cfg.nesterov,
         )
-    cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        cls = torch.optim.Adam if cfg.name == "adam" else torch.optim.AdamW
+        opt = cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    for group in opt.param_groups:
+        group["grad_clip"] = cfg.grad_clip
+    return opt
+
+
+def clip_gradients(optimizer: torch.optim.Optimizer) -> None:
+    """Clip the gradient norm of `optimizer`'s parameters to its `grad_clip`, if set.
+
+    No host sync: the scale factor stays on the device."""
+    for group in optimizer.param_groups:
+        if group.get("grad_clip"):
+            grads = [p for p in group["params"] if p.grad is not None]
+            if grads:
+                nn.utils.clip_grad_norm_(grads, group["grad_clip"])
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
