@@ -48,9 +48,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, fake_mirror) -> tuple[Path
         shutil.copytree(
             PROJECT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
         )
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WEIGHTSWITCH_"))
-    }
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WEIGHTSWITCH_"))}
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         WEIGHTSWITCH_MIRROR=str(fake_mirror.path),

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from weightswitch import atomic
 from weightswitch.config import OptimizerConfig, ScheduleConfig
 from weightswitch.methods.switcher import to_half
 from weightswitch.train import checkpoint
@@ -53,7 +54,7 @@ def test_atomic_write_keeps_the_old_file_on_failure(tmp_path: Path) -> None:
         raise RuntimeError("killed mid-write")
 
     with pytest.raises(RuntimeError):
-        checkpoint.atomic_write_bytes(path, explode)
+        atomic.write_bytes(path, explode)
     assert checkpoint.load(path) == {"epoch": 1}
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]  # no temp left behind
 

@@ -11,57 +11,17 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from weightswitch.provenance import project_root
+
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
-
-
-def project_root(start: Path | None = None) -> Path:
-    """Nearest ancestor of `start` (default CWD) holding dvc.yaml or .git; else `start`."""
-    here = (start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / "dvc.yaml").exists() or (d / ".git").exists():
-            return d
-    return here
-
-
-def _source_root() -> Path:
-    """The checkout this package runs from (editable install), else the CWD's project."""
-    here = Path(__file__).resolve().parent
-    for d in here.parents:
-        if (d / ".git").exists():
-            return d
-    return project_root()
-
-
-@lru_cache(maxsize=4)
-def git_commit(root: Path | None = None) -> str | None:
-    """Commit of the code that runs (suffix `-dirty` if tracked files are modified)."""
-    root = root or _source_root()
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
-        )
-        if head.returncode != 0:
-            return None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=30,
-        )
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
 
 
 def tracking_uri() -> str:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from weightswitch.atomic import write_text
 from weightswitch.errors import WeightswitchError
 from weightswitch.report import tables as T
-from weightswitch.report.atomic import write_text
 from weightswitch.report.collect import (
     Collection,
     collect,

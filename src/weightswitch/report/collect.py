@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from weightswitch.errors import UsageError
+from weightswitch.run_files import HISTORY_COLUMNS
 
 METHODS: tuple[str, ...] = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
 SWITCHER_METHODS: tuple[str, ...] = ("switcher", "switcher-neuron")
@@ -45,16 +46,6 @@ FRACTIONS = (
     "target_sparsity",
 )
 REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
-HISTORY_COLUMNS = (
-    "epoch",
-    "phase",
-    "lr",
-    "train_loss",
-    "train_accuracy",
-    "val_accuracy",
-    "fc_sparsity",
-    "seconds",
-)
 RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates")
 # Files that mark a directory as a run directory even before metrics.json exists.
 RUN_MARKERS = ("metrics.json", "history.csv", "config.json", "checkpoint.pt")

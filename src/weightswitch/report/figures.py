@@ -21,7 +21,7 @@ import pandas as pd
 import seaborn as sns
 from matplotlib.ticker import MaxNLocator
 
-from weightswitch.report.atomic import write_with
+from weightswitch.atomic import write_with
 from weightswitch.report.collect import METHODS
 from weightswitch.report.gates import GateMap
 from weightswitch.report.references import dense_reference

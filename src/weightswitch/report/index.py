@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+
+from weightswitch import provenance
 
 REDUCED_BUDGET = ("quick", "smoke")
 
@@ -71,30 +72,8 @@ class Index:
 
 
 def git_commit(cwd: Path | None = None) -> str:
-    """The code's commit (with '-dirty' when tracked files changed), or 'unavailable'.
-
-    Asked of the checkout this package is imported from (an editable install), not of
-    the working directory, so the commit names the code that drew the report."""
-    cwd = cwd or Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd,
-            capture_output=True,
-            text=True,
-            timeout=10,
-        ).stdout
-    except (OSError, subprocess.SubprocessError):
-        return "unavailable"
-    return head + ("-dirty" if dirty.strip() else "") if head else "unavailable"
+    """The code's commit (with '-dirty' when tracked files changed), or 'unavailable'."""
+    return provenance.git_commit(cwd) or "unavailable"
 
 
 def generated_at() -> datetime:

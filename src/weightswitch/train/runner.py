@@ -18,25 +18,17 @@ from typing import Any
 
 import torch
 
+from weightswitch import atomic
 from weightswitch.config import RunConfig, config_from_json, flatten
 from weightswitch.errors import UsageError, WeightswitchError
 from weightswitch.methods import Method, make_method
+from weightswitch.run_files import HISTORY_COLUMNS
 from weightswitch.train import checkpoint
 from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.loop import evaluate, fit
 from weightswitch.train.metrics import sparsity_metrics
 from weightswitch.train.progress import Progress
 
-HISTORY_COLUMNS = (
-    "epoch",
-    "phase",
-    "lr",
-    "train_loss",
-    "train_accuracy",
-    "val_accuracy",
-    "fc_sparsity",
-    "seconds",
-)
 OUTPUTS = (
     "metrics.json",
     "history.csv",
@@ -97,7 +89,7 @@ class Checkpointer(Callback):
         return self.wall_before + time.perf_counter() - self.session_start
 
     def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
-        checkpoint.atomic_write_text(self.out / "history.csv", history_csv(state.history))
+        atomic.write_text(self.out / "history.csv", history_csv(state.history))
         state.extra["wall_seconds"] = self.wall_seconds()
         checkpoint.save(self.out / "checkpoint.pt", snapshot(state, self.method))
 
@@ -245,7 +237,8 @@ def train(
 ) -> dict[str, Any]:
     """Train (or resume, or recognise as complete) the run `cfg` describes; return metrics."""
     from weightswitch.data import BatchIterator, get_spec, load_split
-    from weightswitch.tracking import Tracker, git_commit
+    from weightswitch.provenance import git_commit
+    from weightswitch.tracking import Tracker
 
     out = Path(cfg.out or ".")
     done = _finished(out, cfg, force)
@@ -274,7 +267,7 @@ def train(
     state.extra["train_size"] = len(train_y)
 
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint.atomic_write_text(out / "config.json", cfg.to_json() + "\n")
+    atomic.write_text(out / "config.json", cfg.to_json() + "\n")
     commit = git_commit()
     tracker = Tracker(cfg.experiment, enabled=cfg.tracking)
     tracker.start(flatten(cfg.to_dict()), _tags(cfg, device, commit),
@@ -325,12 +318,12 @@ def _finish(
     sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
     gates = method.gates(model)
     if gates is not None:
-        checkpoint.atomic_write_bytes(out / "gates.pt", lambda f: torch.save(gates, f))
+        atomic.write_bytes(out / "gates.pt", lambda f: torch.save(gates, f))
     exported = method.export(model)
     exported_acc = evaluate(exported, test_it, device, cfg.amp, cl)
     payload = {"arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
                "model_kwargs": cfg.model, "model": exported.to("cpu").eval()}  # fmt: skip
-    checkpoint.atomic_write_bytes(out / "model_exported.pt", lambda f: torch.save(payload, f))
+    atomic.write_bytes(out / "model_exported.pt", lambda f: torch.save(payload, f))
 
     seconds = [float(r["seconds"]) for r in state.history]
     by_phase: dict[str, float] = {}
@@ -365,7 +358,7 @@ def _finish(
         "mlflow_run_id": state.extra.get("mlflow_run_id"),
         "config": cfg.to_dict(),
     }
-    checkpoint.atomic_write_json(out / "metrics.json", metrics)
+    atomic.write_json(out / "metrics.json", metrics)
     return metrics
 
 
