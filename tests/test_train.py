@@ -20,7 +20,8 @@ from weightswitch.cli import main
 CONTRACT_KEYS = {
     "arch", "dataset", "method", "seed", "profile", "epochs", "test_accuracy", "val_accuracy",
     "fc_sparsity", "layer_sparsity", "compression_ratio", "snn_params", "fc_macs_removed",
-    "epoch_seconds", "wall_seconds", "device", "git_commit", "train_size", "matched_run",
+    "epoch_seconds", "wall_seconds", "device", "git_commit", "train_size", "val_size",
+    "test_size", "matched_run",
     "target_sparsity",
 }  # fmt: skip
 HISTORY = ["epoch", "phase", "lr", "train_loss", "train_accuracy", "val_accuracy",
@@ -64,6 +65,7 @@ def test_dense_writes_contract_outputs_and_learns(runs: SimpleNamespace) -> None
     assert (m["arch"], m["dataset"], m["method"], m["seed"], m["profile"]) == (
         "lenet300", "mnist", "dense", 0, "test")  # fmt: skip
     assert m["epochs"] == 3 and m["train_size"] == 400 and m["device"] == "cpu"
+    assert (m["val_size"], m["test_size"]) == (100, 100)  # whole splits by default
     assert m["test_accuracy"] > 0.3  # 10 classes: chance is 0.1
     assert m["fc_sparsity"] == 0.0 and set(m["layer_sparsity"]) == set(LAYERS)
     assert m["snn_params"] == 0 and m["matched_run"] is None and m["target_sparsity"] is None
@@ -228,6 +230,15 @@ def test_divergence_stops_without_metrics(
     err = capsys.readouterr().err
     assert "diverged" in err and "NaN/inf" in err and err.count("\n") == 1
     assert not (out / "metrics.json").exists()
+
+
+def test_eval_limit_subsets_val_and_test(prepared_root: Path, tmp_path: Path) -> None:
+    out = tmp_path / "small-eval"
+    assert train_cli(prepared_root, out, "dense", "--epochs", "1", "--eval-limit", "30") == 0
+    m = metrics(out)
+    assert (m["train_size"], m["val_size"], m["test_size"]) == (400, 30, 30)
+    correct = m["test_accuracy"] * 30
+    assert abs(correct - round(correct)) < 1e-9  # a count over exactly 30 images
 
 
 def test_gradient_clipping_tames_the_same_lr(prepared_root: Path, tmp_path: Path) -> None:

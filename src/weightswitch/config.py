@@ -123,6 +123,8 @@ class RunConfig:
     epochs: int = 1
     batch_size: int = 64
     train_limit: int | None = None  # class-balanced subset, the same for every seed and method
+    # class-balanced val and test subsets (reduced-budget profiles on CPU; recorded per run)
+    eval_limit: int | None = None
     eval_batch_size: int = 1000
     device: str = "auto"
     amp: str = "off"
@@ -416,10 +418,9 @@ def validate(cfg: RunConfig) -> None:
     _check(cfg.epochs > 0, f"epochs must be > 0, got {cfg.epochs}")
     _check(cfg.batch_size > 0, f"batch_size must be > 0, got {cfg.batch_size}")
     _check(cfg.eval_batch_size > 0, f"eval_batch_size must be > 0, got {cfg.eval_batch_size}")
-    _check(
-        cfg.train_limit is None or cfg.train_limit > 0,
-        f"train_limit must be > 0 or null, got {cfg.train_limit}",
-    )
+    for key in ("train_limit", "eval_limit"):
+        value = getattr(cfg, key)
+        _check(value is None or value > 0, f"{key} must be > 0 or null, got {value}")
     dev = cfg.device.split(":")[0]
     _check_choice("device", cfg.device if dev != "cuda" else "cuda", DEVICES)
     _check_choice("amp mode", cfg.amp, AMP_MODES)

@@ -105,8 +105,11 @@ def _profiles(col: Collection) -> pd.DataFrame:
                 "seeds": ", ".join(map(str, sorted(ok["seed"].unique()))) or "—",
                 "runs ok": len(ok),
                 "missing": int((g["status"] == "missing").sum()),
-                "train size": ", ".join(sorted({f"{int(v)}" for v in ok["train_size"].dropna()}))
-                or "—",
+                **{
+                    f"{split} size": ", ".join(sorted({f"{int(v)}" for v in ok[col].dropna()}))
+                    or "—"
+                    for split, col in (("train", "train_size"), ("test", "test_size"))
+                },
                 "run commits": ", ".join(sorted({str(c)[:10] for c in ok["git_commit"].dropna()}))
                 or "—",
                 "devices": ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "—",

@@ -35,6 +35,7 @@ NUMERIC = (
     "epoch_seconds",
     "wall_seconds",
     "train_size",
+    "test_size",
     "target_sparsity",
 )
 TEXT = ("device", "git_commit", "matched_run")

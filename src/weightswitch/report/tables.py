@@ -121,6 +121,7 @@ def runs_table(col: Collection) -> pd.DataFrame:
         *(s for _, s, _ in STATS),
         "epochs",
         "train_size",
+        "test_size",
         "device",
         "git_commit",
         "matched_run",

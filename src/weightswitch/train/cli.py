@@ -19,6 +19,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--epochs",), "epochs", {"type": int, "help": "training epochs (pruning: dense epochs)"}),
     (("--batch-size",), "batch_size", {"type": int}),
     (("--train-limit",), "train_limit", {"type": int, "help": "class-balanced training subset"}),
+    (("--eval-limit",), "eval_limit", {"type": int,
+     "help": "class-balanced val and test subsets (default: whole splits)"}),
     (("--eval-batch-size",), "eval_batch_size", {"type": int}),
     (("--device",), "device", {"help": "auto (cuda if available) | cpu | cuda[:N]"}),
     (("--amp",), "amp", {"help": "off | bf16 (autocast)"}),

@@ -253,8 +253,8 @@ def train(
     _setup_determinism(device)
     spec = get_spec(cfg.dataset)
     train_x, train_y = load_split(cfg.data_root, cfg.dataset, "train", limit=cfg.train_limit)
-    val_x, val_y = load_split(cfg.data_root, cfg.dataset, "val")
-    test_x, test_y = load_split(cfg.data_root, cfg.dataset, "test")
+    val_x, val_y = load_split(cfg.data_root, cfg.dataset, "val", limit=cfg.eval_limit)
+    test_x, test_y = load_split(cfg.data_root, cfg.dataset, "test", limit=cfg.eval_limit)
     train_it = BatchIterator(train_x, train_y, spec, cfg.batch_size, shuffle=True, augment=True,
                              device=device, seed=cfg.seed)  # fmt: skip
     val_it = BatchIterator(val_x, val_y, spec, cfg.eval_batch_size, shuffle=False, augment=False,
@@ -264,7 +264,7 @@ def train(
     if ckpt is not None:
         restore(state, method, ckpt)
         print(f"{out}: resuming after epoch {state.epoch}/{state.total_epochs}")
-    state.extra["train_size"] = len(train_y)
+    state.extra.update(train_size=len(train_y), val_size=len(val_y), test_size=len(test_y))
 
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "config.json", cfg.to_json() + "\n")
@@ -345,7 +345,7 @@ def _finish(
         "wall_seconds": saver.wall_seconds(),
         "device": device_label(device),
         "git_commit": commit,
-        "train_size": state.extra["train_size"],
+        **{k: state.extra[k] for k in ("train_size", "val_size", "test_size")},
         **method.run_metrics(model),
         "exported_test_accuracy": exported_acc,
         "phase_seconds": by_phase,
