@@ -27,6 +27,10 @@ def source_root() -> Path:
     return project_root()
 
 
+# Pipeline state, not code: recomposing params or reproducing does not make the code "dirty".
+NOT_CODE = (":!params.yaml", ":!dvc.lock", ":!reports")
+
+
 @lru_cache(maxsize=4)
 def git_commit(root: Path | None = None) -> str | None:
     """Commit of the code that runs (suffix `-dirty` if tracked files are modified), or None."""
@@ -38,7 +42,7 @@ def git_commit(root: Path | None = None) -> str | None:
         if head.returncode != 0 or not head.stdout.strip():
             return None
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", ".", *NOT_CODE],
             cwd=root,
             capture_output=True,
             text=True,
