@@ -70,7 +70,7 @@ def main() -> int:
     repo = work / "project"
     shutil.copytree(PROJECT, repo, ignore=_ignore)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=path)
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", PATH=path, PYTHONPATH=str(repo / "src"))
     run = lambda *cmd: subprocess.run(cmd, cwd=repo, env=env, check=True)  # noqa: E731
     run("weightswitch", "params", "--grid", args.grid, "--profile", args.profile, *args.set)
     params = yaml.safe_load((repo / "params.yaml").read_text())
