@@ -31,14 +31,19 @@ FULL_SIZE = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000),
              "cifar10": (50000, 10000), "cifar100": (50000, 10000)}  # fmt: skip
 
 
-SKIP = {".venv", "data", "results", "reports", "mlflow.db", "mlartifacts", "__pycache__",
-        "dvc_plots", ".dvc/cache", ".dvc/tmp"}  # fmt: skip
+# outputs and caches of the checkout, as paths relative to the project root
+SKIP = {".venv", "data", "results", "reports", "mlflow.db", "mlartifacts", "dvc_plots",
+        ".dvc/cache", ".dvc/tmp"}  # fmt: skip
 
 
 def _ignore(folder: str, names: list[str]) -> set[str]:
     """Outputs and caches of the checkout are not copied: the run starts from scratch."""
     rel = Path(folder).relative_to(PROJECT)
-    return {n for n in names if n in SKIP or str(rel / n) in SKIP or n.endswith(".egg-info")}
+    return {
+        n
+        for n in names
+        if (rel / n).as_posix() in SKIP or n == "__pycache__" or n.endswith(".egg-info")
+    }
 
 
 def make_mirror(datasets: list[str], real: dict[str, Path], folder: Path) -> Path:
