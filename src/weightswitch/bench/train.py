@@ -40,6 +40,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
+    parser.add_argument("--params", default="params.yaml",
+                        help="the methods' settings (e.g. gradient clipping) come from its "
+                             "`methods` section; ignored if the file does not exist")  # fmt: skip
     parser.add_argument("--workers", type=int, default=2, help="plain loop's DataLoader workers")
     parser.add_argument("--repeats", type=int, default=3,
                         help="interleaved dense/plain epochs (median reported)")  # fmt: skip
@@ -75,7 +78,19 @@ def _state(arch: str, method: str, args: argparse.Namespace, device: torch.devic
 
     overrides = {"optimizer.lr": args.lr, "batch_size": args.batch_size, "epochs": 2,
                  "tracking": False, "device": device.type, "seed": args.seed}  # fmt: skip
-    return new_state(build_config(arch, args.dataset, method, None, overrides), device)
+    params = {"methods": _methods(args.params)}
+    return new_state(build_config(arch, args.dataset, method, params, overrides), device)
+
+
+def _methods(path: str) -> dict[str, Any]:
+    """The `methods` section of a params file (switcher settings as a pipeline run uses them)."""
+    from pathlib import Path
+
+    import yaml
+
+    if not Path(path).is_file():
+        return {}
+    return (yaml.safe_load(Path(path).read_text()) or {}).get("methods") or {}
 
 
 def time_ours(state: Any, meth: Any, batches: Any, epoch: int, steps: int) -> float:
