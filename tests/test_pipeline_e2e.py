@@ -109,7 +109,7 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     plots = sh(["dvc", "plots", "show", "--json"], repo, env)
     assert "Test accuracy vs FC sparsity" in plots and "accuracy_vs_sparsity" in plots
     experiments = sh(["dvc", "exp", "show", "--json"], repo, env)
-    assert "test_accuracy" in experiments and "snn_optimizer" in experiments
+    assert "test_acc_pct" in experiments and "snn_optimizer" in experiments
     # a second repro does nothing
     second = sh(["dvc", "repro"], repo, env)
     assert stages_run(second) == set(), second
