@@ -73,24 +73,17 @@ def _data(args: argparse.Namespace, spec: Any) -> tuple[torch.Tensor, torch.Tens
 
 def _state(arch: str, method: str, args: argparse.Namespace, device: torch.device) -> Any:
     """The model, method and optimisers exactly as `weightswitch train` sets them up."""
-    from weightswitch.config import build_config
+    from pathlib import Path
+
+    from weightswitch.config import build_config, load_params
     from weightswitch.train.runner import new_state
 
     overrides = {"optimizer.lr": args.lr, "batch_size": args.batch_size, "epochs": 2,
                  "tracking": False, "device": device.type, "seed": args.seed}  # fmt: skip
-    params = {"methods": _methods(args.params)}
+    # only the methods' settings (e.g. gradient clipping): the budget is the benchmark's own
+    methods = load_params(args.params).get("methods") if Path(args.params).is_file() else None
+    params = {"methods": methods or {}}
     return new_state(build_config(arch, args.dataset, method, params, overrides), device)
-
-
-def _methods(path: str) -> dict[str, Any]:
-    """The `methods` section of a params file (switcher settings as a pipeline run uses them)."""
-    from pathlib import Path
-
-    import yaml
-
-    if not Path(path).is_file():
-        return {}
-    return (yaml.safe_load(Path(path).read_text()) or {}).get("methods") or {}
 
 
 def time_ours(state: Any, meth: Any, batches: Any, epoch: int, steps: int) -> float:
