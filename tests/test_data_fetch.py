@@ -301,3 +301,41 @@ def test_download_failure_suggests_mirror(local_server, tmp_path, capsys, monkey
     err = capsys.readouterr().err
     assert "could not download mnist" in err and "--mirror" in err
     assert not _leftovers(tmp_path, "mnist")
+
+
+# SHA-256 of the decompressed upstream MNIST payloads (re-gzipped mirrors are accepted by them).
+MNIST_PAYLOADS = {
+    "train-images-idx3-ubyte.gz": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",  # noqa: E501
+    "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",  # noqa: E501
+    "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+    "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+}  # fmt: skip
+
+
+def test_mnist_registry_knows_the_upstream_payloads() -> None:
+    archives = {a.filename: a for a in get_spec("mnist").archives}
+    assert set(archives) == set(MNIST_PAYLOADS)
+    for name, sha in MNIST_PAYLOADS.items():
+        assert archives[name].payload_sha256 == (sha,)
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_tampered_payload_is_rejected(tmp_path: Path, capsys, monkeypatch, name) -> None:
+    """A re-gzipped archive whose payload differs by one byte from the trusted one fails,
+    naming the file; nothing is prepared."""
+    mirror = tmp_path / "mirror"
+    fakedata.write_idx(name, mirror)
+    sums = {
+        f.name: "sha256:" + hashlib.sha256(gzip.decompress(f.read_bytes())).hexdigest()
+        for f in mirror.iterdir()
+    }
+    (tmp_path / "sums.json").write_text(json.dumps(sums))
+    monkeypatch.setenv("WEIGHTSWITCH_CHECKSUMS", str(tmp_path / "sums.json"))
+    target = mirror / "train-images-idx3-ubyte.gz"
+    payload = bytearray(gzip.decompress(target.read_bytes()))
+    payload[-1] ^= 0xFF  # one pixel
+    target.write_bytes(gzip.compress(bytes(payload), mtime=0))
+    assert _cli(name, "--root", tmp_path / "data", "--mirror", mirror, "--val-size", 10) == 1
+    err = capsys.readouterr().err
+    assert "checksum mismatch" in err and "train-images-idx3-ubyte.gz" in err
+    assert not _leftovers(tmp_path / "data", name)

@@ -12,6 +12,7 @@ import torchvision.transforms.v2.functional as TF
 from weightswitch.bench import data as bench_data
 from weightswitch.data import BatchIterator, get_spec, load_split
 from weightswitch.data.iterator import crop_flip
+from weightswitch.data.registry import input_norm
 from weightswitch.errors import UsageError, WeightswitchError
 
 CIFAR = get_spec("cifar10")
@@ -29,7 +30,11 @@ def _iterator(prepared_root, name="cifar10", **kwargs) -> BatchIterator:
 
 
 def _normalise(images: torch.Tensor, spec) -> torch.Tensor:
-    return TF.normalize(images.float() / 255, list(spec.mean), list(spec.std))
+    """The reference code's preprocessing: ToTensor, then Normalize for CIFAR only."""
+    x = images.float() / 255
+    if spec.reference_norm is None:
+        return x
+    return TF.normalize(x, list(spec.reference_norm[0]), list(spec.reference_norm[1]))
 
 
 def test_load_split_shapes_and_limit(prepared_root) -> None:
@@ -96,6 +101,24 @@ def test_mnist_family_never_augments(prepared_root) -> None:
     it = _iterator(prepared_root, "mnist", shuffle=False, augment=True)
     x = torch.cat([x for x, _ in _batches(it, 5)])
     torch.testing.assert_close(x, _normalise(images, get_spec("mnist")), atol=1e-5, rtol=0)
+    assert x.min() >= 0 and x.max() <= 1  # raw pixels, as the reference feeds MNIST
+
+
+@pytest.mark.parametrize("mode", ["reference", "dataset", "none"])
+def test_input_norm_modes(prepared_root, mode) -> None:
+    images, _ = load_split(prepared_root, "cifar10", "train")
+    it = BatchIterator(images, torch.zeros(len(images), dtype=torch.long), CIFAR, 64,
+                       shuffle=False, augment=False, norm=mode)  # fmt: skip
+    x = torch.cat([x for x, _ in _batches(it, 0)])
+    mean, std = {"reference": CIFAR.reference_norm, "dataset": (CIFAR.mean, CIFAR.std),
+                 "none": ((0.0,) * 3, (1.0,) * 3)}[mode]  # fmt: skip
+    want = TF.normalize(images.float() / 255, list(mean), list(std))
+    torch.testing.assert_close(x, want, atol=1e-5, rtol=0)
+
+
+def test_input_norm_rejects_unknown_mode() -> None:
+    with pytest.raises(UsageError, match="valid choices: reference, dataset, none"):
+        input_norm(CIFAR, "zscore")
 
 
 def test_crop_flip_matches_torchvision() -> None:

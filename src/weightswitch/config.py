@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from weightswitch.data.registry import INPUT_NORMS
 from weightswitch.errors import UsageError, unknown_choice
 
 METHODS: tuple[str, ...] = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
@@ -50,8 +51,8 @@ NON_SEMANTIC: frozenset[str] = frozenset({"out", "experiment", "data_root", "dev
 class OptimizerConfig:
     """`grad_clip`: clip the L2 norm of this optimiser's gradient before each step (None: off).
 
-    The reference has no clipping; the switcher methods need it at the reference lr (see
-    docs/method.md, "Deviations")."""
+    The reference has no clipping, and neither does any default here: clipping is only an
+    option (docs/method.md, "Reference vs this suite")."""
 
     name: str = "sgd"
     lr: float = 0.1
@@ -83,13 +84,18 @@ class SwitcherConfig:
     """Alternating TNN/SNN training (DESIGN 1.3).
 
     `snn_schedule` None reuses the run's TNN schedule; `reference_init` re-initialises the
-    switched FC weights N(0, 0.01) at the start, as the reference code does."""
+    switched FC weights N(0, 0.01) at the start, as the reference code does.
+    `train_snn_norm_in_tnn_phase`: the affine parameters of the SNNs' BatchNorms train in TNN
+    phases too, as in the reference (its optimisers span every parameter; only the SNN's conv
+    kernels are frozen there). False is the "frozen-normalisation" variant, which diverges at
+    the reference lr without clipping (benchmarks/switcher_divergence.py)."""
 
     granularity: str = "connection"
     phase_unit: str = "epoch"
     phase_length: int = 1
     warmup_epochs: int = 0
     train_backbone_in_snn_phase: bool = True
+    train_snn_norm_in_tnn_phase: bool = True
     reference_init: bool = True
     snn_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     snn_schedule: ScheduleConfig | None = None
@@ -126,6 +132,9 @@ class RunConfig:
     # class-balanced val and test subsets (reduced-budget profiles on CPU; recorded per run)
     eval_limit: int | None = None
     eval_batch_size: int = 1000
+    # reference: raw [0, 1] pixels for MNIST/Fashion-MNIST, the reference's mean/std for CIFAR
+    input_norm: str = "reference"
+    fc_bias: bool = False  # bias on the switchable FC layers (the reference has none)
     device: str = "auto"
     amp: str = "off"
     channels_last: bool | None = None  # None: on for convnets (CPU and CUDA)
@@ -424,6 +433,7 @@ def validate(cfg: RunConfig) -> None:
     dev = cfg.device.split(":")[0]
     _check_choice("device", cfg.device if dev != "cuda" else "cuda", DEVICES)
     _check_choice("amp mode", cfg.amp, AMP_MODES)
+    _check_choice("input normalisation", cfg.input_norm, INPUT_NORMS)
     _check(bool(cfg.profile) and "/" not in cfg.profile, f"bad profile name {cfg.profile!r}")
     _validate_optimizer(cfg.optimizer, "optimizer")
     _validate_schedule(cfg.schedule, "schedule")

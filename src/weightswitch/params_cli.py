@@ -10,6 +10,7 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from weightswitch.errors import UsageError, unknown_choice
 
@@ -19,15 +20,46 @@ def choices(conf_dir: Path, group: str) -> list[str]:
     return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
 
 
+def find_conf_dir() -> Path:
+    """conf/ of the project the CWD is in, else of the checkout this code runs from."""
+    from weightswitch.provenance import project_root, source_root
+
+    for root in (project_root(), source_root()):
+        if (root / "conf" / "config.yaml").is_file():
+            return root / "conf"
+    raise UsageError(
+        "no --params FILE given and no conf/config.yaml found in this project; "
+        "pass --params FILE or run from the project root"
+    )
+
+
+def default_params(conf_dir: Path | None = None) -> dict[str, Any]:
+    """What conf/ composes with its own defaults: the settings of a bare `weightswitch
+    train`, so that it runs exactly what the pipeline runs for the same grid x profile
+    (one source of defaults, not a second set in the dataclasses)."""
+    from weightswitch.config import load_params
+
+    conf_dir = conf_dir or find_conf_dir()
+    with tempfile.TemporaryDirectory(prefix="weightswitch-params-") as tmp:
+        out = Path(tmp) / "params.yaml"
+        compose_params(conf_dir, out, None, None, [])
+        return load_params(out)
+
+
 def compose_params(
-    conf_dir: Path, out: Path, grid: str, profile: str, overrides: list[str]
+    conf_dir: Path, out: Path, grid: str | None, profile: str | None, overrides: list[str]
 ) -> None:
+    """Write params.yaml for `grid` x `profile` (None: conf/config.yaml's default)."""
     from dvc.utils.hydra import compose_and_dump
 
+    chosen = []
     for group, name in (("grid", grid), ("profile", profile)):
+        if name is None:
+            continue
         valid = choices(conf_dir, group)
         if name not in valid:
             raise unknown_choice(group, name, valid)
+        chosen.append(f"{group}={name}")
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".params-", suffix=".yaml", dir=out.parent)
     os.close(fd)
@@ -38,7 +70,7 @@ def compose_params(
             None,
             "config",
             str(conf_dir.resolve()),
-            [f"grid={grid}", f"profile={profile}", *overrides],
+            [*chosen, *overrides],
         )
         os.replace(tmp, out)
     except Exception as exc:

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from weightswitch.data.registry import DatasetSpec
+from weightswitch.data.registry import DatasetSpec, input_norm
 from weightswitch.errors import UsageError
 
 CROP_PADDING = 4
@@ -48,6 +48,9 @@ def crop_flip(batch: Tensor, dy: Tensor, dx: Tensor, flip: Tensor, padding: int)
 class BatchIterator:
     """Yields `(x float32 [B,C,H,W] normalised, y int64 [B])` on `device`.
 
+    `norm` picks the input normalisation (`registry.input_norm`): by default the reference
+    code's (raw [0, 1] pixels for the MNIST family, its mean/std constants for CIFAR).
+
     Call `set_epoch(epoch)` before each epoch (as with `DistributedSampler`): order and
     augmentation are a function of `(seed, epoch)` only. The last partial batch is kept.
     """
@@ -63,6 +66,7 @@ class BatchIterator:
         augment: bool,
         device: str | torch.device = "cpu",
         seed: int = 0,
+        norm: str = "reference",
     ) -> None:
         if images.dtype != torch.uint8 or tuple(images.shape[1:]) != spec.shape:
             raise UsageError(
@@ -82,8 +86,9 @@ class BatchIterator:
         self.augment = augment and spec.augment == "cifar"
         self.seed = seed
         self.epoch = 0
-        std = torch.tensor(spec.std, dtype=torch.float32).view(1, -1, 1, 1)
-        mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        stats = input_norm(spec, norm)
+        mean = torch.tensor(stats[0], dtype=torch.float32).view(1, -1, 1, 1)
+        std = torch.tensor(stats[1], dtype=torch.float32).view(1, -1, 1, 1)
         # (x / 255 - mean) / std  ==  x * scale + shift
         self._scale = (1.0 / (255.0 * std)).to(self.device)
         self._shift = (-mean / std).to(self.device)

@@ -44,6 +44,8 @@ class DatasetSpec:
     std: tuple[float, ...]
     val_size: int  # carved from the training set by `fetch`
     augment: str  # "cifar" (random crop 32, padding 4 + horizontal flip) | "none"
+    # (mean, std) the reference code normalises with; None: raw [0, 1] pixels
+    reference_norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     known_payloads: tuple[tuple[str, str], ...] = ()  # (archive file name, payload sha256)
 
     @property
@@ -89,6 +91,29 @@ _FASHION_PAYLOAD_SHA256 = {
     ),
 }
 
+# Re-gzipped copies of upstream MNIST (the upstream payloads, other gzip wrappers).
+_MNIST_PAYLOAD_SHA256 = {
+    "train-images-idx3-ubyte.gz": (
+        "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"
+    ),
+    "train-labels-idx1-ubyte.gz": (
+        "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"
+    ),
+    "t10k-images-idx3-ubyte.gz": (
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"
+    ),
+    "t10k-labels-idx1-ubyte.gz": (
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"
+    ),
+}
+
+# The reference code's CIFAR input normalisation (the same constants for CIFAR-10 and -100);
+# it feeds MNIST as raw [0, 1] pixels.
+_REFERENCE_CIFAR_NORM = (
+    (125.3 / 255, 123.0 / 255, 113.9 / 255),
+    (63.0 / 255, 62.1 / 255, 66.7 / 255),
+)
+
 # Class names as torchvision reports them (MNIST's and FashionMNIST's `classes` attributes;
 # CIFAR's are read from the archive's meta file, these are its contents).
 _DIGITS = "zero one two three four five six seven eight nine".split()  # noqa: SIM905
@@ -132,6 +157,7 @@ DATASETS: dict[str, DatasetSpec] = {
             std=(0.3081,),
             val_size=VAL_SIZE,
             augment="none",
+            known_payloads=tuple(_MNIST_PAYLOAD_SHA256.items()),
         ),
         DatasetSpec(
             name="fashion_mnist",
@@ -159,6 +185,7 @@ DATASETS: dict[str, DatasetSpec] = {
             std=(0.2470, 0.2435, 0.2616),
             val_size=VAL_SIZE,
             augment="cifar",
+            reference_norm=_REFERENCE_CIFAR_NORM,
         ),
         DatasetSpec(
             name="cifar100",
@@ -172,9 +199,28 @@ DATASETS: dict[str, DatasetSpec] = {
             std=(0.2673, 0.2564, 0.2762),
             val_size=VAL_SIZE,
             augment="cifar",
+            reference_norm=_REFERENCE_CIFAR_NORM,
         ),
     )
 }
+
+
+INPUT_NORMS: tuple[str, ...] = ("reference", "dataset", "none")
+
+
+def input_norm(spec: DatasetSpec, mode: str = "reference") -> tuple[tuple[float, ...], ...]:
+    """(mean, std) applied to [0, 1] pixels: the reference code's choice (`reference`: raw
+    pixels for the MNIST family, its constants for CIFAR), the dataset's own statistics
+    (`dataset`), or nothing (`none`). Why an option: input scale changes how the switcher
+    trains at the reference learning rate (docs/method.md)."""
+    if mode not in INPUT_NORMS:
+        raise unknown_choice("input normalisation", mode, INPUT_NORMS)
+    identity = ((0.0,) * spec.channels, (1.0,) * spec.channels)
+    if mode == "dataset":
+        return spec.mean, spec.std
+    if mode == "reference" and spec.reference_norm is not None:
+        return spec.reference_norm
+    return identity
 
 
 def get_spec(name: str) -> DatasetSpec:

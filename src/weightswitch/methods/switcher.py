@@ -1,8 +1,12 @@
 """`switcher` / `switcher-neuron`: alternating TNN / SNN phases (DESIGN 1.3).
 
 - warm-up (optional): plain dense training, no switcher attached yet;
-- TNN phase: the task optimiser trains W, biases and the backbone; the SNN is frozen, but
-  W's gradient still flows through the gate computation (frozen = no parameter update);
+- TNN phase: the task optimiser trains W, biases and the backbone; W's gradient flows
+  through the gate computation. The SNN's conv kernels are frozen; the affine parameters of
+  its BatchNorms train too (`train_snn_norm_in_tnn_phase`, on by default as in the
+  reference, whose optimisers span every parameter and freeze by requires_grad only); the
+  SNN optimiser steps them (the reference's optimisers share lr 0.1 and carry no momentum,
+  so which of the two steps them makes no difference there);
 - SNN phase: the SNN optimiser trains the SNN; the switched layers (W and b) are frozen; the
   rest of the task network (the backbone) trains too iff `train_backbone_in_snn_phase`.
 Phases alternate every `phase_length` epochs or optimiser steps, starting with TNN.
@@ -95,7 +99,12 @@ class SwitcherMethod(Method):
     def _apply(self, state: TrainState, phase: str) -> None:
         if phase == self._current:
             return
-        from weightswitch.switcher import snn_parameters, switched_weights, task_parameters
+        from weightswitch.switcher import (
+            snn_norm_parameters,
+            snn_parameters,
+            switched_weights,
+            task_parameters,
+        )
 
         model = state.model
         model.zero_grad(set_to_none=True)
@@ -106,6 +115,9 @@ class SwitcherMethod(Method):
             set_trainable(task_parameters(model), True)
             set_trainable(snn_parameters(model), False)
             active = ("tnn",)
+            if self.sw.train_snn_norm_in_tnn_phase:
+                set_trainable(snn_norm_parameters(model), True)
+                active = ("tnn", "snn")
         else:
             backbone = self.sw.train_backbone_in_snn_phase
             set_trainable(task_parameters(model), backbone)

@@ -62,8 +62,11 @@ def _dataset_geometry(dataset: str) -> tuple[int, int, int]:
     return spec.channels, spec.height, spec.num_classes
 
 
-def build_model(arch: str, dataset: str, **kwargs: Any) -> nn.Module:
-    """Build `arch` sized for `dataset`; `kwargs` are the arch's options (e.g. vgg16 head_width)."""
+def build_model(arch: str, dataset: str, fc_bias: bool = False, **kwargs: Any) -> nn.Module:
+    """Build `arch` sized for `dataset`; `kwargs` are the arch's options (e.g. vgg16 head_width).
+
+    `fc_bias=False` (the reference's switched layers) removes the bias of every switchable FC
+    layer, for every method alike, so dense, switcher and pruned runs share one architecture."""
     spec = get_arch(arch)
     channels, size, classes = _dataset_geometry(dataset)
     if dataset not in spec.datasets:
@@ -76,4 +79,8 @@ def build_model(arch: str, dataset: str, **kwargs: Any) -> nn.Module:
     for key in kwargs:
         if key not in options:
             raise unknown_choice(f"option for arch {arch!r}", key, options or ["(none)"])
-    return spec.builder(in_channels=channels, num_classes=classes, image_size=size, **kwargs)
+    model = spec.builder(in_channels=channels, num_classes=classes, image_size=size, **kwargs)
+    if not fc_bias:
+        for name in model.switchable:
+            model.get_submodule(name).register_parameter("bias", None)
+    return model

@@ -6,6 +6,7 @@ Public API: `attach_switcher`, `SwitchedLinear`, parameter groups, `gate_stats` 
 from weightswitch.switcher.attach import (
     attach_switcher,
     init_switched_weights,
+    snn_norm_parameters,
     snn_parameters,
     switched_layers,
     switched_weights,
@@ -27,6 +28,7 @@ __all__ = [
     "gate_stats",
     "init_switched_weights",
     "plan_levels",
+    "snn_norm_parameters",
     "snn_parameters",
     "sparsity_stats",
     "switched_layers",

@@ -61,6 +61,19 @@ def snn_parameters(model: nn.Module) -> list[nn.Parameter]:
     return [p for layer in switched_layers(model).values() for p in layer.snn.parameters()]
 
 
+def snn_norm_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """Affine parameters (weight, bias) of every normalisation layer inside the SNNs: what the
+    reference also trains in TNN phases."""
+    norms = (nn.modules.batchnorm._NormBase, nn.GroupNorm, nn.LayerNorm)
+    return [
+        p
+        for layer in switched_layers(model).values()
+        for m in layer.snn.modules()
+        if isinstance(m, norms)
+        for p in m.parameters(recurse=False)
+    ]
+
+
 def switched_weights(model: nn.Module) -> list[nn.Parameter]:
     """W and b of the switched layers."""
     layers = switched_layers(model).values()

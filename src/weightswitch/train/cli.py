@@ -1,8 +1,10 @@
 """`weightswitch train`: one run of one method on one arch/dataset/seed.
 
 Settings resolve as: params file recipe < archs[arch] < methods[method] < explicit flags
-(< `--set key=value`, which reaches any config key). Re-running a finished run is a fast
-no-op; re-running a killed run resumes from its last checkpoint.
+(< `--set key=value`, which reaches any config key). Without `--params`, the params are what
+conf/ composes with its defaults, so a bare command trains what the pipeline trains.
+Re-running a finished run is a fast no-op; re-running a killed run resumes from its last
+checkpoint.
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--eval-limit",), "eval_limit", {"type": int,
      "help": "class-balanced val and test subsets (default: whole splits)"}),
     (("--eval-batch-size",), "eval_batch_size", {"type": int}),
+    (("--input-norm",), "input_norm", {"help": "reference ([0, 1] MNIST, reference mean/std "
+     "CIFAR; default) | dataset (the dataset's mean/std) | none"}),
+    (("--fc-bias",), "fc_bias", {"action": argparse.BooleanOptionalAction,
+     "help": "bias on the switchable FC layers (default off, as the reference)"}),
     (("--device",), "device", {"help": "auto (cuda if available) | cpu | cuda[:N]"}),
     (("--amp",), "amp", {"help": "off | bf16 (autocast)"}),
     (("--channels-last",), "channels_last",
@@ -52,6 +58,10 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--warmup-epochs",), "switcher.warmup_epochs", {"type": int}),
     (("--train-backbone-in-snn-phase",), "switcher.train_backbone_in_snn_phase",
      {"action": argparse.BooleanOptionalAction}),
+    (("--train-snn-norm-in-tnn-phase",), "switcher.train_snn_norm_in_tnn_phase",
+     {"action": argparse.BooleanOptionalAction,
+      "help": "SNN BatchNorm affine params train in TNN phases too "
+              "(default on, as the reference)"}),
     (("--reference-init",), "switcher.reference_init", {"action": argparse.BooleanOptionalAction,
      "help": "switched FC weights ~ N(0, 0.01), as the reference (default on)"}),
     (("--snn-optimizer",), "switcher.snn_optimizer.name", {}),
@@ -102,13 +112,17 @@ def _check_names(arch: str, dataset: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from weightswitch.config import build_config, load_params
+    from weightswitch.params_cli import default_params
     from weightswitch.train.runner import train
 
     overrides = {k: v for k, v in vars(args).items() if k in KEYS}
     overrides.update(parse_set(args.set or []))
-    params = load_params(args.params) if args.params else None
+    params = load_params(args.params) if args.params else default_params()
     cfg = build_config(args.arch, args.dataset, args.method, params, overrides)
     _check_names(cfg.arch, cfg.dataset)
+    if args.print_config:
+        print(cfg.to_json())
+        return 0
     train(cfg, force=args.force)
     return 0
 
@@ -125,9 +139,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--method", required=True, help="dense | switcher | switcher-neuron | magnitude | random"
     )
-    p.add_argument("--params", default=None, metavar="FILE", help="params.yaml (profile recipe)")
+    p.add_argument("--params", default=None, metavar="FILE",
+                   help="params.yaml (default: what conf/ composes, as the pipeline)")  # fmt: skip
     p.add_argument("--force", action="store_true", default=False,
                    help="discard existing outputs/checkpoint and train from scratch")  # fmt: skip
+    p.add_argument("--print-config", action="store_true", default=False,
+                   help="print the resolved run config as JSON and exit")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key, e.g. --set schedule.name=cosine (repeatable)")  # fmt: skip
     group = p.add_argument_group("run settings (override the params file)")

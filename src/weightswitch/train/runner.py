@@ -217,7 +217,7 @@ def new_state(cfg: RunConfig, device: torch.device) -> tuple[TrainState, Method]
     from weightswitch.models import build_model
 
     checkpoint.seed_everything(cfg.seed)
-    model = build_model(cfg.arch, cfg.dataset, **cfg.model).to(device)
+    model = build_model(cfg.arch, cfg.dataset, fc_bias=cfg.fc_bias, **cfg.model).to(device)
     channels_last = uses_convs(model) and cfg.channels_last is not False
     if channels_last:  # NHWC: faster convs with oneDNN (CPU) and cuDNN (GPU)
         model = model.to(memory_format=torch.channels_last)
@@ -256,9 +256,9 @@ def train(
     val_x, val_y = load_split(cfg.data_root, cfg.dataset, "val", limit=cfg.eval_limit)
     test_x, test_y = load_split(cfg.data_root, cfg.dataset, "test", limit=cfg.eval_limit)
     train_it = BatchIterator(train_x, train_y, spec, cfg.batch_size, shuffle=True, augment=True,
-                             device=device, seed=cfg.seed)  # fmt: skip
+                             device=device, seed=cfg.seed, norm=cfg.input_norm)  # fmt: skip
     val_it = BatchIterator(val_x, val_y, spec, cfg.eval_batch_size, shuffle=False, augment=False,
-                           device=device)  # fmt: skip
+                           device=device, norm=cfg.input_norm)  # fmt: skip
 
     state, method = new_state(cfg, device)
     if ckpt is not None:
@@ -312,7 +312,7 @@ def _finish(
     cfg, model, device = state.cfg, state.model, state.device
     cl = bool(state.extra.get("channels_last"))
     test_it = BatchIterator(*test, spec, cfg.eval_batch_size, shuffle=False, augment=False,
-                            device=device)  # fmt: skip
+                            device=device, norm=cfg.input_norm)  # fmt: skip
     val_acc = evaluate(model, val_it, device, cfg.amp, cl)
     test_acc = evaluate(model, test_it, device, cfg.amp, cl)
     sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
@@ -322,7 +322,8 @@ def _finish(
     exported = method.export(model)
     exported_acc = evaluate(exported, test_it, device, cfg.amp, cl)
     payload = {"arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
-               "model_kwargs": cfg.model, "model": exported.to("cpu").eval()}  # fmt: skip
+               "model_kwargs": cfg.model, "input_norm": cfg.input_norm,
+               "model": exported.to("cpu").eval()}  # fmt: skip
     atomic.write_bytes(out / "model_exported.pt", lambda f: torch.save(payload, f))
 
     seconds = [float(r["seconds"]) for r in state.history]
