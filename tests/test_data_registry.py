@@ -46,10 +46,11 @@ def test_cifar_archive_is_torchvisions(name: str, cls: type) -> None:
     assert [(a.filename, a.md5) for a in spec.archives] == [(cls.filename, cls.tgz_md5)]
 
 
-def test_fashion_mnist_has_known_good_payloads() -> None:
-    archives = get_spec("fashion_mnist").archives
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
+def test_mnist_family_has_known_good_payloads(name) -> None:
+    archives = get_spec(name).archives
     assert all(len(a.payload_sha256) == 1 and len(a.payload_sha256[0]) == 64 for a in archives)
-    assert not any(a.payload_sha256 for a in get_spec("mnist").archives)
+    assert not any(a.payload_sha256 for a in get_spec("cifar10").archives)
 
 
 def test_unknown_dataset_lists_valid_names() -> None:
@@ -71,7 +72,7 @@ def test_extra_checksums_only_add(tmp_path) -> None:
     train, test = (get_spec("mnist").archives[i] for i in (0, 2))
     accepted = trusted(train, "mnist", extra)
     assert train.md5 in accepted.md5 and "0123456789abcdef0123456789abcdef" in accepted.md5
-    assert accepted.payload_sha256 == {"a" * 64}
+    assert accepted.payload_sha256 == {"a" * 64, *train.payload_sha256}  # added to the known
     assert "fedcba9876543210fedcba9876543210" in trusted(test, "mnist", extra).md5
     fashion_test = get_spec("fashion_mnist").archives[2]
     assert trusted(fashion_test, "fashion_mnist", extra).md5 == {fashion_test.md5}
