@@ -182,18 +182,18 @@ def test_attach_errors(kwargs, needle):
 
 
 def test_parameter_groups_partition_the_model():
-    model = attach_switcher(build_model("lenet5", "mnist"))
+    model = attach_switcher(build_model("lenet5", "mnist", fc_bias=True))
     snn, task, sw = snn_parameters(model), task_parameters(model), switched_weights(model)
     ids = lambda params: {id(p) for p in params}  # noqa: E731
     assert ids(snn) | ids(task) == ids(model.parameters())
     assert not ids(snn) & ids(task)
     assert ids(sw) <= ids(task) and len(sw) == 4  # W and b of both FC layers
-    assert len(task) == len(list(build_model("lenet5", "mnist").parameters()))
+    assert len(task) == len(list(build_model("lenet5", "mnist", fc_bias=True).parameters()))
 
 
 def test_init_switched_weights():
     torch.manual_seed(0)
-    model = attach_switcher(build_model("lenet300", "mnist"))
+    model = attach_switcher(build_model("lenet300", "mnist", fc_bias=True))
     init_switched_weights(model, std=0.01)
     assert abs(model.fc1.weight.std().item() - 0.01) < 1e-3
     assert torch.count_nonzero(model.fc1.bias) == 0

@@ -70,12 +70,12 @@ def test_gate_stats_by_hand():
 
 
 def test_same_keys_for_dense_pruned_switched():
-    dense = build_model("lenet300", "mnist")
-    pruned = build_model("lenet300", "mnist")
+    dense = build_model("lenet300", "mnist", fc_bias=True)
+    pruned = build_model("lenet300", "mnist", fc_bias=True)
     for name in pruned.switchable:
         prune.l1_unstructured(pruned.get_submodule(name), "weight", amount=0.75)
     prune.random_unstructured(pruned.fc1, "bias", amount=0.5)  # not an FC weight: counted apart
-    switched = attach_switcher(build_model("lenet300", "mnist"), "neuron")
+    switched = attach_switcher(build_model("lenet300", "mnist", fc_bias=True), "neuron")
     stats = [gate_stats(m) for m in (dense, pruned, switched)]
     assert stats[0].keys() == stats[1].keys() == stats[2].keys()
     assert all(s["layers"]["fc1"].keys() == stats[0]["layers"]["fc1"].keys() for s in stats)
