@@ -9,7 +9,8 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from test_train import LAYERS, _comparable, _KillAfter, exported, history, metrics, train_cli
+from test_train import LAYERS, exported, history, metrics, train_cli
+from test_train import test_resume_after_kill_equals_uninterrupted as resume_check
 from weightswitch.errors import UsageError
 from weightswitch.models import build_model
 from weightswitch.switcher import FreeGates, SwitcherNet, attach_switcher, switched_layers
@@ -138,20 +139,14 @@ def test_resume_after_kill_equals_uninterrupted(
     prepared_root: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
     method: str,
     args: list[str],
     kill_after: int,
 ) -> None:
-    full, killed = tmp_path / "full", tmp_path / "killed"
-    assert train_cli(prepared_root, full, method, *args) == 0
-    with monkeypatch.context() as mp:
-        _KillAfter(mp, kill_after)
-        assert train_cli(prepared_root, killed, method, *args) == 130
-    assert len(history(killed)) == kill_after
-    assert train_cli(prepared_root, killed, method, *args) == 0
-    assert _comparable(killed) == _comparable(full)
-    a, b = exported(full).state_dict(), exported(killed).state_dict()
-    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    """test_train's kill-and-resume check (metrics, history and the exported weights equal
+    those of an uninterrupted run), for the new methods."""
+    resume_check(prepared_root, tmp_path, monkeypatch, capsys, method, args, kill_after)
 
 
 @pytest.fixture(scope="module")
