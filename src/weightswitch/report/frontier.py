@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,12 @@ from weightswitch.atomic import write_text
 from weightswitch.report import tables as T
 from weightswitch.report.collect import PAIR, Collection
 from weightswitch.report.index import Entry, budget_label
+from weightswitch.report.references import (
+    REFERENCE_IMPLEMENTATION,
+    Reference,
+    dense_reference,
+    reference_floor,
+)
 
 FRONTIER_METHODS: tuple[str, ...] = ("magnitude", "iterative", "random")
 VARIANTS: tuple[str, ...] = (
@@ -49,27 +54,6 @@ POINT_STYLE = {"switcher": ("#e69f00", "o"), "switcher-neuron": ("#009e73", "s")
                "free-gates-neuron": ("#8c564b", "D")}  # fmt: skip
 
 
-@dataclass(frozen=True)
-class Claim:
-    """An accuracy the reference presents for a method, with where it comes from."""
-
-    dataset: str
-    arch: str
-    method: str
-    test_accuracy_pct: float
-    provenance: str
-
-
-# The first author's public training code clamps the test accuracy it reports from below
-# with these constants (DESIGN 1.3): what it prints is never below them, whatever the
-# network does. They are the reference's claims, not measurements.
-REFERENCE_CLAIMS: tuple[Claim, ...] = (
-    Claim("mnist", "lenet300", "switcher", 98.50, FLOOR_PROVENANCE),
-    Claim("mnist", "lenet300", "switcher-neuron", 98.42, FLOOR_PROVENANCE),
-    Claim("mnist", "lenet5", "switcher", 99.29, FLOOR_PROVENANCE),
-    Claim("mnist", "lenet5", "switcher-neuron", 99.32, FLOOR_PROVENANCE),
-)
-
 STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean", "n")
 COLUMNS = (*PAIR, "kind", "method", "target_sparsity_pct", *STAT_COLUMNS,
            "frontier_acc_pct", "delta_vs_frontier_pp")  # fmt: skip
@@ -87,8 +71,16 @@ HEADERS = {
 }
 
 
-def claims(dataset: str, arch: str) -> list[Claim]:
-    return [c for c in REFERENCE_CLAIMS if (c.dataset, c.arch) == (dataset, arch)]
+def claims(dataset: str, arch: str) -> list[Reference]:
+    """The reference code's hard-coded accuracy floors for this pair's switcher variants
+    (`references.REFERENCE_IMPLEMENTATION`: it reports max(best test epoch, floor)); they
+    are the reference's claims, not measurements."""
+    found = (reference_floor(dataset, arch, method) for method in VARIANTS)
+    return [ref for ref in found if ref is not None]
+
+
+def _method(ref: Reference) -> str:
+    return ref.setting.split(" ")[0]
 
 
 def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.DataFrame:
@@ -207,12 +199,13 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
 
 def claims_markdown() -> str:
     lines = [
-        "| dataset | arch | method | claimed test acc. (%) | provenance |",
-        "|---|---|---|---|---|",
+        "| dataset | arch | method | claimed test acc. (%) | what it is | source |",
+        "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {c.dataset} | {c.arch} | {c.method} | {c.test_accuracy_pct:.2f} | {c.provenance} |"
-        for c in REFERENCE_CLAIMS
+        f"| {r.dataset} | {r.arch} | {_method(r)} | {r.test_accuracy_pct:.2f} | "
+        f"{FLOOR_PROVENANCE} | {r.source} |"
+        for r in REFERENCE_IMPLEMENTATION
     ]
     return "\n".join(lines) + "\n"
 
@@ -222,7 +215,6 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
     import matplotlib.pyplot as plt
 
     from weightswitch.report.figures import Plot
-    from weightswitch.report.references import dense_reference
 
     sel = table[(table["profile"] == profile) & (table["dataset"] == dataset)
                 & (table["arch"] == arch)]  # fmt: skip
@@ -247,10 +239,10 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
                     fmt=marker, ms=8, color=color, mec="black",
                     mew=0.7, capsize=3, zorder=6, label=f"{r.method} (n={int(r.n)})")  # fmt: skip
     for i, claim in enumerate(claims(dataset, arch)):
-        ax.axhline(claim.test_accuracy_pct, color=POINT_STYLE.get(claim.method, ("0.3",))[0],
+        ax.axhline(claim.test_accuracy_pct, color=POINT_STYLE.get(_method(claim), ("0.3",))[0],
                    ls=("--", "-.")[i % 2], lw=1,
-                   label=f"{claim.method} {claim.test_accuracy_pct:.2f}: "
-                   f"{claim.provenance}")  # fmt: skip
+                   label=f"{_method(claim)} {claim.test_accuracy_pct:.2f}: "
+                   f"{FLOOR_PROVENANCE}")  # fmt: skip
     ref = dense_reference(dataset, arch)
     if ref is not None and ref.test_accuracy_pct is not None:
         ax.axhline(ref.test_accuracy_pct, color="0.5", ls=":", lw=1,
@@ -288,7 +280,9 @@ def write(
     from weightswitch.report import figures as F
 
     profiles = sorted(col.ok["profile"].unique())
-    points = collect_frontier(frontier_root, None, col.warnings) if frontier_root else None
+    if frontier_root is not None and not Path(frontier_root).is_dir():
+        col.warnings.append(f"frontier directory {frontier_root} does not exist; no frontier")
+    points = collect_frontier(Path(frontier_root), None, col.warnings) if frontier_root else None
     if points is not None:
         points = points[points["profile"].isin(profiles)]
     table = frontier_table(T.runs_table(col), points if points is not None else pd.DataFrame())

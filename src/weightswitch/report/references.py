@@ -141,37 +141,36 @@ REFERENCES: tuple[Reference, ...] = (
     ),
 )
 
-# Slot for the accuracies the study's own reference implementation reports. Deliberately
-# empty: those numbers are not established here (that code selects the best epoch on the
-# test set and clamps accuracies from below; DESIGN 1.3), and none may be made up.
-REFERENCE_IMPLEMENTATION: tuple[Reference, ...] = ()
-REFERENCE_IMPLEMENTATION_NOTE = (
-    "Accuracies reported by the reference implementation (first author's public code for "
-    "arXiv:2103.15590 / arXiv:2110.05954): not established here, intentionally left empty. "
-    "That code picks the best epoch on the test set and clamps reported accuracy, so its "
-    "numbers would not be comparable anyway."
+# What the first author's public training code hard-codes as FLOORS of its reported test
+# accuracy (it reports max(measured best-on-test epoch, floor)). Not measurements: shown
+# apart from ours, with this provenance, never as a result to beat or match.
+REFERENCE_CODE = (
+    "first author's public training code for arXiv:2103.15590 / arXiv:2110.05954: constant "
+    "that clamps its reported test accuracy from below (not a measurement)"
 )
+REFERENCE_IMPLEMENTATION: tuple[Reference, ...] = tuple(
+    Reference("reference implementation", "mnist", arch, setting, acc, None, REFERENCE_CODE,
+              "hard-coded floor of the reported accuracy; best epoch picked on the test set")
+    for arch, setting, acc in (
+        ("lenet300", "switcher (connection gates)", 98.50),
+        ("lenet300", "switcher-neuron (neuron gates)", 98.42),
+        ("lenet5", "switcher (connection gates)", 99.29),
+        ("lenet5", "switcher-neuron (neuron gates)", 99.32),
+    )
+)  # fmt: skip
+
+
+def reference_floor(dataset: str, arch: str, method: str) -> Reference | None:
+    """The reference code's hard-coded accuracy floor for a switcher method, if any."""
+    for ref in REFERENCE_IMPLEMENTATION:
+        if (ref.dataset, ref.arch, ref.setting.split(" ")[0]) == (dataset, arch, method):
+            return ref
+    return None
 
 
 def reference_table() -> pd.DataFrame:
-    """All references as one tidy frame, including a labelled placeholder row for the empty
-    reference-implementation slot."""
+    """All references (published numbers and the reference code's floors) as one tidy frame."""
     rows = [asdict(r) for r in (*REFERENCES, *REFERENCE_IMPLEMENTATION)]
-    if not REFERENCE_IMPLEMENTATION:
-        rows.append(
-            asdict(
-                Reference(
-                    "reference implementation",
-                    "—",
-                    "—",
-                    "switcher (as reported)",
-                    None,
-                    None,
-                    "not established",
-                    REFERENCE_IMPLEMENTATION_NOTE,
-                )
-            )
-        )
     df = pd.DataFrame(rows)
     df["test_accuracy_pct"] = df["test_accuracy_pct"].astype("float64").round(2)
     return df
