@@ -18,10 +18,11 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-RUN_IDS = [
-    f"fashion_mnist-lenet300-{m}-s0"
-    for m in ("dense", "switcher", "switcher-neuron", "magnitude", "random")
-]
+METHODS = ("dense", "switcher", "switcher-neuron", "magnitude", "iterative", "random",
+           "switcher-noise", "free-gates", "free-gates-neuron")  # fmt: skip
+RUN_IDS = [f"fashion_mnist-lenet300-{m}-s0" for m in METHODS]
+# the smoke profile's frontier: one sparsity per pruning method
+FRONTIER_IDS = [f"fashion_mnist-lenet300-{m}-0.9-s0" for m in ("magnitude", "iterative", "random")]
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str]) -> str:
@@ -75,11 +76,15 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     first = sh(["dvc", "repro"], repo, env)
     ran = stages_run(first)
     assert "fetch@fashion_mnist" in ran and "report" in ran
-    assert len([s for s in ran if s.startswith(("train@", "prune@"))]) == len(RUN_IDS)
+    assert len([s for s in ran if s.startswith(("train@", "prune@", "ablate@"))]) == len(RUN_IDS)
+    assert len([s for s in ran if s.startswith("frontier@")]) == len(FRONTIER_IDS)
 
     # every run wrote its outputs, every report file exists and is non-empty
     for run_id in RUN_IDS:
         metrics = repo / "results" / "runs" / "smoke" / run_id / "metrics.json"
+        assert metrics.stat().st_size > 0, run_id
+    for run_id in FRONTIER_IDS:
+        metrics = repo / "results" / "frontier" / "smoke" / run_id / "metrics.json"
         assert metrics.stat().st_size > 0, run_id
     reports = repo / "reports"
     files = [p for p in reports.rglob("*") if p.is_file()]
@@ -87,6 +92,8 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     assert any(p.suffix == ".png" for p in files) and any(p.suffix == ".pdf" for p in files)
     assert any(p.suffix == ".csv" for p in files) and any(p.suffix == ".tex" for p in files)
     assert all(p.stat().st_size > 0 for p in files)
+    assert (reports / "figures" / "smoke" / "frontier_fashion_mnist_lenet300.png").is_file()
+    assert "frontier" in (reports / "tables" / "frontier.csv").read_text()
     index = (reports / "README.md").read_text()
     for p in files:
         if p.parent.name in ("tables", "figures"):
@@ -100,7 +107,7 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags.get("method") for r in runs) == sorted(
-        ["dense", "switcher", "switcher-neuron", "magnitude", "random"]
+        [*METHODS, "magnitude", "iterative", "random"]  # the frontier's runs too
     )
 
     # DVC sees metrics, plots and params out of the box

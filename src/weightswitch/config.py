@@ -31,9 +31,33 @@ from typing import Any
 from weightswitch.data.registry import INPUT_NORMS
 from weightswitch.errors import UsageError, unknown_choice
 
-METHODS: tuple[str, ...] = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
-SWITCHER_METHODS: tuple[str, ...] = ("switcher", "switcher-neuron")
-PRUNE_METHODS: tuple[str, ...] = ("magnitude", "random")
+METHODS: tuple[str, ...] = (
+    "dense",
+    "switcher",
+    "switcher-neuron",
+    "magnitude",
+    "random",
+    "switcher-noise",
+    "free-gates",
+    "free-gates-neuron",
+    "iterative",
+)
+# What each alternating method fixes (issue 12's ablations are the switcher with one part
+# swapped: the SNN reads a fixed noise image, or no SNN at all, a free score per gate).
+SWITCHER_VARIANTS: dict[str, dict[str, str]] = {
+    "switcher": {"granularity": "connection", "gate_net": "unet", "snn_input": "weights"},
+    "switcher-neuron": {"granularity": "neuron", "gate_net": "unet", "snn_input": "weights"},
+    "switcher-noise": {"granularity": "connection", "gate_net": "unet", "snn_input": "noise"},
+    "free-gates": {"granularity": "connection", "gate_net": "free", "snn_input": "weights"},
+    "free-gates-neuron": {"granularity": "neuron", "gate_net": "free", "snn_input": "weights"},
+}
+SWITCHER_METHODS: tuple[str, ...] = tuple(SWITCHER_VARIANTS)
+# Pruning method -> criterion; `iterative` is magnitude pruning in `steps` rounds (Han 2015).
+PRUNE_CRITERIA: dict[str, str] = {"magnitude": "magnitude", "random": "random",
+                                  "iterative": "magnitude"}  # fmt: skip
+PRUNE_METHODS: tuple[str, ...] = tuple(PRUNE_CRITERIA)
+GATE_NETS: tuple[str, ...] = ("unet", "free")
+SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
 SCHEDULES: tuple[str, ...] = ("multistep", "plateau", "cosine", "constant")
 GRANULARITIES: tuple[str, ...] = ("connection", "neuron")
@@ -88,9 +112,16 @@ class SwitcherConfig:
     `train_snn_norm_in_tnn_phase`: the affine parameters of the SNNs' BatchNorms train in TNN
     phases too, as in the reference (its optimisers span every parameter; only the SNN's conv
     kernels are frozen there). False is the "frozen-normalisation" variant, which diverges at
-    the reference lr without clipping (benchmarks/switcher_divergence.py)."""
+    the reference lr without clipping (benchmarks/switcher_divergence.py).
+
+    Ablations (issue 12; docs/method.md, "Ablations"): `gate_net` "unet" is the SNN, "free"
+    replaces it by one learnable score per gate followed by the SNN head's final
+    normalisation + ReLU; `snn_input` "noise" feeds the SNN a fixed random image of W's shape
+    (drawn from the run's seed, with the std of W's initial values) instead of W."""
 
     granularity: str = "connection"
+    gate_net: str = "unet"
+    snn_input: str = "weights"
     phase_unit: str = "epoch"
     phase_length: int = 1
     warmup_epochs: int = 0
@@ -109,9 +140,14 @@ class PruneConfig:
     finished switcher run whose per-layer sparsity is copied. `init_from` is a finished dense
     run whose final weights are pruned (otherwise a dense model is trained first for
     `epochs`). Fine-tuning runs `finetune_epochs` at `finetune_lr` (None: the lr the dense
-    training ended at) with a constant schedule."""
+    training ended at) with a constant schedule.
+
+    `steps` > 1 (method `iterative`, Han et al. 2015): prune in `steps` rounds on a geometric
+    schedule (the kept fraction shrinks by the same factor each round) to the same end point,
+    each round followed by `finetune_epochs` of fine-tuning; `method` is the criterion."""
 
     method: str = "magnitude"
+    steps: int = 1
     scope: str = "layer"
     sparsity: float | None = None
     match: str | None = None
@@ -363,12 +399,11 @@ def build_config(
     switcher = tree.pop("switcher", None) or {}
     prune = tree.pop("prune", None) or {}
     if method in SWITCHER_METHODS:
-        switcher.setdefault(
-            "granularity", "neuron" if method == "switcher-neuron" else "connection"
-        )
+        for key, value in SWITCHER_VARIANTS[method].items():
+            switcher.setdefault(key, value)
         tree["switcher"] = switcher
     elif method in PRUNE_METHODS:
-        prune.setdefault("method", method)
+        prune.setdefault("method", PRUNE_CRITERIA[method])
         tree["prune"] = prune
         names = {"profile": tree.get("profile", DEFAULT_PROFILE), "dataset": dataset,
                  "arch": arch, "seed": tree.get("seed", 0)}  # fmt: skip
@@ -441,11 +476,11 @@ def validate(cfg: RunConfig) -> None:
         sw = cfg.switcher
         assert sw is not None
         _check_choice("granularity", sw.granularity, GRANULARITIES)
-        want = "neuron" if cfg.method == "switcher-neuron" else "connection"
-        _check(
-            sw.granularity == want,
-            f"method {cfg.method} uses granularity {want!r}, got {sw.granularity!r}",
-        )
+        _check_choice("gate_net", sw.gate_net, GATE_NETS)
+        _check_choice("snn_input", sw.snn_input, SNN_INPUTS)
+        for key, want in SWITCHER_VARIANTS[cfg.method].items():
+            got = getattr(sw, key)
+            _check(got == want, f"method {cfg.method} uses {key} {want!r}, got {got!r}")
         _check_choice("phase unit", sw.phase_unit, PHASE_UNITS)
         _check(sw.phase_length >= 1, f"phase_length must be >= 1, got {sw.phase_length}")
         _check(
@@ -458,9 +493,19 @@ def validate(cfg: RunConfig) -> None:
     if cfg.method in PRUNE_METHODS:
         pr = cfg.prune
         assert pr is not None
+        criterion = PRUNE_CRITERIA[cfg.method]
         _check(
-            pr.method == cfg.method,
-            f"prune.method {pr.method!r} contradicts method {cfg.method!r}",
+            pr.method == criterion,
+            f"prune.method {pr.method!r} contradicts method {cfg.method!r} ({criterion})",
+        )
+        _check(pr.steps >= 1, f"prune steps must be >= 1, got {pr.steps}")
+        _check(
+            pr.steps == 1 or pr.method == "magnitude",
+            f"pruning in {pr.steps} steps needs the magnitude criterion, got {pr.method!r}",
+        )
+        _check(
+            pr.steps == 1 or pr.finetune_epochs >= 1,
+            f"iterative pruning ({pr.steps} steps) needs finetune_epochs >= 1 after each step",
         )
         _check_choice("prune scope", pr.scope, SCOPES)
         _check(

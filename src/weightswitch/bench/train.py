@@ -1,6 +1,7 @@
 """`weightswitch bench train`: what a training epoch costs, measured in one run.
 
-1. Dense vs switcher vs switcher-neuron, on the same arch, data, batch size and optimiser,
+1. Dense vs switcher vs switcher-neuron (and, on request, the ablations switcher-noise,
+   free-gates, free-gates-neuron), on the same arch, data, batch size and optimiser,
    through the real training loop (`train.loop.train_epoch` + the method callbacks). The
    switcher is timed in its TNN phase and in its SNN phase; the SNN share is the fraction of a
    switcher step that the gate computation (forward and backward through the SNNs) adds:
@@ -27,7 +28,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-METHODS = ("dense", "switcher", "switcher-neuron")
+from weightswitch.config import SWITCHER_METHODS
+
+METHODS = ("dense", *SWITCHER_METHODS)  # the switcher and its ablations (issue 12)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batches", type=int, default=200, help="batches per epoch")
     parser.add_argument("--switcher-batches", type=int, default=20,
                         help="timed steps per switcher phase (0: a full epoch)")  # fmt: skip
-    parser.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    parser.add_argument("--methods", nargs="+", default=["dense", "switcher", "switcher-neuron"],
+                        choices=METHODS)  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--params", default="params.yaml",
@@ -51,6 +55,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: this process's CPU time (with --threads 1, the compute cost "
+                             "even on a machine loaded by other processes)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -86,6 +93,9 @@ def _state(arch: str, method: str, args: argparse.Namespace, device: torch.devic
     return new_state(build_config(arch, args.dataset, method, params, overrides), device)
 
 
+CLOCK: Callable[[], float] = time.perf_counter  # `--clock cpu`: time.process_time
+
+
 def time_ours(state: Any, meth: Any, batches: Any, epoch: int, steps: int) -> float:
     """Seconds per step of our loop in the phase of `epoch` (after a short warm-up)."""
     from weightswitch.train.loop import train_epoch
@@ -95,10 +105,10 @@ def time_ours(state: Any, meth: Any, batches: Any, epoch: int, steps: int) -> fl
     batches.set_epoch(epoch)
     train_epoch(state, itertools.islice(batches, 3), [])
     sync()
-    start = time.perf_counter()
+    start = CLOCK()
     train_epoch(state, itertools.islice(batches, steps), [])
     sync()
-    return (time.perf_counter() - start) / steps
+    return (CLOCK() - start) / steps
 
 
 def _plain_dataset(images: torch.Tensor, labels: torch.Tensor, spec: Any) -> Any:
@@ -155,10 +165,10 @@ def plain_loop(arch: str, args: argparse.Namespace, images: Any, labels: Any, sp
 
     def timed() -> float:
         sync()
-        start = time.perf_counter()
+        start = CLOCK()
         steps = epoch(loader)
         sync()
-        return (time.perf_counter() - start) / steps
+        return (CLOCK() - start) / steps
 
     epoch(itertools.islice(loader, 10))  # starts the (persistent) workers, warms up
     return timed
@@ -168,6 +178,8 @@ def run(args: argparse.Namespace) -> int:
     from weightswitch.data import BatchIterator, get_spec
     from weightswitch.train.runner import resolve_device
 
+    global CLOCK
+    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
@@ -178,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
     n = len(batches)
     sw_steps = args.switcher_batches or n
     print(f"bench train: {source}; batch {args.batch_size}, SGD lr {args.lr}, {n} batches/epoch;"
-          f" {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")  # fmt: skip
+          f" {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"{args.clock} clock")  # fmt: skip
     header = (
         f"{'arch':<9} {'loop':<34} {'ms/step':>9} {'s/epoch':>9} {'x dense':>8} {'SNN share':>9}"
     )

@@ -1,4 +1,5 @@
-"""Training methods: dense, switcher (alternating phases), magnitude / random pruning.
+"""Training methods: dense, switcher (alternating phases) and its ablations, magnitude /
+iterative magnitude / random pruning.
 
 Each method is a `Method` (a loop callback with setup/restore/export hooks); the loop in
 `weightswitch.train` runs any of them the same way.
@@ -6,7 +7,7 @@ Each method is a `Method` (a loop callback with setup/restore/export hooks); the
 
 from __future__ import annotations
 
-from weightswitch.config import METHODS, RunConfig
+from weightswitch.config import METHODS, PRUNE_METHODS, SWITCHER_METHODS, RunConfig
 from weightswitch.errors import unknown_choice
 from weightswitch.methods.base import Method
 
@@ -18,10 +19,8 @@ def make_method(cfg: RunConfig) -> Method:
 
     classes: dict[str, type[Method]] = {
         "dense": DenseMethod,
-        "switcher": SwitcherMethod,
-        "switcher-neuron": SwitcherMethod,
-        "magnitude": PruneMethod,
-        "random": PruneMethod,
+        **dict.fromkeys(SWITCHER_METHODS, SwitcherMethod),
+        **dict.fromkeys(PRUNE_METHODS, PruneMethod),
     }
     if cfg.method not in classes:
         raise unknown_choice("method", cfg.method, METHODS)

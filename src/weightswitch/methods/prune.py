@@ -1,10 +1,16 @@
-"""`magnitude` / `random`: prune a trained dense model, then fine-tune (DESIGN 1.5).
+"""`magnitude` / `random` / `iterative`: prune a trained dense model, then fine-tune.
 
 The dense model comes from `init_from` (a finished dense run: its final weights, history and
 RNG state, so the result equals training dense inside this run) or is trained here for
 `epochs`. The switchable FC layers are pruned with `torch.nn.utils.prune` to the target
 (`sparsity`, or per layer to a finished switcher run via `match`), then every layer is
 fine-tuned for `finetune_epochs` with the masks fixed (history phase `finetune`).
+
+`iterative` (Han et al. 2015: prune, retrain, repeat) prunes by magnitude in `steps` rounds,
+each followed by `finetune_epochs`: after round j of k a layer keeps the fraction
+(1 - s)^(j/k) of its weights (a geometric schedule), so the last round lands on exactly the
+same per-layer counts as one-shot pruning to s. Weights pruned in a round stay pruned (they
+are exact zeros, the smallest magnitudes, when the next round ranks the layer again).
 """
 
 from __future__ import annotations
@@ -50,9 +56,10 @@ class PruneMethod(Method):
         super().__init__(cfg)
         self.pr = cfg.prune
         self.dense_epochs = cfg.epochs
-        self.pruned = False
+        self.steps_done = 0  # pruning rounds applied (one-shot: 0 or 1)
         self.finetune_lr: float | None = None
-        self.counts: dict[str, int] = {}
+        self.counts: dict[str, int] = {}  # final weights to zero per layer
+        self.sizes: dict[str, int] = {}
         self.target_sparsity: float | None = self.pr.sparsity
         self.matched_run: str | None = None
 
@@ -60,7 +67,7 @@ class PruneMethod(Method):
     def _targets(self, model: nn.Module) -> dict[str, int]:
         """Number of weights to zero per switchable layer."""
         names = switchable_names(model)
-        sizes = {n: model.get_submodule(n).weight.numel() for n in names}
+        sizes = self.sizes = {n: model.get_submodule(n).weight.numel() for n in names}
         if self.pr.match is None:
             return {n: round(self.pr.sparsity * sizes[n]) for n in names}
         run_dir = Path(self.pr.match)
@@ -96,13 +103,21 @@ class PruneMethod(Method):
         self.counts = self._targets(state.model)  # fail fast, before any training
         if self.pr.init_from:
             self._load_dense(state)
-        state.total_epochs = self.dense_epochs + self.pr.finetune_epochs
+        state.total_epochs = self._total_epochs()
         self.add_optimizer(state, "tnn", state.model.parameters(), self.cfg.optimizer.lr)
+
+    def _total_epochs(self) -> int:
+        return self.dense_epochs + self.pr.steps * self.pr.finetune_epochs
+
+    @property
+    def pruned(self) -> bool:
+        return self.steps_done > 0
 
     def restore(self, state: TrainState, saved: dict[str, Any]) -> None:
         self.dense_epochs = int(saved["dense_epochs"])
-        state.total_epochs = self.dense_epochs + self.pr.finetune_epochs
-        if saved["pruned"]:
+        state.total_epochs = self._total_epochs()
+        self.steps_done = int(saved.get("steps_done", 1 if saved.get("pruned") else 0))
+        if self.pruned:
             for name in switchable_names(state.model):  # masks come with the model state
                 prune.identity(state.model.get_submodule(name), "weight")
             self._start_finetune(state, float(saved["finetune_lr"]))
@@ -110,26 +125,51 @@ class PruneMethod(Method):
     def state_dict(self) -> dict[str, Any]:
         return {
             "pruned": self.pruned,
+            "steps_done": self.steps_done,
             "finetune_lr": self.finetune_lr,
             "dense_epochs": self.dense_epochs,
         }
 
     # --- pruning ------------------------------------------------------------------------
-    def _prune(self, state: TrainState) -> None:
+    def step_counts(self, step: int) -> dict[str, int]:
+        """Weights to zero per layer after round `step` (1..steps); the last round gives
+        exactly `counts`. With scope=global, the layers' sum is what counts."""
+        k = self.pr.steps
+        if step >= k:
+            return dict(self.counts)
+        sizes = self.sizes
+        if self.pr.scope == "global":
+            total, n = sum(self.counts.values()), sum(sizes.values())
+            return {"*": round(n * (1 - (1 - total / n) ** (step / k)))}
+        return {
+            name: round(sizes[name] * (1 - (1 - count / sizes[name]) ** (step / k)))
+            for name, count in self.counts.items()
+        }
+
+    def _prune_step(self, state: TrainState) -> None:
+        """One pruning round: rank the (already masked) weights again and zero more."""
         model = state.model
-        layers = [(model.get_submodule(n), "weight") for n in switchable_names(model)]
+        names = switchable_names(model)
+        if self.pruned:  # bake the current masks in: pruned weights become exact zeros
+            for name in names:
+                prune.remove(model.get_submodule(name), "weight")
+        counts = self.step_counts(self.steps_done + 1)
+        layers = [(model.get_submodule(n), "weight") for n in names]
         method = prune.L1Unstructured if self.pr.method == "magnitude" else prune.RandomUnstructured
         devices = [state.device] if state.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.cfg.seed)  # random masks depend on the seed only
             if self.pr.scope == "global":
-                total = sum(self.counts.values())
+                total = sum(counts.values())
                 prune.global_unstructured(layers, pruning_method=method, amount=total)
             else:
-                for (module, _), count in zip(layers, self.counts.values(), strict=True):
+                for (module, _), count in zip(layers, counts.values(), strict=True):
                     method.apply(module, "weight", amount=count)
-        lr = self.pr.finetune_lr or (state.history[-1]["lr"] if state.history else None)
-        self._start_finetune(state, float(lr or self.cfg.optimizer.lr))
+        if self.finetune_lr is None:
+            lr = self.pr.finetune_lr or (state.history[-1]["lr"] if state.history else None)
+            self.finetune_lr = float(lr or self.cfg.optimizer.lr)
+        self.steps_done += 1
+        self._start_finetune(state, self.finetune_lr)  # new Parameters after remove()
 
     def _start_finetune(self, state: TrainState, lr: float) -> None:
         state.optimizers.clear()
@@ -138,15 +178,15 @@ class PruneMethod(Method):
             state, "finetune", state.model.parameters(), lr, schedule_cfg=ScheduleConfig()
         )
         self.finetune_lr = lr
-        self.pruned = True
 
     # --- callbacks ----------------------------------------------------------------------
     def on_epoch_start(self, state: TrainState, epoch: int) -> None:
         if epoch < self.dense_epochs:
             super().on_epoch_start(state, epoch)
             return
-        if not self.pruned:
-            self._prune(state)
+        rounds = min(self.pr.steps, (epoch - self.dense_epochs) // self.pr.finetune_epochs + 1)
+        while self.steps_done < rounds:
+            self._prune_step(state)
         self.apply_schedules(state, epoch)
         self.set_phase(state, "finetune", ("finetune",))
 
@@ -155,11 +195,11 @@ class PruneMethod(Method):
         if state.stop and not self.pruned:  # stop_lr ends the dense part, not the run
             state.stop = False
             self.dense_epochs = state.epoch
-            state.total_epochs = self.dense_epochs + self.pr.finetune_epochs
+            state.total_epochs = self._total_epochs()
 
     def on_fit_end(self, state: TrainState) -> None:
-        if not self.pruned:  # finetune_epochs == 0
-            self._prune(state)
+        while self.steps_done < self.pr.steps:  # finetune_epochs == 0 (one-shot only)
+            self._prune_step(state)
 
     # --- outputs ------------------------------------------------------------------------
     def run_metrics(self, model: nn.Module) -> dict[str, Any]:
@@ -168,4 +208,5 @@ class PruneMethod(Method):
             "target_sparsity": self.target_sparsity,
             "dense_epochs": self.dense_epochs,
             "finetune_lr": self.finetune_lr,
+            "prune_steps": self.steps_done,
         }

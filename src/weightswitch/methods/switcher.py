@@ -10,6 +10,12 @@
 - SNN phase: the SNN optimiser trains the SNN; the switched layers (W and b) are frozen; the
   rest of the task network (the backbone) trains too iff `train_backbone_in_snn_phase`.
 Phases alternate every `phase_length` epochs or optimiser steps, starting with TNN.
+
+The ablations of issue 12 run through this same method: `switcher-noise` (each SNN reads a
+fixed noise image, drawn from the run's seed with the std of W's initial values) and
+`free-gates` / `free-gates-neuron` (a free score per gate instead of an SNN; the scores train
+where the SNN's kernels would, the final normalisation's affine where the SNN's BatchNorms'
+would).
 """
 
 from __future__ import annotations
@@ -57,11 +63,16 @@ class SwitcherMethod(Method):
         self.start_step = 0  # global step at which the switcher was attached
         self._current: str | None = None
         self._counts: dict[str, int] = {}
+        self.init_std: dict[str, float] = {}
 
     # --- life cycle ---------------------------------------------------------------------
     def setup(self, state: TrainState) -> None:
         if self.sw.reference_init:
             reference_init(state.model)
+        self.init_std = {  # the noise ablation's scale: W's initial values, before any warm-up
+            n: float(state.model.get_submodule(n).weight.detach().std())
+            for n in switchable_names(state.model)
+        }
         super().setup(state)  # the TNN optimiser, over every parameter (pre-attach order)
 
     def restore(self, state: TrainState, saved: dict[str, Any]) -> None:
@@ -77,7 +88,14 @@ class SwitcherMethod(Method):
 
         model = state.model
         before = {id(p) for g in state.optimizers["tnn"].param_groups for p in g["params"]}
-        attach_switcher(model, granularity=self.sw.granularity)
+        attach_switcher(
+            model,
+            granularity=self.sw.granularity,
+            gate_net=self.sw.gate_net,
+            snn_input=self.sw.snn_input,
+            noise_seed=self.cfg.seed,
+            noise_std=self.init_std,
+        )
         model.to(state.device)
         if {id(p) for p in task_parameters(model)} != before:
             raise WeightswitchError(

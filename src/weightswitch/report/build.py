@@ -336,12 +336,20 @@ def build_report(
     log: Log = _log,
     warn: Log = _warn,
     command: str = "weightswitch report",
+    frontier: Path | None = None,
 ) -> Path:
-    """Run the whole report; return the path of the README index."""
+    """Run the whole report; return the path of the README index. `frontier`: the root of
+    the frontier runs (issue 12), drawn with the switcher's ablations."""
+    from weightswitch.report.frontier import write as write_frontier
+
     col = gather(Path(results), profile, Path(expected) if expected else None, log)
     out = Path(out)
     tables, inline = write_tables(col, out, log)
     figures, notes = write_figures(col, out, log)
+    table, more = write_frontier(col, frontier, out, lambda p: _source(col, p), log)
+    tables += [table] if table else []
+    for key, entries in more.items():
+        figures.setdefault(key, []).extend(entries)
     for w in col.warnings:
         warn(w)
     index = Index(

@@ -35,6 +35,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="JSON/YAML list of expected runs {dataset, arch, method, seed"
         "[, profile]}; those absent are reported as missing",
     )
+    parser.add_argument(
+        "--frontier",
+        type=Path,
+        default=None,
+        help="root of the frontier runs (results/frontier/<profile>): the sparsity-accuracy "
+        "figure and table with the switcher's ablations",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -42,5 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from weightswitch.report.build import build_report
 
-    build_report(args.results, args.out, profile=args.profile, expected=args.expected)
+    build_report(
+        args.results, args.out, profile=args.profile, expected=args.expected, frontier=args.frontier
+    )
     return 0

@@ -13,12 +13,14 @@ from weightswitch.switcher.attach import (
     task_parameters,
 )
 from weightswitch.switcher.export import export
+from weightswitch.switcher.free import FreeGates
 from weightswitch.switcher.layer import SwitchedLinear
 from weightswitch.switcher.stats import fc_layers, gate_stats, sparsity_stats
 from weightswitch.switcher.unet import GRANULARITIES, SwitcherNet, UNet, plan_levels
 
 __all__ = [
     "GRANULARITIES",
+    "FreeGates",
     "SwitchedLinear",
     "SwitcherNet",
     "UNet",

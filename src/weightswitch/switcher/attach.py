@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import torch
@@ -17,12 +17,21 @@ def attach_switcher(
     model: nn.Module,
     granularity: str = "connection",
     layers: Iterable[str] | None = None,
+    *,
+    gate_net: str = "unet",
+    snn_input: str = "weights",
+    noise_seed: int = 0,
+    noise_std: float | Mapping[str, float] | None = None,
     **snn_kwargs: Any,
 ) -> nn.Module:
     """Replace the named `nn.Linear` layers (default `model.switchable`) in place.
 
     Each becomes a `SwitchedLinear` holding the same weight and bias Parameters plus its own
-    SNN. `snn_kwargs` go to `SwitcherNet` (widths, max_depth, min_size, head_channels).
+    SNN (`gate_net="free"`: free scores instead, see `FreeGates`). `snn_kwargs` go to
+    `SwitcherNet` (widths, max_depth, min_size, head_channels).
+    `snn_input="noise"`: each layer's SNN reads a fixed N(0, std^2) image of W's shape, drawn
+    layer after layer from one CPU generator seeded with `noise_seed`; std is `noise_std`
+    (per layer name, or one value), by default the std of W as it is now.
     Returns `model`.
     """
     if granularity not in GRANULARITIES:
@@ -30,6 +39,7 @@ def attach_switcher(
     names = list(getattr(model, "switchable", ()) if layers is None else layers)
     if not names:
         raise UsageError("no layers to switch: the model names none in `switchable`")
+    generator = torch.Generator().manual_seed(noise_seed)
     for name in names:
         try:
             module = model.get_submodule(name)
@@ -41,9 +51,15 @@ def attach_switcher(
                 f"layer {name!r} is a {kind}, not an nn.Linear; "
                 f"switchable layers: {', '.join(_linear_names(model))}"
             )
+        layer = SwitchedLinear.from_linear(
+            module, granularity, gate_net=gate_net, snn_input=snn_input, **snn_kwargs
+        )
+        if snn_input == "noise":
+            std = noise_std.get(name) if isinstance(noise_std, Mapping) else noise_std
+            layer.draw_noise(float(module.weight.detach().std()) if std is None else std, generator)
         parent_name, _, child = name.rpartition(".")
         parent = model.get_submodule(parent_name) if parent_name else model
-        setattr(parent, child, SwitchedLinear.from_linear(module, granularity, **snn_kwargs))
+        setattr(parent, child, layer)
     return model
 
 

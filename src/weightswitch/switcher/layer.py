@@ -9,11 +9,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.switcher.free import FreeGates
 from weightswitch.switcher.unet import SwitcherNet
+
+GATE_NETS: tuple[str, ...] = ("unet", "free")
+SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
 
 
 class SwitchedLinear(nn.Module):
     """y = x (W * G)^T + b (connection) or y = (x * g) W^T + b (neuron); the bias is never gated.
+
+    Ablations (issue 12): `snn_input="noise"` makes the SNN read the fixed buffer `snn_image`
+    (W's shape; see `draw_noise`) instead of W, so the gates no longer depend on W (W still
+    gets the gated gradient of y); `gate_net="free"` replaces the SNN by `FreeGates`.
 
     G = snn(W) is recomputed from the current W on every forward that may need gradients (both
     W, through the gate computation, and the SNN receive them). When gradients are off
@@ -30,15 +39,31 @@ class SwitchedLinear(nn.Module):
         granularity: str = "connection",
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
+        gate_net: str = "unet",
+        snn_input: str = "weights",
         **snn_kwargs: Any,
     ) -> None:
         super().__init__()
+        for kind, value, choices in (("gate_net", gate_net, GATE_NETS),
+                                     ("snn_input", snn_input, SNN_INPUTS)):  # fmt: skip
+            if value not in choices:
+                raise unknown_choice(kind, value, choices)
+        if gate_net == "free" and (snn_input != "weights" or snn_kwargs):
+            raise UsageError("gate_net 'free' has no SNN: it takes no snn_input or SNN options")
         self.in_features, self.out_features = in_features, out_features
+        self.gate_net, self.snn_input = gate_net, snn_input
         factory = {"device": device, "dtype": dtype}
         self.weight = nn.Parameter(torch.empty(out_features, in_features, **factory))
         self.bias = nn.Parameter(torch.empty(out_features, **factory)) if bias else None
-        self.snn = SwitcherNet(in_features, out_features, granularity, **snn_kwargs)
+        self.snn: SwitcherNet | FreeGates
+        if gate_net == "free":
+            self.snn = FreeGates(in_features, out_features, granularity)
+        else:
+            self.snn = SwitcherNet(in_features, out_features, granularity, **snn_kwargs)
         self.snn.to(**{k: v for k, v in factory.items() if v is not None})
+        # the noise image lives in the state dict (checkpoints, exact resume)
+        image = torch.zeros(out_features, in_features, **factory) if snn_input == "noise" else None
+        self.register_buffer("snn_image", image)
         self._gate_cache: tuple[tuple, Tensor, Tensor] | None = None
         self._snn_modules: tuple[nn.Module, tuple[nn.Module, ...]] | None = None
         nn.init.normal_(self.weight, 0.0, 0.01)
@@ -51,9 +76,10 @@ class SwitchedLinear(nn.Module):
 
     @classmethod
     def from_linear(
-        cls, linear: nn.Linear, granularity: str = "connection", **snn_kwargs: Any
+        cls, linear: nn.Linear, granularity: str = "connection", **kwargs: Any
     ) -> SwitchedLinear:
-        """Wrap `linear`, keeping its very weight and bias Parameters (no copy)."""
+        """Wrap `linear`, keeping its very weight and bias Parameters (no copy). `kwargs`:
+        gate_net, snn_input and the SNN's options."""
         layer = cls(
             linear.in_features,
             linear.out_features,
@@ -61,19 +87,33 @@ class SwitchedLinear(nn.Module):
             granularity,
             device=linear.weight.device,
             dtype=linear.weight.dtype,
-            **snn_kwargs,
+            **kwargs,
         )
         layer.weight = linear.weight
         layer.bias = linear.bias
         layer.train(linear.training)
         return layer
 
+    @torch.no_grad()
+    def draw_noise(self, std: float, generator: torch.Generator) -> None:
+        """Fill `snn_image` with N(0, std^2) drawn on the CPU from `generator` (so the global
+        RNG, and with it every other draw of the run, is the same as without noise)."""
+        if self.snn_image is None:
+            raise UsageError("draw_noise needs a layer built with snn_input='noise'")
+        noise = torch.randn(self.snn_image.shape, generator=generator, dtype=torch.float32)
+        self.snn_image.copy_(noise.mul_(std))
+
+    def snn_source(self) -> Tensor:
+        """What the SNN reads: W, or the fixed noise image."""
+        return self.weight if self.snn_image is None else self.snn_image
+
     def _cache_key(self) -> tuple:
-        """Changes whenever W or an SNN parameter is replaced or modified in place."""
+        """Changes whenever W, the noise image or an SNN parameter is replaced or modified in
+        place."""
         snn = self.snn
         if self._snn_modules is None or self._snn_modules[0] is not snn:
             self._snn_modules = (snn, tuple(snn.modules()))  # walking modules is slow
-        params = [self.weight]
+        params = [self.weight, self.snn_source()]
         params += [p for m in self._snn_modules[1] for p in m._parameters.values() if p is not None]
         return (torch.is_autocast_enabled(), *((p.data_ptr(), p._version) for p in params))
 
@@ -81,7 +121,7 @@ class SwitchedLinear(nn.Module):
         """(gates, effective weight), recomputed only when the key changed; no-grad mode only."""
         key = self._cache_key()
         if self._gate_cache is None or self._gate_cache[0] != key:
-            gates = self.snn(self.weight)
+            gates = self.snn(self.snn_source())
             self._gate_cache = (key, gates, self.weight * gates)
         return self._gate_cache[1], self._gate_cache[2]
 
@@ -89,7 +129,7 @@ class SwitchedLinear(nn.Module):
         """G >= 0 for the current W: out x in (connection) or [in] (neuron)."""
         if torch.is_grad_enabled():
             self._gate_cache = None  # training: W or the SNN change every step
-            return self.snn(self.weight)
+            return self.snn(self.snn_source())
         return self._cached()[0]
 
     def effective_weight(self) -> Tensor:
@@ -111,5 +151,6 @@ class SwitchedLinear(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
-            f"bias={self.bias is not None}, granularity={self.granularity}"
+            f"bias={self.bias is not None}, granularity={self.granularity}, "
+            f"gate_net={self.gate_net}, snn_input={self.snn_input}"
         )

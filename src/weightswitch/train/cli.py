@@ -64,6 +64,10 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
               "(default on, as the reference)"}),
     (("--reference-init",), "switcher.reference_init", {"action": argparse.BooleanOptionalAction,
      "help": "switched FC weights ~ N(0, 0.01), as the reference (default on)"}),
+    (("--gate-net",), "switcher.gate_net", {"help": "unet (the SNN) | free (a learnable score "
+     "per gate, no SNN: the free-gates ablation)"}),
+    (("--snn-input",), "switcher.snn_input", {"help": "weights | noise (a fixed random image "
+     "of W's shape: the switcher-noise ablation)"}),
     (("--snn-optimizer",), "switcher.snn_optimizer.name", {}),
     (("--snn-lr",), "switcher.snn_optimizer.lr", {"type": float}),
     (("--snn-momentum",), "switcher.snn_optimizer.momentum", {"type": float}),
@@ -75,7 +79,10 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--init-from",), "prune.init_from", {"metavar": "RUN_DIR",
      "help": "prune this finished dense run instead of training one"}),
     (("--scope",), "prune.scope", {"help": "layer | global"}),
-    (("--finetune-epochs",), "prune.finetune_epochs", {"type": int}),
+    (("--finetune-epochs",), "prune.finetune_epochs", {"type": int,
+     "help": "fine-tuning epochs (iterative: after each pruning step)"}),
+    (("--prune-steps",), "prune.steps", {"type": int,
+     "help": "pruning rounds on a geometric schedule (iterative; default 1: one-shot)"}),
     (("--finetune-lr",), "prune.finetune_lr", {"type": float}),
 ]  # fmt: skip
 KEYS = {key for _, key, _ in OPTIONS}
@@ -130,14 +137,17 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train",
-        help="train one run (dense, switcher, switcher-neuron, magnitude, random)",
+        help="train one run (dense, switcher and its ablations, magnitude, iterative, random)",
         description=__doc__.splitlines()[0],
         argument_default=argparse.SUPPRESS,
     )
     p.add_argument("--arch", required=True, help="lenet300 | lenet5 | resnet18 | ...")
     p.add_argument("--dataset", required=True, help="mnist | fashion_mnist | cifar10 | ...")
     p.add_argument(
-        "--method", required=True, help="dense | switcher | switcher-neuron | magnitude | random"
+        "--method",
+        required=True,
+        help="dense | switcher | switcher-neuron | switcher-noise | free-gates | "
+        "free-gates-neuron | magnitude | iterative | random",
     )
     p.add_argument("--params", default=None, metavar="FILE",
                    help="params.yaml (default: what conf/ composes, as the pipeline)")  # fmt: skip

@@ -1,0 +1,328 @@
+"""The sparsity-accuracy frontier and the switcher's ablations (issue 12): one figure per
+dataset/arch and one table.
+
+Frontier runs (stage `frontier@`, `results/frontier/<profile>/...`) prune the dense run of
+the same seed to fixed FC sparsities with magnitude, iterative magnitude and random pruning;
+their `metrics.json` carries the `target_sparsity`. Every other point comes from the main
+collection: dense (the frontier's origin, sparsity 0), the switcher and its ablations, and
+the pruning runs matched to the switcher's own per-layer sparsity.
+
+Claimed accuracies of the reference are drawn as lines and named with their provenance; they
+are never pooled with measurements.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from weightswitch.atomic import write_text
+from weightswitch.report import tables as T
+from weightswitch.report.collect import PAIR, Collection
+from weightswitch.report.index import Entry, budget_label
+from weightswitch.report.references import (
+    REFERENCE_IMPLEMENTATION,
+    Reference,
+    dense_reference,
+    reference_floor,
+)
+
+FRONTIER_METHODS: tuple[str, ...] = ("magnitude", "iterative", "random")
+VARIANTS: tuple[str, ...] = (
+    "switcher",
+    "switcher-neuron",
+    "switcher-noise",
+    "free-gates",
+    "free-gates-neuron",
+)
+MATCHED: tuple[str, ...] = FRONTIER_METHODS
+KINDS: tuple[str, ...] = ("dense", "switcher variant", "matched pruning", "frontier")
+REQUIRED = ("profile", "dataset", "arch", "method", "seed", "test_accuracy", "fc_sparsity",
+            "target_sparsity")  # fmt: skip
+FLOOR_PROVENANCE = "reference code's hard-coded floor, not a measurement"
+# (colour, line style) per frontier method; (colour, marker) per switcher variant: fixed, so
+# that every frontier figure reads the same (colour-blind-safe Okabe-Ito hues)
+CURVE_STYLE = {"magnitude": ("#0072b2", "-"), "iterative": ("#56b4e9", "--"),
+               "random": ("#555555", ":")}  # fmt: skip
+POINT_STYLE = {"switcher": ("#e69f00", "o"), "switcher-neuron": ("#009e73", "s"),
+               "switcher-noise": ("#cc79a7", "P"), "free-gates": ("#d55e00", "X"),
+               "free-gates-neuron": ("#8c564b", "D")}  # fmt: skip
+
+
+STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean", "n")
+COLUMNS = (*PAIR, "kind", "method", "target_sparsity_pct", *STAT_COLUMNS,
+           "frontier_acc_pct", "delta_vs_frontier_pp")  # fmt: skip
+HEADERS = {
+    "dataset": "dataset",
+    "arch": "arch",
+    "kind": "kind",
+    "method": "method",
+    "target": "target FC sparsity (%)",
+    "sparsity": "FC sparsity (%)",
+    "acc": "test acc. (%)",
+    "frontier": "magnitude frontier at this sparsity (%)",
+    "delta": "Δ vs frontier (pp)",
+    "n": "n",
+}
+
+
+def claims(dataset: str, arch: str) -> list[Reference]:
+    """The reference code's hard-coded accuracy floors for this pair's switcher variants
+    (`references.REFERENCE_IMPLEMENTATION`: it reports max(best test epoch, floor)); they
+    are the reference's claims, not measurements."""
+    found = (reference_floor(dataset, arch, method) for method in VARIANTS)
+    return [ref for ref in found if ref is not None]
+
+
+def _method(ref: Reference) -> str:
+    return ref.setting.split(" ")[0]
+
+
+def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.DataFrame:
+    """One row per frontier run (every `metrics.json` under `root`); unusable files are
+    reported in `warn` and skipped, nothing is imputed."""
+    rows = []
+    for path in sorted(root.rglob("metrics.json")) if root.is_dir() else []:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            warn.append(f"frontier {path}: unreadable metrics.json ({exc}); skipped")
+            continue
+        absent = [k for k in REQUIRED if not isinstance(data, dict) or data.get(k) is None]
+        if absent or data.get("matched_run"):
+            why = f"lacks {', '.join(absent)}" if absent else "is matched, not a frontier run"
+            warn.append(f"frontier {path}: {why}; skipped")
+            continue
+        if profile is not None and data["profile"] != profile:
+            continue
+        rows.append(
+            {
+                **{k: data[k] for k in (*PAIR, "method", "seed")},
+                "target_sparsity_pct": 100.0 * float(data["target_sparsity"]),
+                "fc_sparsity_pct": 100.0 * float(data["fc_sparsity"]),
+                "test_acc_pct": 100.0 * float(data["test_accuracy"]),
+            }
+        )
+    cols = [*PAIR, "method", "seed", "target_sparsity_pct", "fc_sparsity_pct", "test_acc_pct"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    def std(s: pd.Series) -> float:
+        return s.std(ddof=1) if s.count() > 1 else math.nan
+
+    g = df.groupby(keys, dropna=False)
+    return g.agg(
+        test_acc_pct_mean=("test_acc_pct", "mean"),
+        test_acc_pct_std=("test_acc_pct", std),
+        fc_sparsity_pct_mean=("fc_sparsity_pct", "mean"),
+        n=("test_acc_pct", "count"),
+    ).reset_index()
+
+
+def frontier_at(curve: pd.DataFrame, sparsity_pct: float) -> float:
+    """Mean accuracy of a frontier curve (sorted points, dense at 0 included) linearly
+    interpolated at `sparsity_pct`; NaN outside the measured range."""
+    x, y = curve["fc_sparsity_pct_mean"].to_numpy(), curve["test_acc_pct_mean"].to_numpy()
+    if len(x) == 0 or math.isnan(sparsity_pct) or not x.min() <= sparsity_pct <= x.max():
+        return math.nan
+    return float(np.interp(sparsity_pct, x, y))
+
+
+def frontier_table(runs: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
+    """Per profile/dataset/arch: dense, every switcher variant, the matched pruning runs and
+    every frontier point (mean, sample std and n over seeds); switcher variants and matched
+    runs also get the magnitude frontier's accuracy at their sparsity."""
+    ok = runs[runs["status"] == "ok"].copy()
+    ok["fc_sparsity_pct"] = ok["fc_sparsity_pct"].where(ok["method"] != "dense", 0.0)
+    parts = []
+    for kind, methods in (("dense", ("dense",)), ("switcher variant", VARIANTS),
+                          ("matched pruning", MATCHED)):  # fmt: skip
+        sel = ok[ok["method"].isin(methods)]
+        if len(sel):
+            stats = _stats(sel, [*PAIR, "method"]).assign(kind=kind)
+            parts.append(stats.assign(target_sparsity_pct=math.nan))
+    if len(points):
+        parts.append(_stats(points, [*PAIR, "method", "target_sparsity_pct"]).assign(
+            kind="frontier"))  # fmt: skip
+    if not parts:
+        return pd.DataFrame(columns=list(COLUMNS))
+    df = pd.concat(parts, ignore_index=True)
+    df["frontier_acc_pct"] = math.nan
+    for _, g in df.groupby(list(PAIR)):
+        magnitude = (g["kind"] == "frontier") & (g["method"] == "magnitude")
+        curve = g[(g["kind"] == "dense") | magnitude]
+        curve = curve.sort_values("fc_sparsity_pct_mean")
+        if (curve["kind"] == "frontier").any():
+            idx = g.index[g["kind"].isin(("switcher variant", "matched pruning"))]
+            df.loc[idx, "frontier_acc_pct"] = [
+                frontier_at(curve, s) for s in df.loc[idx, "fc_sparsity_pct_mean"]
+            ]
+    df["delta_vs_frontier_pp"] = df["test_acc_pct_mean"] - df["frontier_acc_pct"]
+    order = {m: i for i, m in enumerate(("dense", *VARIANTS, *FRONTIER_METHODS))}
+    df = df.assign(
+        _k=df["kind"].map(KINDS.index), _m=df["method"].map(lambda m: order.get(m, len(order)))
+    )
+    df = df.sort_values([*PAIR, "_k", "_m", "target_sparsity_pct"], na_position="first")
+    return df.drop(columns=["_k", "_m"]).reset_index(drop=True)[list(COLUMNS)]
+
+
+def display(df: pd.DataFrame) -> pd.DataFrame:
+    """Strings for Markdown / LaTeX."""
+
+    def num(v: float, signed: bool = False) -> str:
+        return T.DASH if v is None or math.isnan(v) else f"{v:+.2f}" if signed else f"{v:.2f}"
+
+    rows = [
+        {
+            "profile": r.profile,
+            "dataset": r.dataset,
+            "arch": r.arch,
+            "kind": r.kind,
+            "method": r.method,
+            "target": num(r.target_sparsity_pct),
+            "sparsity": num(r.fc_sparsity_pct_mean),
+            "acc": T.fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, int(r.n)),
+            "frontier": num(r.frontier_acc_pct),
+            "delta": num(r.delta_vs_frontier_pp, signed=True),
+            "n": str(int(r.n)),
+        }
+        for r in df.itertuples(index=False)
+    ]
+    return pd.DataFrame(rows, columns=["profile", *HEADERS])
+
+
+def claims_markdown() -> str:
+    lines = [
+        "| dataset | arch | method | claimed test acc. (%) | what it is | source |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.dataset} | {r.arch} | {_method(r)} | {r.test_accuracy_pct:.2f} | "
+        f"{FLOOR_PROVENANCE} | {r.source} |"
+        for r in REFERENCE_IMPLEMENTATION
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str):
+    """Test accuracy vs FC sparsity: frontier curves, dense, every switcher variant."""
+    import matplotlib.pyplot as plt
+
+    from weightswitch.report.figures import Plot
+
+    sel = table[(table["profile"] == profile) & (table["dataset"] == dataset)
+                & (table["arch"] == arch)]  # fmt: skip
+    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    dense = sel[sel["kind"] == "dense"]
+    for method in FRONTIER_METHODS:
+        pts = sel[(sel["kind"] == "frontier") & (sel["method"] == method)]
+        if pts.empty:
+            continue
+        curve = pd.concat([dense, pts]).sort_values("fc_sparsity_pct_mean")
+        ax.errorbar(curve["fc_sparsity_pct_mean"], curve["test_acc_pct_mean"],
+                    yerr=curve["test_acc_pct_std"].fillna(0.0), color=CURVE_STYLE[method][0],
+                    ls=CURVE_STYLE[method][1], marker=".", ms=6, lw=1.3, capsize=2,
+                    label=f"{method} pruning (frontier)")  # fmt: skip
+    if len(dense):
+        ax.scatter(0, dense["test_acc_pct_mean"].iloc[0], marker="*", s=120, color="black",
+                   zorder=5, label=f"dense (n={int(dense['n'].iloc[0])})")  # fmt: skip
+    for r in sel[sel["kind"] == "switcher variant"].itertuples(index=False):
+        color, marker = POINT_STYLE.get(r.method, ("0.3", "o"))
+        ax.errorbar(r.fc_sparsity_pct_mean, r.test_acc_pct_mean,
+                    yerr=0.0 if math.isnan(r.test_acc_pct_std) else r.test_acc_pct_std,
+                    fmt=marker, ms=8, color=color, mec="black",
+                    mew=0.7, capsize=3, zorder=6, label=f"{r.method} (n={int(r.n)})")  # fmt: skip
+    for i, claim in enumerate(claims(dataset, arch)):
+        ax.axhline(claim.test_accuracy_pct, color=POINT_STYLE.get(_method(claim), ("0.3",))[0],
+                   ls=("--", "-.")[i % 2], lw=1,
+                   label=f"{_method(claim)} {claim.test_accuracy_pct:.2f}: "
+                   f"{FLOOR_PROVENANCE}")  # fmt: skip
+    ref = dense_reference(dataset, arch)
+    if ref is not None and ref.test_accuracy_pct is not None:
+        ax.axhline(ref.test_accuracy_pct, color="0.5", ls=":", lw=1,
+                   label=f"published dense {ref.test_accuracy_pct:.2f} (Han 2015)")  # fmt: skip
+    ax.set_title(f"{dataset} / {arch} — profile {profile}")
+    ax.set_xlabel("FC sparsity (%)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_xlim(-3, 101)
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
+    fig.tight_layout()
+    seeds = ", ".join(sorted({str(int(n)) for n in sel["n"]})) if len(sel) else "0"
+    caption = (
+        f"Test accuracy vs. FC sparsity on {dataset} / {arch}, profile {profile}"
+        f"{budget_label(profile)}, from {source}. Curves: the dense run (black star, sparsity 0) "
+        "pruned per layer to fixed FC sparsities by magnitude, iterative magnitude (Han et al. "
+        "2015) and random pruning, each fine-tuned; markers: the switcher and its ablations "
+        "(switcher-noise: the SNN reads a fixed noise image; free-gates: no SNN, a free score "
+        f"per gate) at the sparsity their gates reached. Mean ± 1 sample std over seeds (runs "
+        f"per point: {seeds}). Horizontal lines are not measurements of this suite: dashed, "
+        f"the accuracy the reference code reports at least ({FLOOR_PROVENANCE}); dotted, a "
+        "published dense accuracy."
+    )
+    return Plot(f"{profile}/frontier_{dataset}_{arch}", fig, caption)
+
+
+def write(
+    col: Collection,
+    frontier_root: Path | None,
+    out: Path,
+    source: Callable[[str], str],
+    log: Callable[[str], None],
+) -> tuple[Entry | None, dict[str, list[Entry]]]:
+    """Write tables/frontier.{csv,md,tex} and one figure per profile and pair; return the
+    table's index entry and the figures' entries per profile."""
+    from weightswitch.report import figures as F
+
+    profiles = sorted(col.ok["profile"].unique())
+    if frontier_root is not None and not Path(frontier_root).is_dir():
+        col.warnings.append(f"frontier directory {frontier_root} does not exist; no frontier")
+    points = collect_frontier(Path(frontier_root), None, col.warnings) if frontier_root else None
+    if points is not None:
+        points = points[points["profile"].isin(profiles)]
+    table = frontier_table(T.runs_table(col), points if points is not None else pd.DataFrame())
+    interesting = table[table["kind"].isin(("switcher variant", "frontier"))]
+    if interesting.empty:
+        return None, {}
+    table = table[table.set_index(list(PAIR)).index.isin(interesting.set_index(list(PAIR)).index)]
+    tdir = out / "tables"
+    shown = display(table)
+    cap = (
+        "Switcher variants, matched pruning and the pruning frontier per dataset/arch: test "
+        "accuracy (%, mean ± sample std over seeds), measured FC sparsity (%), and for the "
+        "switcher variants and the runs matched to the switcher's per-layer sparsity, the "
+        "magnitude frontier's accuracy at the same FC sparsity (linear interpolation between "
+        "its points, dense at 0; '—' outside its range) and the difference in percentage "
+        "points. Frontier runs: "
+        + (f"{frontier_root}." if frontier_root else "none given.")
+        + " The reference's claimed accuracies below are NOT measurements."
+    )
+    md = [f"# Frontier and ablations\n\n{cap}\n"]
+    for profile, g in shown.groupby("profile", sort=True):
+        md += [f"## Profile `{profile}`{budget_label(str(profile))}\n",
+               T.markdown(g.drop(columns="profile"), HEADERS)]  # fmt: skip
+    md += ["## The reference's claimed accuracies\n", claims_markdown()]
+    files = [
+        write_text(tdir / "frontier.csv", table.to_csv(index=False, float_format="%.6g")),
+        write_text(tdir / "frontier.md", "\n".join(md)),
+        write_text(
+            tdir / "frontier.tex",
+            T.latex(shown, cap, "tab:frontier", HEADERS, group=("profile", "dataset", "arch")),
+        ),
+    ]
+    log(f"wrote {', '.join(str(f.relative_to(out)) for f in files)}")
+    figures: dict[str, list[Entry]] = {}
+    F.setup()
+    for profile, dataset, arch in sorted(set(map(tuple, interesting[list(PAIR)].to_numpy()))):
+        plot = F.save(draw(table, profile, dataset, arch, source(profile)), out / "figures")
+        title = f"frontier {dataset} {arch}"
+        figures.setdefault(profile, []).append(
+            Entry(title, plot.caption, plot.files, image=plot.files[0])
+        )
+        log(f"wrote {', '.join(str(f.relative_to(out)) for f in plot.files)}")
+    return Entry("Frontier and ablations", cap, files), figures

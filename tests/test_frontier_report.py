@@ -1,0 +1,116 @@
+"""The frontier figure and table (issue 12) from synthetic run directories."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from weightswitch.cli import main
+from weightswitch.report import frontier as FR
+
+PROFILE = "cpu"
+LAYERS = {"fc1": 0.5, "fc2": 0.5}  # layer -> share of the FC weights
+# (dataset, method, target or None, fc sparsity, test accuracy per seed 0 and 1)
+RUNS = [
+    ("mnist", "dense", None, 0.0, (0.980, 0.982)),
+    ("mnist", "switcher", None, 0.70, (0.969, 0.971)),
+    ("mnist", "switcher-noise", None, 0.60, (0.960, 0.962)),
+    ("mnist", "free-gates", None, 0.50, (0.950, 0.950)),
+    ("mnist", "magnitude", "matched", 0.70, (0.965, 0.965)),
+    ("fashion_mnist", "dense", None, 0.0, (0.85, 0.85)),
+    ("fashion_mnist", "switcher", None, 0.55, (0.84, 0.84)),
+]
+FRONTIER = [
+    ("magnitude", 0.5, (0.977, 0.979)),
+    ("magnitude", 0.9, (0.950, 0.950)),
+    ("iterative", 0.5, (0.979, 0.979)),
+    ("iterative", 0.9, (0.960, 0.960)),
+    ("random", 0.5, (0.970, 0.970)),
+    ("random", 0.9, (0.900, 0.900)),
+]
+
+
+def write(root: Path, dataset: str, method: str, seed: int, target, sparsity: float, acc) -> None:
+    name = f"{dataset}-lenet300-{method}" + (f"-{target}" if isinstance(target, float) else "")
+    run = root / PROFILE / f"{name}-s{seed}"
+    run.mkdir(parents=True)
+    matched = f"results/runs/{PROFILE}/{dataset}-lenet300-switcher-s{seed}"
+    metrics = {
+        "arch": "lenet300", "dataset": dataset, "method": method, "seed": seed,
+        "profile": PROFILE, "epochs": 3, "test_accuracy": acc, "val_accuracy": acc,
+        "fc_sparsity": sparsity, "layer_sparsity": dict.fromkeys(LAYERS, sparsity),
+        "compression_ratio": 1 / (1 - 0.9 * sparsity), "snn_params": 0, "fc_macs_removed": 0,
+        "matched_run": matched if target == "matched" else None,
+        "target_sparsity": sparsity if target is not None else None,
+    }  # fmt: skip
+    (run / "metrics.json").write_text(json.dumps(metrics))
+
+
+@pytest.fixture
+def synth(tmp_path: Path) -> Path:
+    for seed in (0, 1):
+        for dataset, method, target, sparsity, accs in RUNS:
+            write(tmp_path / "runs", dataset, method, seed, target, sparsity, accs[seed])
+        for method, target, accs in FRONTIER:
+            write(tmp_path / "frontier", "mnist", method, seed, target, target, accs[seed])
+    bad = tmp_path / "frontier" / PROFILE / "mnist-lenet300-random-0.7-s0"
+    bad.mkdir()
+    (bad / "metrics.json").write_text("{not json")
+    return tmp_path
+
+
+def test_report_writes_frontier_figure_and_table(synth: Path, capsys) -> None:
+    out = synth / "reports"
+    args = ["report", "--results", str(synth / "runs"), "--out", str(out),
+            "--frontier", str(synth / "frontier")]  # fmt: skip
+    assert main(args) == 0
+    for pair in ("mnist_lenet300", "fashion_mnist_lenet300"):
+        for ext in ("png", "pdf"):
+            assert (out / "figures" / PROFILE / f"frontier_{pair}.{ext}").stat().st_size > 0
+    table = pd.read_csv(out / "tables" / "frontier.csv")
+    mnist = table[table["dataset"] == "mnist"].set_index(["kind", "method"])
+    points = mnist.loc[("frontier", "magnitude")]
+    assert list(points["target_sparsity_pct"]) == [50.0, 90.0]
+    assert list(points["test_acc_pct_mean"].round(6)) == [97.8, 95.0]
+    assert list(points["n"]) == [2, 2]
+    # the switcher at 70 %: magnitude frontier 97.8 -> 95.0 between 50 and 90 % gives 96.4
+    sw = mnist.loc[("switcher variant", "switcher")]
+    assert math.isclose(sw["test_acc_pct_mean"], 97.0)
+    assert math.isclose(sw["frontier_acc_pct"], 96.4)
+    assert math.isclose(sw["delta_vs_frontier_pp"], 0.6)
+    noise = mnist.loc[("switcher variant", "switcher-noise")]  # 60 %: 97.8 - 0.25 * 2.8
+    assert math.isclose(noise["frontier_acc_pct"], 97.1)
+    matched = mnist.loc[("matched pruning", "magnitude")]
+    assert math.isclose(matched["frontier_acc_pct"], 96.4)
+    assert set(table["kind"]) == set(FR.KINDS)
+    fashion = table[table["dataset"] == "fashion_mnist"]  # no frontier there: no comparison
+    assert fashion["frontier_acc_pct"].isna().all() and set(fashion["kind"]) == {
+        "dense", "switcher variant"}  # fmt: skip
+    md = (out / "tables" / "frontier.md").read_text()
+    assert "98.50" in md and FR.FLOOR_PROVENANCE in md and "97.00 ± 0.14" in md
+    readme = (out / "README.md").read_text()
+    assert "frontier_mnist_lenet300.png" in readme and "frontier.md" in readme
+    assert "mnist-lenet300-random-0.7-s0" in capsys.readouterr().err  # the corrupt one, named
+
+
+def test_reference_claims_drawn_only_where_they_apply(synth: Path) -> None:
+    runs = pd.DataFrame(
+        [
+            {"profile": PROFILE, "dataset": d, "arch": "lenet300", "method": m,
+             "status": "ok", "fc_sparsity_pct": 100 * s, "test_acc_pct": 100 * a[0]}
+            for d, m, _, s, a in RUNS
+        ]
+    )  # fmt: skip
+    table = FR.frontier_table(runs, FR.collect_frontier(synth / "frontier", PROFILE, []))
+    for dataset, expected in (("mnist", 2), ("fashion_mnist", 0)):
+        plot = FR.draw(table, PROFILE, dataset, "lenet300", "synthetic")
+        labels = plot.figure.axes[0].get_legend_handles_labels()[1]
+        floors = [label for label in labels if FR.FLOOR_PROVENANCE in label]
+        assert len(floors) == expected, labels
+        assert any("switcher (n=1)" in label for label in labels)
+        assert sum("(frontier)" in label for label in labels) == (3 if dataset == "mnist" else 0)
+    assert {c.test_accuracy_pct for c in FR.claims("mnist", "lenet5")} == {99.29, 99.32}
