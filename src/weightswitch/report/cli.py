@@ -35,6 +35,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="JSON/YAML list of expected runs {dataset, arch, method, seed"
         "[, profile]}; those absent are reported as missing",
     )
+    parser.add_argument(
+        "--grid", default=None, help="grid name shown in captions (default: from --expected)"
+    )
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=None,
+        help="also write WORKSPACE/metrics/*.json (headline metrics for dvc metrics) and "
+        "WORKSPACE/README.md (index of every WORKSPACE/<grid>/<profile>/ report)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -42,5 +52,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from weightswitch.report.build import build_report
 
-    build_report(args.results, args.out, profile=args.profile, expected=args.expected)
+    build_report(
+        args.results,
+        args.out,
+        profile=args.profile,
+        expected=args.expected,
+        grid=args.grid,
+        workspace=args.workspace,
+    )
     return 0
