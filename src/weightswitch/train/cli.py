@@ -103,6 +103,7 @@ def _check_names(arch: str, dataset: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from weightswitch.config import build_config, load_params
+    from weightswitch.train.progress import grid_line
     from weightswitch.train.runner import train
 
     overrides = {k: v for k, v in vars(args).items() if k in KEYS}
@@ -110,6 +111,9 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params) if args.params else None
     cfg = build_config(args.arch, args.dataset, args.method, params, overrides)
     _check_names(cfg.arch, cfg.dataset)
+    line = grid_line(params, cfg)
+    if line:
+        print(line, flush=True)
     train(cfg, force=args.force)
     return 0
 
