@@ -102,7 +102,9 @@ def run(args: argparse.Namespace) -> int:
     current = workspace_choice(conf_dir)
     grid, profile = args.grid or current["grid"], args.profile or current["profile"]
     compose_params(conf_dir, Path(args.out), grid, profile, args.overrides)
-    changed = set_workspace(conf_dir, grid, profile)
+    # only the workspace's own params.yaml moves the workspace default (--out elsewhere: no)
+    workspace = Path(args.out).resolve() == conf_dir.resolve().parent / "params.yaml"
+    changed = workspace and set_workspace(conf_dir, grid, profile)
     note = f"; {conf_dir}/config.yaml now defaults to it" if changed else ""
     print(f"wrote {args.out} (grid={grid}, profile={profile}){note}")
     if args.overrides:

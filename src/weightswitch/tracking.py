@@ -262,12 +262,13 @@ def gate_figures(gates: dict[str, torch.Tensor], out: Path) -> list[Path]:
         # like the report: a pixel is red when every gate it covers is exactly zero
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad=ZERO_COLOR)
         zero = (_pool(image.abs(), op="max") == 0).numpy()
-        shown = ax.imshow(np.ma.masked_array(_pool(image).numpy(), mask=zero), aspect="auto",
-                          cmap=cmap, interpolation="nearest")  # fmt: skip
+        rows, cols = image.shape  # axes in units even when the image is pooled for display
+        masked = np.ma.masked_array(_pool(image).numpy(), mask=zero)
+        shown = ax.imshow(masked, aspect="auto", cmap=cmap, interpolation="nearest",
+                          extent=(0, cols, rows, 0))  # fmt: skip
         fig.colorbar(shown, ax=ax, shrink=0.8, label="gate (red: exactly 0)")
         ax.set_xlabel("output unit" if g.dim() == 2 else "")
         ax.set_ylabel("input unit")
-        rows, cols = image.shape
         ax.set_title(f"{name} gates ({rows} x {cols}, rows: input units)", fontsize=9)
         fig.tight_layout()
         paths.append(out / f"{safe}_map.png")
