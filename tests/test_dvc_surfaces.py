@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
 METHODS = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
@@ -251,3 +252,26 @@ def test_parallel_seeds_server_report_plots_and_remote(tmp_path: Path, fake_mirr
     assert json.loads((pulled / "metrics.json").read_text())["seed"] == 1
     status = sh(["dvc", "status"], clone, env)
     assert "up to date" in status, status
+
+
+def test_params_switches_the_workspace_default(tmp_path: Path, capsys) -> None:
+    from weightswitch.cli import main
+
+    conf = tmp_path / "conf"
+    shutil.copytree(PROJECT / "conf", conf)
+    text = (conf / "config.yaml").read_text()
+    assert main(["params", "--conf", str(conf), "--out", str(tmp_path / "params.yaml"),
+                 "--profile", "smoke"]) == 0  # fmt: skip
+    changed = (conf / "config.yaml").read_text()
+    assert "- profile: smoke" in changed and changed.count("\n") == text.count("\n")
+    params = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    assert params["profile"] == "smoke" and params["grid"] == "lenets"  # grid kept
+    # composing elsewhere (a benchmark's scratch file) leaves the workspace default alone
+    assert main(["params", "--conf", str(conf), "--out", str(tmp_path / "x" / "p.yaml"),
+                 "--grid", "study"]) == 0  # fmt: skip
+    assert (conf / "config.yaml").read_text() == changed
+    capsys.readouterr()
+    assert main(["params", "--conf", str(conf), "--profile", "fast"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "unknown profile 'fast'" in err and "quick" in err
+    assert (conf / "config.yaml").read_text() == changed  # nothing half-written

@@ -367,3 +367,37 @@ def test_cli_profile_filter(synth: dict, tmp_path: Path, capsys: pytest.CaptureF
                  "--profile", "paper"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and "profiles present: quick" in err
+
+
+def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
+    """Issue 14.8: regenerating one grid x profile's report leaves every other one alone;
+    the workspace's headline metrics use the same keys for every profile."""
+    import hashlib
+
+    root = tmp_path / "runs"
+    for profile in ("quick", "smoke"):
+        for method in ("dense", "magnitude"):
+            write_run(root, "mnist", "lenet300", method, 0, profile=profile)
+    reports = tmp_path / "reports"
+
+    def report(profile: str) -> dict:
+        build_report(root / profile, reports / "mini" / profile, profile=profile, grid="mini",
+                     workspace=reports, log=lambda _: None, warn=lambda _: None)  # fmt: skip
+        return json.loads((reports / "metrics" / "mnist-lenet300.json").read_text())
+
+    def digest(folder: Path) -> dict:
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+                if p.is_file()}  # fmt: skip
+
+    quick = report("quick")
+    before = digest(reports / "mini" / "quick")
+    smoke = report("smoke")
+    assert digest(reports / "mini" / "quick") == before and len(before) > 10
+    assert set(quick) == set(smoke) and set(quick["dense"]) == {"acc", "acc_std", "sparsity"}
+    budget = json.loads((reports / "metrics" / "budget.json").read_text())
+    assert budget == {"epochs": 6, "train_images": 1000, "seeds": 1, "runs": 2}
+    index = (reports / "README.md").read_text()
+    assert "(mini/quick/README.md)" in index and "(mini/smoke/README.md)" in index
+    text = (reports / "mini" / "smoke" / "README.md").read_text()
+    assert "Budget: grid mini, profile smoke (reduced budget" in text
+    assert "1,000 training images, 1 seed(s) (0)" in text

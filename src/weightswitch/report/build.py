@@ -382,9 +382,14 @@ def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Lo
         text = json.dumps(body, indent=2, allow_nan=False) + "\n"
         written.append(write_text(folder / f"{dataset}-{arch}.json", text))
     ok = col.ok
+
+    def most(column: str) -> int | None:
+        value = ok[column].max()
+        return None if pd.isna(value) else int(value)
+
     budget = {
-        "epochs": _clean(ok["epochs"].max()),
-        "train_images": _clean(ok["train_size"].max()),
+        "epochs": most("epochs"),
+        "train_images": most("train_size"),
         "seeds": int(ok["seed"].nunique()),
         "runs": len(ok),
     }
