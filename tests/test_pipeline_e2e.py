@@ -105,11 +105,11 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
 
     # DVC sees metrics, plots and params out of the box
     shown = sh(["dvc", "metrics", "show"], repo, env)
-    assert "reports/metrics/fashion_mnist-lenet300.json" in shown
+    assert "reports/metrics/fashion_mnist-lenet300-switcher.json" in shown
     plots = sh(["dvc", "plots", "show", "--json"], repo, env)
     assert "Test accuracy vs FC sparsity" in plots and "accuracy_vs_sparsity" in plots
     experiments = sh(["dvc", "exp", "show", "--json"], repo, env)
-    assert "switcher.acc" in experiments and "snn_optimizer" in experiments
+    assert "sparsity" in experiments and "snn_optimizer" in experiments
     # a second repro does nothing
     second = sh(["dvc", "repro"], repo, env)
     assert stages_run(second) == set(), second

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from weightswitch.cli import main
-from weightswitch.report.build import _profiles, build_report, gather, write_tables
+from weightswitch.report.build import HEADLINE_KEYS, _profiles, build_report, gather, write_tables
 from weightswitch.report.collect import collect, load_expected
 from weightswitch.report.gates import pool_blocks
 
@@ -383,7 +383,7 @@ def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
     def report(profile: str) -> dict:
         build_report(root / profile, reports / "mini" / profile, profile=profile, grid="mini",
                      workspace=reports, log=lambda _: None, warn=lambda _: None)  # fmt: skip
-        return json.loads((reports / "metrics" / "mnist-lenet300.json").read_text())
+        return json.loads((reports / "metrics" / "mnist-lenet300-magnitude.json").read_text())
 
     def digest(folder: Path) -> dict:
         return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
@@ -393,9 +393,15 @@ def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
     before = digest(reports / "mini" / "quick")
     smoke = report("smoke")
     assert digest(reports / "mini" / "quick") == before and len(before) > 10
-    assert set(quick) == set(smoke) and set(quick["dense"]) == {"acc", "acc_std", "sparsity"}
-    budget = json.loads((reports / "metrics" / "budget.json").read_text())
-    assert budget == {"epochs": 6, "train_images": 1000, "seeds": 1, "runs": 2}
+    assert set(quick) == set(smoke) == set(HEADLINE_KEYS)  # dvc metrics diff lines them up
+    assert (smoke["n"], smoke["epochs"], smoke["train_images"], smoke["acc_std"]) == (
+        1,
+        6,
+        1000,
+        None,
+    )
+    names = sorted(p.name for p in (reports / "metrics").iterdir())
+    assert names == sorted(f"mnist-lenet300-{m}.json" for m in METHODS)
     index = (reports / "README.md").read_text()
     assert "(mini/quick/README.md)" in index and "(mini/smoke/README.md)" in index
     text = (reports / "mini" / "smoke" / "README.md").read_text()

@@ -45,6 +45,7 @@ STALE_SUFFIXES = {".png", ".pdf", ".md", ".csv", ".tex", ".json", ".tmp"}
 OWNED = ("tables", "figures", "pdf")  # sub-folders that belong to one report alone
 HEADLINE = (("acc", "test_acc_pct_mean"), ("acc_std", "test_acc_pct_std"),
             ("sparsity", "fc_sparsity_pct_mean"))  # fmt: skip
+HEADLINE_KEYS = ("acc", "acc_std", "sparsity", "n", "epochs", "train_images")
 
 
 def _log(msg: str) -> None:
@@ -370,30 +371,25 @@ def write_metrics(summary: pd.DataFrame, out: Path) -> Path:
 
 
 def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Log) -> list[Path]:
-    """`folder/<dataset>-<arch>.json`: {method: {acc, acc_std, sparsity}} per pair, and
-    `folder/budget.json`; the same keys for every grid and profile, so `dvc metrics show`
-    prints one short row per pair and `dvc metrics diff` compares across profiles."""
+    """`folder/<dataset>-<arch>-<method>.json` = {acc, acc_std, sparsity, n, epochs,
+    train_images}: the same few keys for every grid and profile, so `dvc metrics show` is a
+    tall, narrow table (one row per pair and method) and `dvc metrics diff` compares the same
+    quantity across profiles."""
+    budget = col.ok.groupby(list(T.GROUP)).agg(
+        epochs=("epochs", "max"), train_images=("train_size", "max")
+    )
+    several = summary["profile"].nunique() > 1  # then the profile leads the file name
     written = []
-    for (dataset, arch), g in summary.groupby(["dataset", "arch"], sort=True):
-        body = {
-            str(r["method"]): {key: _clean(r[column]) for key, column in HEADLINE}
-            for _, r in g.iterrows()
-        }
+    for r in summary.itertuples(index=False):
+        key = (r.profile, r.dataset, r.arch, r.method)
+        body = {name: _clean(getattr(r, column)) for name, column in HEADLINE}
+        body["n"] = int(r.n)
+        for name in ("epochs", "train_images"):
+            value = budget[name].get(key) if key in budget.index else None
+            body[name] = None if value is None or pd.isna(value) else int(value)
         text = json.dumps(body, indent=2, allow_nan=False) + "\n"
-        written.append(write_text(folder / f"{dataset}-{arch}.json", text))
-    ok = col.ok
-
-    def most(column: str) -> int | None:
-        value = ok[column].max()
-        return None if pd.isna(value) else int(value)
-
-    budget = {
-        "epochs": most("epochs"),
-        "train_images": most("train_size"),
-        "seeds": int(ok["seed"].nunique()),
-        "runs": len(ok),
-    }
-    written.append(write_text(folder / "budget.json", json.dumps(budget, indent=2) + "\n"))
+        stem = f"{r.profile}-" * several + f"{r.dataset}-{r.arch}-{r.method}"
+        written.append(write_text(folder / f"{stem}.json", text))
     for path in sorted(folder.glob("*.json")):
         if path not in written:
             path.unlink()
