@@ -114,7 +114,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 120) -> None:
+def _wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 600) -> None:
     import urllib.request
 
     deadline = time.monotonic() + timeout
