@@ -1,7 +1,8 @@
 # Two entry points, both self-installing and idempotent:
 #   make test    create .venv if missing, install pinned deps, lint, run the test suite
-#   make repro   same set-up, then regenerate every result with DVC
-#                (GRID=study|fashion|mini and/or PROFILE=paper|quick|smoke compose params.yaml first)
+#   make repro   same set-up, then regenerate every result with DVC, on the workspace's grid x
+#                profile (conf/config.yaml; committed: lenets x quick). GRID=... and/or PROFILE=...
+#                switch the workspace first (weightswitch params), e.g. make repro PROFILE=smoke
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -29,8 +30,7 @@ test: install lint
 	$(PY) -m pytest -q
 
 repro: install
-	@if [ -n "$(PROFILE)$(GRID)" ]; then \
-	  $(VENV)/bin/weightswitch params --grid $(or $(GRID),study) --profile $(or $(PROFILE),paper); fi
+	$(VENV)/bin/weightswitch params $(if $(GRID),--grid $(GRID)) $(if $(PROFILE),--profile $(PROFILE))
 	source $(VENV)/bin/activate && dvc repro
 
 clean-venv:

@@ -86,7 +86,7 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     for run_id in FRONTIER_IDS:
         metrics = repo / "results" / "frontier" / "smoke" / run_id / "metrics.json"
         assert metrics.stat().st_size > 0, run_id
-    reports = repo / "reports"
+    reports = repo / "reports" / "mini" / "smoke"  # one folder per grid x profile
     files = [p for p in reports.rglob("*") if p.is_file()]
     assert (reports / "README.md").is_file() and (reports / "metrics.json").is_file()
     assert any(p.suffix == ".png" for p in files) and any(p.suffix == ".pdf" for p in files)
@@ -96,14 +96,14 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     assert "frontier" in (reports / "tables" / "frontier.csv").read_text()
     index = (reports / "README.md").read_text()
     for p in files:
-        if p.parent.name in ("tables", "figures"):
-            assert p.name in index, f"{p.name} not indexed in reports/README.md"
+        if p.parent.name in ("tables", "figures", "pdf"):
+            assert p.name in index, f"{p.name} not indexed in {reports}/README.md"
 
     # one MLflow run per experiment, in the default SQLite store at the project root
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("weightswitch")
+    experiment = client.get_experiment_by_name("weightswitch/mini/smoke")
     assert experiment is not None
     runs = client.search_runs([experiment.experiment_id])
     assert sorted(r.data.tags.get("method") for r in runs) == sorted(
@@ -112,11 +112,11 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
 
     # DVC sees metrics, plots and params out of the box
     shown = sh(["dvc", "metrics", "show"], repo, env)
-    assert "reports/metrics.json" in shown
+    assert "reports/metrics/fashion_mnist-lenet300-switcher.json" in shown
     plots = sh(["dvc", "plots", "show", "--json"], repo, env)
     assert "Test accuracy vs FC sparsity" in plots and "accuracy_vs_sparsity" in plots
     experiments = sh(["dvc", "exp", "show", "--json"], repo, env)
-    assert "test_acc_pct" in experiments and "snn_optimizer" in experiments
+    assert "sparsity" in experiments and "snn_optimizer" in experiments
     # a second repro does nothing
     second = sh(["dvc", "repro"], repo, env)
     assert stages_run(second) == set(), second

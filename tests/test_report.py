@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from weightswitch.cli import main
-from weightswitch.report.build import _profiles, build_report, gather, write_tables
+from weightswitch.report.build import HEADLINE_KEYS, _profiles, build_report, gather, write_tables
 from weightswitch.report.collect import collect, load_expected
 from weightswitch.report.gates import pool_blocks
 
@@ -275,9 +275,11 @@ FIGURES = [
 
 
 def test_every_figure_png_and_pdf(synth: dict) -> None:
-    fdir = synth["out"] / "figures" / PROFILE
+    """One profile per report folder: figures/ holds only PNG (what `dvc plots` renders)."""
+    fdir, pdir = synth["out"] / "figures", synth["out"] / "pdf"
+    assert {p.suffix for p in fdir.rglob("*") if p.is_file()} == {".png"}
     for stem in FIGURES:
-        png, pdf = fdir / f"{stem}.png", fdir / f"{stem}.pdf"
+        png, pdf = fdir / f"{stem}.png", pdir / f"{stem}.pdf"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stem
         assert pdf.read_bytes()[:5] == b"%PDF-", stem
     assert not list(synth["out"].rglob("*.tmp"))
@@ -292,10 +294,16 @@ def test_readme_indexes_everything(synth: dict) -> None:
         if rel != "README.md":
             assert f"({rel})" in text, rel
     for stem in FIGURES:
-        assert f"figures/{PROFILE}/{stem}.pdf" in text
+        assert f"pdf/{stem}.pdf" in text
     assert "Profile quick; seeds 0, 1" in text  # a figure caption
     assert "reduced-budget" in text.lower() and "Code commit" in text
-    for key in ("@misc{weightswitch", "arXiv:2103.15590", "arXiv:2110.05954", "han2015learning"):
+    for key in (
+        "@misc{weightswitch",
+        "https://arxiv.org/abs/2103.15590",
+        "han2015learning",
+        "https://arxiv.org/abs/2110.05954",
+        "Han, M. and Liu, X. and Hai, Z. and Li, Z.",
+    ):
         assert key in text
 
 
@@ -304,7 +312,7 @@ def test_single_seed_no_switcher_and_stale_files(tmp_path: Path) -> None:
     for method in ("dense", "magnitude"):
         write_run(root, "mnist", "lenet300", method, 0, profile="smoke")
     out = tmp_path / "reports"
-    stale = out / "figures" / "old" / "gone.png"
+    stale = out / "figures" / "old" / "gone.png"  # a previous report's file in OUR folder
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"x")
     (out / "notes.txt").write_text("not ours")  # outside tables/ and figures/: kept
@@ -312,12 +320,12 @@ def test_single_seed_no_switcher_and_stale_files(tmp_path: Path) -> None:
     readme = build_report(root, out, log=logs.append, warn=logs.append)
     assert not stale.exists() and not stale.parent.exists() and (out / "notes.txt").exists()
     metrics = json.loads((out / "metrics.json").read_text())
-    dense = metrics["smoke"]["mnist"]["lenet300"]["dense"]
+    dense = metrics["mnist"]["lenet300"]["dense"]  # one profile: keys do not start with it
     assert dense["n"] == 1 and dense["test_acc_pct_std"] is None
-    assert metrics["smoke"]["mnist"]["lenet300"]["switcher"]["test_acc_pct"] is None
+    assert metrics["mnist"]["lenet300"]["switcher"]["test_acc_pct"] is None
     text = readme.read_text()
     assert "gate histograms and gate maps skipped" in text
-    assert not list((out / "figures" / "smoke").glob("gate_*"))
+    assert not list((out / "figures").glob("gate_*"))
     summary = pd.read_csv(out / "tables" / "summary.csv")
     sw = summary[summary.method == "switcher"].iloc[0]
     assert sw["n"] == 0 and sw["status"] == "missing"  # the design's methods always listed
@@ -364,3 +372,43 @@ def test_cli_profile_filter(synth: dict, tmp_path: Path, capsys: pytest.CaptureF
                  "--profile", "paper"])  # fmt: skip
     err = capsys.readouterr().err
     assert code == 1 and "profiles present: quick" in err
+
+
+def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
+    """Issue 14.8: regenerating one grid x profile's report leaves every other one alone;
+    the workspace's headline metrics use the same keys for every profile."""
+    import hashlib
+
+    root = tmp_path / "runs"
+    for profile in ("quick", "smoke"):
+        for method in ("dense", "magnitude"):
+            write_run(root, "mnist", "lenet300", method, 0, profile=profile)
+    reports = tmp_path / "reports"
+
+    def report(profile: str) -> dict:
+        build_report(root / profile, reports / "mini" / profile, profile=profile, grid="mini",
+                     workspace=reports, log=lambda _: None, warn=lambda _: None)  # fmt: skip
+        return json.loads((reports / "metrics" / "mnist-lenet300-magnitude.json").read_text())
+
+    def digest(folder: Path) -> dict:
+        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
+                if p.is_file()}  # fmt: skip
+
+    quick = report("quick")
+    before = digest(reports / "mini" / "quick")
+    smoke = report("smoke")
+    assert digest(reports / "mini" / "quick") == before and len(before) > 10
+    assert set(quick) == set(smoke) == set(HEADLINE_KEYS)  # dvc metrics diff lines them up
+    assert (smoke["n"], smoke["epochs"], smoke["train_images"], smoke["acc_std"]) == (
+        1,
+        6,
+        1000,
+        None,
+    )
+    names = sorted(p.name for p in (reports / "metrics").iterdir())
+    assert names == sorted(f"mnist-lenet300-{m}.json" for m in METHODS)
+    index = (reports / "README.md").read_text()
+    assert "(mini/quick/README.md)" in index and "(mini/smoke/README.md)" in index
+    text = (reports / "mini" / "smoke" / "README.md").read_text()
+    assert "Budget: grid mini, profile smoke (reduced budget" in text
+    assert "1,000 training images, 1 seed(s) (0)" in text

@@ -32,6 +32,7 @@ def test_run_contents_and_resume_into_same_mlflow_run(
     uri = f"sqlite:///{tmp_path / 'store' / 'mlflow.db'}"
     (tmp_path / "store").mkdir()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("DVC_EXP_NAME", "tidy-bass")  # what `dvc exp run` sets
     out = tmp_path / "run"
 
     class Killer(runner.Progress):
@@ -47,6 +48,7 @@ def test_run_contents_and_resume_into_same_mlflow_run(
     client = MlflowClient(uri)
     exp = client.get_experiment_by_name("ws-test")
     assert exp.artifact_location == (tmp_path / "store" / "mlartifacts").as_uri()
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"  # training view
     (run,) = client.search_runs([exp.experiment_id])  # the resume continued the same run
     run_id = run.info.run_id
     assert run.info.status == "FINISHED"
@@ -59,7 +61,8 @@ def test_run_contents_and_resume_into_same_mlflow_run(
     assert {k: tags[k] for k in ("method", "arch", "dataset", "profile", "seed")} == {
         "method": "switcher", "arch": "lenet300", "dataset": "mnist", "profile": "test",
         "seed": "0"}  # fmt: skip
-    assert "git_commit" in tags and run.info.run_name == "mnist-lenet300-switcher-s0"
+    assert "git_commit" in tags and run.info.run_name == "switcher lenet300 mnist s0 [test]"
+    assert tags["grid"] == "adhoc" and tags["dvc_exp"] == "tidy-bass"
     steps = [m.step for m in client.get_metric_history(run_id, "val_accuracy")]
     assert steps == [1, 2]
     assert [m.step for m in client.get_metric_history(run_id, "lr_snn")] == [1, 2]
@@ -135,3 +138,39 @@ def test_default_store_is_beside_the_project(
     assert artifact_location("http://host:5000") is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://host:5000")
     assert tracking_uri() == "http://host:5000"
+
+
+def test_experiment_per_grid_and_profile_and_names_lead_with_method() -> None:
+    from weightswitch.config import build_config
+    from weightswitch.tracking import experiment_name, run_name
+
+    params = {"grid": "fashion", "profile": "quick", "recipe": {"epochs": 1}}
+    quick = build_config("lenet5", "fashion_mnist", "switcher-neuron", params)
+    smoke = build_config(
+        "lenet5", "fashion_mnist", "switcher-neuron", {**params, "profile": "smoke"}
+    )
+    assert experiment_name(quick) == "weightswitch/fashion/quick"
+    assert experiment_name(smoke) == "weightswitch/fashion/smoke"
+    assert run_name(quick).startswith("switcher-neuron lenet5 ") and "[quick]" in run_name(quick)
+    assert run_name(quick) != run_name(smoke)
+    assert quick.grid == "fashion" and "grid" not in quick.fingerprint()  # a label only
+    explicit = build_config("lenet5", "fashion_mnist", "dense", params, {"experiment": "mine"})
+    assert experiment_name(explicit) == "mine"
+
+
+def test_mlflow_gate_maps_draw_zero_gates_red(tmp_path: Path) -> None:
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from weightswitch.tracking import ZERO_COLOR, gate_figures
+
+    gates = torch.rand(20, 30) + 0.01  # out x in, all positive ...
+    gates[:, :10] = 0.0  # ... except 10 input units switched off completely
+    paths = gate_figures({"fc1": gates}, tmp_path)
+    pixels = np.asarray(
+        Image.open(next(p for p in paths if p.name == "fc1_map.png")).convert("RGB")
+    )
+    red = tuple(int(ZERO_COLOR[i : i + 2], 16) for i in (1, 3, 5))
+    is_red = (np.abs(pixels.astype(int) - red).sum(axis=2) < 10).sum()
+    assert is_red > 1000  # a third of the map (rows = input units) is drawn in the zero colour

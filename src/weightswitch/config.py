@@ -68,7 +68,9 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DEFAULT_PROFILE = "default"
 # Fields that change where/how a run is stored or watched, not what it computes: a
 # checkpoint may be resumed (and a finished run recognised) across changes to these.
-NON_SEMANTIC: frozenset[str] = frozenset({"out", "experiment", "data_root", "device", "tracking"})
+NON_SEMANTIC: frozenset[str] = frozenset(
+    {"out", "experiment", "grid", "data_root", "device", "tracking"}
+)
 
 
 @dataclass
@@ -177,7 +179,8 @@ class RunConfig:
     data_root: str = "data"
     out: str | None = None  # None: results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>
     profile: str = DEFAULT_PROFILE
-    experiment: str = "weightswitch"
+    grid: str | None = None  # the params grid this run belongs to (labels only)
+    experiment: str | None = None  # MLflow experiment; None: weightswitch/<grid>/<profile>
     tracking: bool = True
     model: dict[str, Any] = field(default_factory=dict)
     optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
@@ -375,8 +378,9 @@ def build_config(
         raise unknown_choice("method", method, METHODS)
     params = params or {}
     tree: dict[str, Any] = {}
-    if "profile" in params:
-        tree["profile"] = params["profile"]
+    for key in ("profile", "grid"):
+        if key in params:
+            tree[key] = params[key]
     data = params.get("data") or {}
     if isinstance(data, dict) and "root" in data:
         tree["data_root"] = data["root"]

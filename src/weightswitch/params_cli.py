@@ -1,18 +1,27 @@
-"""`weightswitch params`: compose params.yaml from conf/ (a grid + a profile).
+"""`weightswitch params`: choose the workspace's grid and profile, compose params.yaml.
 
-Uses DVC's own Hydra composition, so the file it writes is exactly what
-`dvc exp run -S grid=G -S profile=P` would write.
+DVC's Hydra composition rebuilds params.yaml from conf/config.yaml on every
+`dvc exp run -S key=value`. So the workspace's choice of grid and profile lives in the
+defaults list of conf/config.yaml itself, which this command rewrites: a later one-key
+override then stays on that grid x profile instead of falling back to another grid.
+Composition uses DVC's own code, so the file written is exactly what `dvc exp run` writes.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
 
+from weightswitch.atomic import write_text
 from weightswitch.errors import UsageError, unknown_choice
+
+GROUPS = ("grid", "profile")
+# `  - grid: fashion` in the defaults list of conf/config.yaml
+_DEFAULT_LINE = r"^(?P<lead>\s*-\s*{group}\s*:\s*)(?P<name>[\w.-]+)(?P<tail>.*)$"
 
 
 def choices(conf_dir: Path, group: str) -> list[str]:
@@ -44,6 +53,46 @@ def default_params(conf_dir: Path | None = None) -> dict[str, Any]:
         out = Path(tmp) / "params.yaml"
         compose_params(conf_dir, out, None, None, [])
         return load_params(out)
+
+
+def _config(conf_dir: Path) -> Path:
+    path = conf_dir / "config.yaml"
+    if not path.is_file():
+        raise UsageError(f"no config.yaml in {conf_dir}; pass --conf DIR")
+    return path
+
+
+def workspace_choice(conf_dir: Path) -> dict[str, str]:
+    """The grid and profile named in conf/config.yaml's defaults list."""
+    text = _config(conf_dir).read_text(encoding="utf-8")
+    found = {}
+    for group in GROUPS:
+        match = re.search(_DEFAULT_LINE.format(group=group), text, flags=re.M)
+        if match is None:
+            raise UsageError(f"{conf_dir}/config.yaml: no '- {group}: NAME' in its defaults list")
+        found[group] = match["name"]
+    return found
+
+
+def set_workspace(conf_dir: Path, grid: str, profile: str) -> bool:
+    """Name `grid` and `profile` in conf/config.yaml's defaults; True if the file changed."""
+    path = _config(conf_dir)
+    old = path.read_text(encoding="utf-8")
+    new = old
+    for group, name in (("grid", grid), ("profile", profile)):
+        valid = choices(conf_dir, group)
+        if name not in valid:
+            raise unknown_choice(group, name, valid)
+        new = re.sub(
+            _DEFAULT_LINE.format(group=group),
+            lambda m, n=name: f"{m['lead']}{n}{m['tail']}",
+            new,
+            count=1,
+            flags=re.M,
+        )
+    if new != old:
+        write_text(path, new)
+    return new != old
 
 
 def compose_params(
@@ -82,21 +131,34 @@ def compose_params(
 
 def run(args: argparse.Namespace) -> int:
     conf_dir = Path(args.conf)
-    if not (conf_dir / "config.yaml").is_file():
-        raise UsageError(f"no config.yaml in {conf_dir}; pass --conf DIR")
-    compose_params(conf_dir, Path(args.out), args.grid, args.profile, args.overrides)
-    print(f"wrote {args.out} (grid={args.grid}, profile={args.profile})")
+    current = workspace_choice(conf_dir)
+    grid, profile = args.grid or current["grid"], args.profile or current["profile"]
+    compose_params(conf_dir, Path(args.out), grid, profile, args.overrides)
+    # only the workspace's own params.yaml moves the workspace default (--out elsewhere: no)
+    workspace = Path(args.out).resolve() == conf_dir.resolve().parent / "params.yaml"
+    changed = workspace and set_workspace(conf_dir, grid, profile)
+    note = f"; {conf_dir}/config.yaml now defaults to it" if changed else ""
+    print(f"wrote {args.out} (grid={grid}, profile={profile}){note}")
+    if args.overrides:
+        print(
+            "note: the extra overrides are in params.yaml only; `dvc exp run -S` recomposes from "
+            f"{conf_dir}/ (put lasting changes into {conf_dir}/profile/{profile}.yaml)"
+        )
     return 0
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "params",
-        help="compose params.yaml from conf/ for a grid and a profile",
-        description="Compose params.yaml from conf/config.yaml + conf/grid/G + conf/profile/P.",
+        help="choose the workspace's grid and profile; compose params.yaml from conf/",
+        description=(
+            "Compose params.yaml from conf/config.yaml + conf/grid/G + conf/profile/P, and make "
+            "G x P the workspace default in conf/config.yaml (so `dvc exp run -S key=value` "
+            "stays on it). Without --grid/--profile: the workspace's current choice."
+        ),
     )
-    p.add_argument("--grid", default="study", help="which models (conf/grid/*.yaml)")
-    p.add_argument("--profile", default="paper", help="which budget (conf/profile/*.yaml)")
+    p.add_argument("--grid", default=None, help="which models (conf/grid/*.yaml)")
+    p.add_argument("--profile", default=None, help="which budget (conf/profile/*.yaml)")
     p.add_argument("--conf", default="conf", help="config folder (default: conf)")
     p.add_argument("--out", default="params.yaml", help="file to write (default: params.yaml)")
     p.add_argument(

@@ -22,6 +22,52 @@ import torch
 from weightswitch.provenance import project_root
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
+# Experiment tag the MLflow 3 UI reads to open an experiment in its model-training view
+# (instead of the GenAI view it guesses for an experiment without it).
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+ZERO_COLOR = "#d62728"  # exactly-zero gates, as in the report's gate maps
+
+
+# --------------------------------------------------------------------------- naming
+
+
+def experiment_name(cfg: Any) -> str:
+    """One MLflow experiment per grid x profile, so budgets never mix in one table."""
+    if cfg.experiment:
+        return str(cfg.experiment)
+    return f"weightswitch/{cfg.grid or 'adhoc'}/{cfg.profile}"
+
+
+def run_name(cfg: Any) -> str:
+    """Method and arch first (what the UI's truncated name column shows), profile last."""
+    return f"{cfg.method} {cfg.arch} {cfg.dataset} s{cfg.seed} [{cfg.profile}]"
+
+
+def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
+    """Tags to filter and compare by (README "Browsing runs"); None values are dropped."""
+    name = run_name(cfg)
+    return {
+        "run_name": name,
+        "mlflow.runName": name,
+        "git_commit": commit,
+        "mlflow.source.git.commit": commit,
+        "method": cfg.method,
+        "arch": cfg.arch,
+        "dataset": cfg.dataset,
+        "seed": cfg.seed,
+        "grid": cfg.grid or "adhoc",
+        "profile": cfg.profile,
+        # set by DVC in `dvc exp run` / queued experiments; absent for a plain `dvc repro`
+        "dvc_exp": os.environ.get("DVC_EXP_NAME"),
+        "dvc_baseline": os.environ.get("DVC_EXP_BASELINE_REV"),
+        "device": device,
+        "out": str(Path(cfg.out or ".").resolve()),
+    }
+
+
+def experiment_tags(cfg: Any) -> dict[str, str]:
+    return {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], "grid": cfg.grid or "adhoc",
+            "profile": str(cfg.profile)}  # fmt: skip
 
 
 def tracking_uri() -> str:
@@ -55,8 +101,11 @@ def _chunks(items: list[Any], size: int = MAX_BATCH) -> Iterable[list[Any]]:
 class Tracker:
     """Failure-tolerant wrapper over `MlflowClient`; every method is a no-op once disabled."""
 
-    def __init__(self, experiment: str, enabled: bool = True) -> None:
+    def __init__(
+        self, experiment: str, enabled: bool = True, tags: dict[str, str] | None = None
+    ) -> None:
         self.experiment = experiment
+        self.experiment_tags = {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], **(tags or {})}
         self.enabled = enabled
         self.run_id: str | None = None
         self.warned = False
@@ -109,10 +158,15 @@ class Tracker:
         exp = client.get_experiment_by_name(self.experiment)
         if exp is not None:
             exp_id = exp.experiment_id
+            for key, value in self.experiment_tags.items():
+                if exp.tags.get(key) is None:  # never override what a user chose in the UI
+                    client.set_experiment_tag(exp_id, key, value)
         else:
             try:
                 exp_id = client.create_experiment(
-                    self.experiment, artifact_location=artifact_location(uri)
+                    self.experiment,
+                    artifact_location=artifact_location(uri),
+                    tags=self.experiment_tags,
                 )
             except MlflowException:  # created concurrently by another run
                 exp_id = client.get_experiment_by_name(self.experiment).experiment_id
@@ -162,15 +216,19 @@ class Tracker:
 # --------------------------------------------------------------------------- gate figures
 
 
-def _pool(image: torch.Tensor, max_side: int = 512) -> torch.Tensor:
-    """Block-mean pool so neither side exceeds `max_side` (a 4096x4096 map stays drawable)."""
+def _pool(image: torch.Tensor, max_side: int = 512, op: str = "mean") -> torch.Tensor:
+    """Block-mean (or block-max) pool so neither side exceeds `max_side` (a 4096x4096 map
+    stays drawable)."""
     h, w = image.shape
     kh, kw = -(-h // max_side), -(-w // max_side)
     if (kh, kw) == (1, 1):
         return image
-    pooled = torch.nn.functional.avg_pool2d(
-        image[None, None], (kh, kw), ceil_mode=True, count_include_pad=False
-    )
+    x = image[None, None]
+    if op == "max":
+        pooled = torch.nn.functional.max_pool2d(x, (kh, kw), ceil_mode=True)
+    else:
+        pooled = torch.nn.functional.avg_pool2d(x, (kh, kw), ceil_mode=True,
+                                                count_include_pad=False)  # fmt: skip
     return pooled[0, 0]
 
 
@@ -180,6 +238,7 @@ def gate_figures(gates: dict[str, torch.Tensor], out: Path) -> list[Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import numpy as np
 
     paths: list[Path] = []
     for name, g in gates.items():
@@ -200,12 +259,16 @@ def gate_figures(gates: dict[str, torch.Tensor], out: Path) -> list[Path]:
 
         image = g.T if g.dim() == 2 else g[:, None]  # rows: input units
         fig, ax = plt.subplots(figsize=(4.5, 4.5))
-        shown = ax.imshow(_pool(image).numpy(), aspect="auto", cmap="viridis",
-                          interpolation="nearest")  # fmt: skip
-        fig.colorbar(shown, ax=ax, shrink=0.8)
+        # like the report: a pixel is red when every gate it covers is exactly zero
+        cmap = matplotlib.colormaps["viridis"].with_extremes(bad=ZERO_COLOR)
+        zero = (_pool(image.abs(), op="max") == 0).numpy()
+        rows, cols = image.shape  # axes in units even when the image is pooled for display
+        masked = np.ma.masked_array(_pool(image).numpy(), mask=zero)
+        shown = ax.imshow(masked, aspect="auto", cmap=cmap, interpolation="nearest",
+                          extent=(0, cols, rows, 0))  # fmt: skip
+        fig.colorbar(shown, ax=ax, shrink=0.8, label="gate (red: exactly 0)")
         ax.set_xlabel("output unit" if g.dim() == 2 else "")
         ax.set_ylabel("input unit")
-        rows, cols = image.shape
         ax.set_title(f"{name} gates ({rows} x {cols}, rows: input units)", fontsize=9)
         fig.tight_layout()
         paths.append(out / f"{safe}_map.png")

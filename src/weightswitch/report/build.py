@@ -1,7 +1,14 @@
 """The report pipeline: collect -> tables -> figures -> README index, each file atomic.
 
-`tables/` and `figures/` belong to the report alone: files there that this run did not
-produce (a previous report's) are removed, so the index never sits next to stale figures.
+One report lives in its own folder (the pipeline uses `reports/<grid>/<profile>/`), so
+reports of other grids and profiles are never touched. Inside it, `tables/`, `figures/` (PNG:
+the images `dvc plots` renders) and `pdf/` belong to the report alone: files there that this
+run did not produce are removed, so the index never sits next to stale figures.
+
+With a workspace folder (`--workspace reports`), two more things are written there: the
+headline metrics of THIS report as `metrics/<dataset>-<arch>.json` (what `dvc metrics` and
+`dvc exp show` compare; they follow the workspace, like params.yaml and dvc.lock) and
+`README.md`, an index of every report folder found under it.
 """
 
 from __future__ import annotations
@@ -35,6 +42,10 @@ from weightswitch.report.references import reference_table
 
 Log = Callable[[str], None]
 STALE_SUFFIXES = {".png", ".pdf", ".md", ".csv", ".tex", ".json", ".tmp"}
+OWNED = ("tables", "figures", "pdf")  # sub-folders that belong to one report alone
+HEADLINE = (("acc", "test_acc_pct_mean"), ("acc_std", "test_acc_pct_std"),
+            ("sparsity", "fc_sparsity_pct_mean"))  # fmt: skip
+HEADLINE_KEYS = ("acc", "acc_std", "sparsity", "n", "epochs", "train_images")
 
 
 def _log(msg: str) -> None:
@@ -46,7 +57,11 @@ def _warn(msg: str) -> None:
 
 
 def gather(
-    results: Path, profile: str | None, expected: Path | None, log: Log = _log
+    results: Path,
+    profile: str | None,
+    expected: Path | None,
+    log: Log = _log,
+    grid: str | None = None,
 ) -> Collection:
     """Collect the runs, apply the expected grid, and fail clearly when nothing is usable."""
     if not results.is_dir():
@@ -56,7 +71,7 @@ def gather(
     found = sorted(set(col.runs["profile"])) or ([profile] if profile else [results.name])
     if expected is not None:
         col = with_expected(col, load_expected(expected, [profile] if profile else found), profile)
-    col.grid = _grid_name(expected, found)
+    col.grid = grid or _grid_name(expected, found)
     if col.ok.empty:
         broken = len(col.missing)
         detail = f" ({broken} run(s) without usable metrics.json)" if broken else ""
@@ -262,8 +277,10 @@ def write_figures(
     fdir = out / "figures"
     figures: dict[str, list[Entry]] = {}
     notes: list[str] = []
-    for profile in sorted(col.ok["profile"].unique()):
+    profiles = sorted(col.ok["profile"].unique())
+    for profile in profiles:
         source = _source(col, profile)
+        budget = budget_text(col, profile)
         plots = [
             F.accuracy_vs_sparsity(runs, profile, source),
             *F.training_curves(col.history, profile, source),
@@ -284,17 +301,40 @@ def write_figures(
             notes.append(f"{profile}: training curves skipped: no readable history.csv.")
         entries = []
         for plot in filter(None, plots):
-            F.save(plot, fdir)
-            title = plot.stem.split("/", 1)[1].replace("_", " ")
+            if len(profiles) == 1:  # one report per folder: no profile sub-folder
+                plot.stem = plot.stem.split("/", 1)[1]
+            F.stamp(plot.figure, budget)
+            F.save(plot, fdir, out / "pdf")
+            title = plot.stem.split("/")[-1].replace("_", " ")
+            plot.caption += f" Budget: {budget}."
             entries.append(Entry(title, plot.caption, plot.files, image=plot.files[0]))
             log(f"wrote {', '.join(str(f.relative_to(out)) for f in plot.files)}")
         figures[profile] = entries
     return figures, notes
 
 
+def budget_text(col: Collection, profile: str) -> str:
+    """What the runs of one profile were given: epochs, training images, seeds, grid."""
+    ok = col.ok[col.ok["profile"] == profile]
+
+    def values(column: str) -> str:
+        found = sorted({int(v) for v in ok[column].dropna()})
+        if not found:
+            return "?"
+        return f"{found[0]:,}" if len(found) == 1 else f"{found[0]:,}-{found[-1]:,}"
+
+    seeds = sorted(int(s) for s in ok["seed"].unique())
+    grid = f"grid {col.grid}, " if col.grid else ""
+    return (
+        f"{grid}profile {profile}{budget_label(profile)}: {values('epochs')} epochs per run, "
+        f"{values('train_size')} training images, {len(seeds)} seed(s) "
+        f"({', '.join(map(str, seeds))})"
+    )
+
+
 def _prune_stale(out: Path, written: list[Path], log: Log) -> None:
     keep = {p.resolve() for p in written}
-    for sub in ("tables", "figures"):
+    for sub in OWNED:
         base = out / sub
         if not base.is_dir():
             continue
@@ -311,11 +351,13 @@ def _clean(value: float) -> float | None:
 
 
 def write_metrics(summary: pd.DataFrame, out: Path) -> Path:
-    """reports/metrics.json for `dvc metrics`: profile -> dataset -> arch -> method -> numbers
-    (null where there is no value; nothing is imputed)."""
+    """The report's metrics.json: dataset -> arch -> method -> numbers (null where there is no
+    value; nothing is imputed). Keys start with the profile only when several are reported."""
     tree: dict = {}
+    nested = summary["profile"].nunique() > 1
     for r in summary.itertuples(index=False):
-        node = tree.setdefault(r.profile, {}).setdefault(r.dataset, {}).setdefault(r.arch, {})
+        top = tree.setdefault(r.profile, {}) if nested else tree
+        node = top.setdefault(r.dataset, {}).setdefault(r.arch, {})
         node[r.method] = {
             "test_acc_pct": _clean(r.test_acc_pct_mean),
             "test_acc_pct_std": _clean(r.test_acc_pct_std),
@@ -328,6 +370,60 @@ def write_metrics(summary: pd.DataFrame, out: Path) -> Path:
     return write_text(out / "metrics.json", json.dumps(tree, indent=2, allow_nan=False) + "\n")
 
 
+def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Log) -> list[Path]:
+    """`folder/<dataset>-<arch>-<method>.json` = {acc, acc_std, sparsity, n, epochs,
+    train_images}: the same few keys for every grid and profile, so `dvc metrics show` is a
+    tall, narrow table (one row per pair and method) and `dvc metrics diff` compares the same
+    quantity across profiles."""
+    budget = col.ok.groupby(list(T.GROUP)).agg(
+        epochs=("epochs", "max"), train_images=("train_size", "max")
+    )
+    several = summary["profile"].nunique() > 1  # then the profile leads the file name
+    written = []
+    for r in summary.itertuples(index=False):
+        key = (r.profile, r.dataset, r.arch, r.method)
+        body = {name: _clean(getattr(r, column)) for name, column in HEADLINE}
+        body["n"] = int(r.n)
+        for name in ("epochs", "train_images"):
+            value = budget[name].get(key) if key in budget.index else None
+            body[name] = None if value is None or pd.isna(value) else int(value)
+        text = json.dumps(body, indent=2, allow_nan=False) + "\n"
+        stem = f"{r.profile}-" * several + f"{r.dataset}-{r.arch}-{r.method}"
+        written.append(write_text(folder / f"{stem}.json", text))
+    for path in sorted(folder.glob("*.json")):
+        if path not in written:
+            path.unlink()
+    log(f"wrote {len(written)} headline metric files to {folder}")
+    return written
+
+
+def write_workspace_index(workspace: Path) -> Path:
+    """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found."""
+    rows = []
+    for readme in sorted(workspace.glob("*/*/README.md")):
+        grid, profile = readme.parent.parent.name, readme.parent.name
+        figures = len(list((readme.parent / "figures").glob("*.png")))
+        rows.append(
+            f"| `{grid}` | `{profile}`{budget_label(profile)} | "
+            f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {figures} |"
+        )
+    text = "\n".join(
+        [
+            "# weightswitch — reports",
+            "",
+            "Generated by `weightswitch report`. One folder per grid x profile; regenerating "
+            "one never touches another. `metrics/` holds the headline metrics of the "
+            "workspace's latest report (the files `dvc metrics` and `dvc exp show` compare).",
+            "",
+            "| grid | profile | report | figures |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
+    )
+    return write_text(workspace / "README.md", text)
+
+
 def build_report(
     results: Path,
     out: Path,
@@ -336,15 +432,19 @@ def build_report(
     log: Log = _log,
     warn: Log = _warn,
     command: str = "weightswitch report",
+    grid: str | None = None,
+    workspace: Path | None = None,
     frontier: Path | None = None,
 ) -> Path:
     """Run the whole report; return the path of the README index. `frontier`: the root of
     the frontier runs (issue 12), drawn with the switcher's ablations."""
     from weightswitch.report.frontier import write as write_frontier
 
-    col = gather(Path(results), profile, Path(expected) if expected else None, log)
+    col = gather(Path(results), profile, Path(expected) if expected else None, log, grid)
     out = Path(out)
     tables, inline = write_tables(col, out, log)
+    if workspace is not None:
+        write_headline(col, T.summary_table(col), Path(workspace) / "metrics", log)
     figures, notes = write_figures(col, out, log)
     table, more = write_frontier(col, frontier, out, lambda p: _source(col, p), log)
     tables += [table] if table else []
@@ -361,11 +461,14 @@ def build_report(
         warnings=col.warnings,
         inline_summary=inline,
         command=command,
+        grid=col.grid,
     )
     readme = write_text(out / "README.md", render(index, out, git_commit(), generated_at()))
     written = [f for e in tables for f in e.files]
     written += [f for es in figures.values() for e in es for f in e.files]
     _prune_stale(out, [*written, readme], log)
+    if workspace is not None:
+        log(f"wrote {write_workspace_index(Path(workspace))}")
     log(
         f"wrote {readme} (index of {len(tables)} tables, {sum(map(len, figures.values()))} figures)"
     )

@@ -42,6 +42,16 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="root of the frontier runs (results/frontier/<profile>): the sparsity-accuracy "
         "figure and table with the switcher's ablations",
     )
+    parser.add_argument(
+        "--grid", default=None, help="grid name shown in captions (default: from --expected)"
+    )
+    parser.add_argument(
+        "--workspace",
+        type=Path,
+        default=None,
+        help="also write WORKSPACE/metrics/*.json (headline metrics for dvc metrics) and "
+        "WORKSPACE/README.md (index of every WORKSPACE/<grid>/<profile>/ report)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -50,6 +60,12 @@ def run(args: argparse.Namespace) -> int:
     from weightswitch.report.build import build_report
 
     build_report(
-        args.results, args.out, profile=args.profile, expected=args.expected, frontier=args.frontier
+        args.results,
+        args.out,
+        profile=args.profile,
+        expected=args.expected,
+        grid=args.grid,
+        workspace=args.workspace,
+        frontier=args.frontier,
     )
     return 0

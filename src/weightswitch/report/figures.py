@@ -19,17 +19,28 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from weightswitch.atomic import write_with
-from weightswitch.report.collect import METHODS
 from weightswitch.report.gates import GateMap
 from weightswitch.report.references import dense_reference
 from weightswitch.report.tables import method_order
 
 PHASES = ("warmup", "dense", "tnn", "snn", "finetune")
-ZERO_COLOR = "#d62728"  # gates that are exactly zero, in the gate maps
-_PALETTE = sns.color_palette("colorblind", 10)
+ZERO_COLOR = "#d62728"  # gates that are exactly zero, in the gate maps (and in MLflow's)
+# Okabe-Ito colours, chosen so that the five methods also differ in grey level (0, 87, 119,
+# 158 and 149 of 255, distinct hue pairs where grey levels are close); every figure adds a
+# second cue (marker shape or bar hatch), so nothing depends on colour alone.
+METHOD_STYLE: dict[str, tuple[str, str, str]] = {  # method: (colour, marker, hatch)
+    "dense": ("#000000", "o", ""),
+    "switcher": ("#0072B2", "s", "//"),
+    "switcher-neuron": ("#56B4E9", "D", ".."),
+    "magnitude": ("#D55E00", "^", "xx"),
+    "random": ("#CC79A7", "v", "\\\\"),
+}
+_EXTRA = ("#009E73", "#E69F00", "#F0E442", "#999999")
+_PHASE_COLORS = ("#E69F00", "#000000", "#0072B2", "#D55E00", "#009E73")
 _MARKERS = {"warmup": "o", "dense": "s", "tnn": "^", "snn": "v", "finetune": "D"}
 
 
@@ -43,16 +54,31 @@ class Plot:
     files: list[Path] = field(default_factory=list)
 
 
-def method_colors(methods: Sequence[str]) -> dict[str, tuple[float, float, float]]:
-    """Fixed colours per method so every figure agrees."""
-    order = list(METHODS) + sorted(set(methods) - set(METHODS))
-    return {m: _PALETTE[i % len(_PALETTE)] for i, m in enumerate(order)}
+def method_colors(methods: Sequence[str]) -> dict[str, str]:
+    """Fixed colours per method so every figure (and the DVC plots) agree."""
+    extra = sorted(set(methods) - set(METHOD_STYLE))
+    colors = {m: style[0] for m, style in METHOD_STYLE.items()}
+    colors.update({m: _EXTRA[i % len(_EXTRA)] for i, m in enumerate(extra)})
+    return colors
 
 
-def phase_colors(phases: Sequence[str]) -> dict[str, tuple[float, float, float]]:
+def method_marker(method: str) -> str:
+    return METHOD_STYLE.get(method, ("", "P", ""))[1]
+
+
+def method_hatch(method: str) -> str:
+    return METHOD_STYLE.get(method, ("", "", "++"))[2]
+
+
+def phase_colors(phases: Sequence[str]) -> dict[str, str]:
     order = list(PHASES) + sorted(set(phases) - set(PHASES))
-    pal = sns.color_palette("Dark2", max(len(order), 3))
+    pal = [*_PHASE_COLORS, *_EXTRA]
     return {p: pal[i % len(pal)] for i, p in enumerate(order)}
+
+
+def stamp(fig: plt.Figure, budget: str) -> None:
+    """Write the budget into the image itself, so a cited figure keeps it."""
+    fig.text(0.5, 0.0, budget, ha="center", va="top", fontsize=8, color="0.2", wrap=True)
 
 
 def _seeds(df: pd.DataFrame) -> str:
@@ -84,6 +110,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
     ok.loc[dense, "fc_sparsity_pct"] = ok.loc[dense, "fc_sparsity_pct"].fillna(0.0)
     colors = method_colors(ok["method"].unique())
     pairs = _pairs(ok)
+    published: list[str] = []
     fig, axes = _grid(len(pairs))
     for ax, (dataset, arch) in zip(axes, pairs, strict=True):
         sel = ok[(ok["dataset"] == dataset) & (ok["arch"] == arch)]
@@ -91,8 +118,9 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
             m = sel[sel["method"] == method].dropna(subset=["test_acc_pct", "fc_sparsity_pct"])
             if m.empty:
                 continue
-            c = colors[method]
-            ax.scatter(m["fc_sparsity_pct"], m["test_acc_pct"], color=c, s=14, alpha=0.45)
+            c, mk = colors[method], method_marker(method)
+            ax.scatter(m["fc_sparsity_pct"], m["test_acc_pct"], color=c, marker=mk, s=14,
+                       alpha=0.45)  # fmt: skip
             sx = m["fc_sparsity_pct"].std(ddof=1) if len(m) > 1 else 0.0
             sy = m["test_acc_pct"].std(ddof=1) if len(m) > 1 else 0.0
             ax.errorbar(
@@ -100,7 +128,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
                 m["test_acc_pct"].mean(),
                 xerr=sx,
                 yerr=sy,
-                fmt="o",
+                fmt=mk,
                 ms=7,
                 color=c,
                 mec="black",
@@ -110,6 +138,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
             )
         ref = dense_reference(dataset, arch)
         if ref is not None and ref.test_accuracy_pct is not None:
+            published.append(f"{dataset}/{arch}")
             ax.axhline(
                 ref.test_accuracy_pct,
                 color="0.5",
@@ -127,10 +156,13 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
         f"Test accuracy vs. FC sparsity per method. Profile {profile}; seeds {_seeds(ok)}; "
         f"{len(ok)} completed runs from {source}. Small dots are single runs; large markers "
         "are the mean with ± 1 sample std over seeds as bars (no bar when n = 1). Dense runs "
-        "sit at sparsity 0; magnitude and random pruning are set to the switcher's sparsity. "
-        "The dotted grey line is a published dense accuracy (see the reference table), not a "
-        "measurement of this suite."
+        "sit at sparsity 0; magnitude and random pruning are set to the switcher's sparsity."
     )
+    if published:
+        caption += (
+            f" The dotted grey line ({', '.join(published)}) is a published dense accuracy (see "
+            "the reference table), not a measurement of this suite."
+        )
     return Plot(f"{profile}/accuracy_vs_sparsity", fig, caption)
 
 
@@ -195,6 +227,11 @@ def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | No
     if sel.empty:
         return None
     sel = sel.assign(sparsity_pct=sel["sparsity"] * 100)
+    flat = sel.groupby("method")["sparsity_pct"].max()
+    omitted = method_order([m for m, v in flat.items() if v == 0])
+    sel = sel[~sel["method"].isin(omitted)]
+    if sel.empty:
+        return None
     colors = method_colors(sel["method"].unique())
     pairs = _pairs(sel)
     fig, axes = _grid(len(pairs), size=(4.8, 3.4))
@@ -215,17 +252,26 @@ def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | No
             err_kws={"linewidth": 1},
             ax=ax,
         )
+        for bars, method in zip(ax.containers, hue_order, strict=False):
+            for bar in bars:
+                bar.set_hatch(method_hatch(method))
+                bar.set_edgecolor("white")
         ax.set_title(f"{dataset} / {arch}")
         ax.set_ylabel("sparsity (%)")
         ax.set_xlabel("switched layer")
         ax.set_ylim(0, 100)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3)
+        handles = [Patch(facecolor=colors[m], hatch=method_hatch(m), edgecolor="white", label=m)
+                   for m in hue_order]  # fmt: skip
+        ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
+                  ncol=3)  # fmt: skip
     fig.tight_layout()
     caption = (
         f"Per-layer sparsity (fraction of exactly-zero effective weights) of every switched FC "
         f"layer, by method: bar = mean over seeds, whisker = ± 1 sample std (none when n = 1). "
         f"Profile {profile}; seeds {_seeds(sel)}; layer_sparsity of metrics.json from {source}."
     )
+    if omitted:
+        caption += f" Not drawn (0% in every layer): {', '.join(omitted)}."
     return Plot(f"{profile}/layer_sparsity", fig, caption)
 
 
@@ -326,11 +372,12 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
     return plots
 
 
-def save(plot: Plot, figures_dir: Path, dpi: int = 150) -> Plot:
-    """Write the plot as PNG and PDF (atomically, no timestamps in the PDF) and close it."""
-    base = figures_dir / plot.stem
+def save(plot: Plot, figures_dir: Path, pdf_dir: Path | None = None, dpi: int = 150) -> Plot:
+    """Write the plot as PNG (under `figures_dir`: images only, what `dvc plots` renders) and
+    PDF (under `pdf_dir`, default the same), atomically, no timestamps in the PDF; close it."""
     for fmt, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
-        path = base.with_suffix(f".{fmt}")
+        folder = figures_dir if fmt == "png" or pdf_dir is None else pdf_dir
+        path = (folder / plot.stem).with_suffix(f".{fmt}")
         write_with(
             path,
             lambda tmp, f=fmt, m=meta: plot.figure.savefig(
@@ -356,5 +403,6 @@ __all__ = [
     "layer_sparsity",
     "save",
     "setup",
+    "stamp",
     "training_curves",
 ]

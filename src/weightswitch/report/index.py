@@ -14,34 +14,52 @@ from weightswitch import provenance
 REDUCED_BUDGET = ("quick", "smoke")
 
 BIBTEX = r"""@misc{weightswitch,
+  author       = {{weightswitch contributors}},
   title        = {weightswitch: a reproducible benchmark of switcher networks that sparsify
                   fully connected layers, against pruning baselines},
-  note         = {Software, version 0.1.0, commit COMMIT},
+  howpublished = {Software, version 0.1.0},
+  note         = {Commit COMMIT; results: grid GRID, profile PROFILE},
   year         = {YEAR}
 }
 
-@article{han2021explore,
-  title   = {Explore the Knowledge contained in Network Weights to Obtain Sparse Neural Networks},
-  author  = {Han, M. and Liu, X. and Hai, Z. and Li, Z.},
-  journal = {arXiv preprint arXiv:2103.15590},
-  year    = {2021}
+@misc{han2021explore,
+  author        = {Han, M. and Liu, X. and Hai, Z. and Li, Z.},
+  title         = {Explore the Knowledge contained in Network Weights to Obtain Sparse
+                   Neural Networks},
+  year          = {2021},
+  eprint        = {2103.15590},
+  archivePrefix = {arXiv},
+  url           = {https://arxiv.org/abs/2103.15590}
 }
 
-@article{han2021mining,
-  title   = {Mining the Weights Knowledge for Optimizing Neural Network Structures},
-  author  = {Han, Mengqiao and Liu, Xiabi and Hai, Zhaoyang and Duan, Xin},
-  journal = {arXiv preprint arXiv:2110.05954},
-  year    = {2021}
+@misc{han2021mining,
+  author        = {Han, Mengqiao and Liu, Xiabi and Hai, Zhaoyang and Duan, Xin},
+  title         = {Mining the Weights Knowledge for Optimizing Neural Network Structures},
+  year          = {2021},
+  eprint        = {2110.05954},
+  archivePrefix = {arXiv},
+  url           = {https://arxiv.org/abs/2110.05954}
 }
 
 @inproceedings{han2015learning,
-  title     = {Learning both Weights and Connections for Efficient Neural Networks},
   author    = {Han, Song and Pool, Jeff and Tran, John and Dally, William J.},
+  title     = {Learning both Weights and Connections for Efficient Neural Networks},
   booktitle = {Advances in Neural Information Processing Systems (NIPS)},
   volume    = {28},
-  year      = {2015}
+  year      = {2015},
+  url       = {https://arxiv.org/abs/1506.02626}
 }
 """
+
+
+def bibtex(commit: str, when: datetime, grid: str | None, profiles: str) -> str:
+    """The BibTeX block with this report's commit, grid and profile(s) filled in."""
+    fills = {"COMMIT": commit.split("-")[0][:12], "YEAR": str(when.year),
+             "GRID": grid or "unknown", "PROFILE": profiles or "unknown"}  # fmt: skip
+    text = BIBTEX
+    for key, value in fills.items():
+        text = text.replace(key, value)
+    return text
 
 
 def budget_label(profile: str) -> str:
@@ -69,6 +87,7 @@ class Index:
     warnings: list[str] = field(default_factory=list)
     inline_summary: str = ""
     command: str = "weightswitch report"
+    grid: str | None = None
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -147,7 +166,7 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
         "and the pruning baseline:",
         "",
         "```bibtex",
-        BIBTEX.replace("COMMIT", commit.split("-")[0][:12]).replace("YEAR", str(when.year)),
+        bibtex(commit, when, index.grid, ", ".join(index.profiles["profile"].astype(str))),
         "```",
         "",
     ]

@@ -36,7 +36,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--out",), "out", {"metavar": "DIR",
      "help": "run directory (default results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>)"}),
     (("--profile",), "profile", {"help": "label stamped on every output"}),
-    (("--experiment",), "experiment", {"help": "MLflow experiment (default weightswitch)"}),
+    (("--experiment",), "experiment",
+     {"help": "MLflow experiment (default weightswitch/<grid>/<profile>)"}),
     (("--mlflow",), "tracking", {"action": argparse.BooleanOptionalAction,
                                  "help": "log to MLflow (default on)"}),
     (("--optimizer",), "optimizer.name", {"help": "sgd | adam | adamw"}),
@@ -120,6 +121,7 @@ def _check_names(arch: str, dataset: str) -> None:
 def run(args: argparse.Namespace) -> int:
     from weightswitch.config import build_config, load_params
     from weightswitch.params_cli import default_params
+    from weightswitch.train.progress import grid_line
     from weightswitch.train.runner import train
 
     overrides = {k: v for k, v in vars(args).items() if k in KEYS}
@@ -130,6 +132,9 @@ def run(args: argparse.Namespace) -> int:
     if args.print_config:
         print(cfg.to_json())
         return 0
+    line = grid_line(params, cfg) if args.params else None  # only for a grid's stages
+    if line:
+        print(line, flush=True)
     train(cfg, force=args.force)
     return 0
 

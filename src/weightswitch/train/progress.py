@@ -1,12 +1,19 @@
 """Progress output: a tqdm bar per epoch on a terminal, and always one plain line per epoch
-(the only output in CI / DVC logs, where a bar would be noise)."""
+(the only output in CI / DVC logs, where a bar would be noise). Without a terminal, a long
+epoch also prints a short line at most every `interval` seconds, so a log never goes silent
+for minutes; `grid_line` says where a run stands in its grid (run k of N, ETA)."""
 
 from __future__ import annotations
 
+import json
 import sys
+import time
+from pathlib import Path
 from typing import Any, TextIO
 
 from weightswitch.train.callbacks import Callback, TrainState
+
+INTERVAL_S = 30.0  # longest silence inside an epoch when output is not a terminal
 
 
 def epoch_line(row: dict[str, Any], total: int) -> str:
@@ -18,31 +25,64 @@ def epoch_line(row: dict[str, Any], total: int) -> str:
     )
 
 
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
 class Progress(Callback):
+    # every step: the bar advances, or the clock is checked (one monotonic() call, ~0.1 us)
+    per_step = True
+
     def __init__(
-        self, batches_per_epoch: int, stream: TextIO | None = None, bar: bool | None = None
+        self,
+        batches_per_epoch: int,
+        stream: TextIO | None = None,
+        bar: bool | None = None,
+        interval: float = INTERVAL_S,
     ) -> None:
         self.stream = stream or sys.stdout
         self.batches = batches_per_epoch
         self.bar_enabled = sys.stderr.isatty() if bar is None else bar
-        self.per_step = self.bar_enabled
+        self.interval = interval
         self._bar: Any = None
+        self._done = 0
+        self._start = self._last = 0.0
+        self._label = ""
 
     def on_epoch_start(self, state: TrainState, epoch: int) -> None:
+        self._done = 0
+        self._start = self._last = time.monotonic()
+        self._label = f"epoch {epoch + 1}/{state.total_epochs} {state.phase}"
         if self.bar_enabled:
             from tqdm import tqdm
 
             self._bar = tqdm(
-                total=self.batches,
-                desc=f"epoch {epoch + 1}/{state.total_epochs} {state.phase}",
-                leave=False,
-                unit="batch",
-                file=sys.stderr,
+                total=self.batches, desc=self._label, leave=False, unit="batch", file=sys.stderr
             )
 
     def on_step_start(self, state: TrainState) -> None:
         if self._bar is not None:
             self._bar.update(1)
+            return
+        self._done += 1
+        now = time.monotonic()
+        if now - self._last >= self.interval:
+            self._last = now
+            print(self.step_line(now - self._start), file=self.stream, flush=True)
+
+    def step_line(self, elapsed: float) -> str:
+        """`epoch 2/4 snn: batch 150/188 (80%), 31 s in, ~8 s left in this epoch`."""
+        left = elapsed * (self.batches - self._done) / max(self._done, 1)
+        return (
+            f"  {self._label}: batch {self._done}/{self.batches} "
+            f"({100 * self._done / max(self.batches, 1):.0f}%), {_duration(elapsed)} in, "
+            f"~{_duration(left)} left in this epoch"
+        )
 
     def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
         if self._bar is not None:
@@ -54,3 +94,53 @@ class Progress(Callback):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+# ------------------------------------------------------------------------- grid progress
+
+
+def grid_runs(params: dict[str, Any]) -> list[tuple[str, str]]:
+    """(method, run directory name) of every run a params grid holds (models x methods x
+    seeds), or [] when the params are not a grid."""
+    models, seeds = params.get("models"), params.get("seeds")
+    methods = params.get("methods")
+    if not isinstance(models, list) or not isinstance(seeds, list) or not methods:
+        return []
+    return [
+        (str(method), f"{m['dataset']}-{m['arch']}-{method}-s{seed}")
+        for m in models
+        if isinstance(m, dict) and {"dataset", "arch"} <= set(m)
+        for method in methods
+        for seed in seeds
+    ]
+
+
+def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
+    """Where this run stands in its grid: run k of N, training time so far, ETA.
+
+    Read from the finished runs beside this one (their metrics.json), so it needs no state
+    of its own and stays right across interrupted and resumed pipelines."""
+    runs = grid_runs(params or {})
+    if not runs or cfg.out is None:
+        return None
+    base = Path(cfg.out).parent
+    seconds: dict[str, list[float]] = {}
+    left: list[str] = []
+    for method, name in runs:
+        try:
+            data = json.loads((base / name / "metrics.json").read_text(encoding="utf-8"))
+            seconds.setdefault(method, []).append(float(data["wall_seconds"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            left.append(method)
+    done = len(runs) - len(left)
+    spent = sum(sum(v) for v in seconds.values())
+    head = (
+        f"grid {params.get('grid', '?')} x {params.get('profile', '?')}: "  # type: ignore[union-attr]
+        f"run {min(done + 1, len(runs))} of {len(runs)} ({cfg.method} {cfg.arch} "
+        f"{cfg.dataset} s{cfg.seed}); {done} finished, {_duration(spent)} of training so far"
+    )
+    if not seconds:
+        return head + "; ETA after the first finished run"
+    overall = spent / done
+    eta = sum(sum(seconds[m]) / len(seconds[m]) if m in seconds else overall for m in left)
+    return head + f"; ETA ~{_duration(eta)} for {len(left)} left (mean per method so far)"

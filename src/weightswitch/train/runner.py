@@ -196,22 +196,6 @@ def _setup_determinism(device: torch.device) -> None:
         torch.backends.cudnn.benchmark = True
 
 
-def _tags(cfg: RunConfig, device: torch.device, commit: str | None) -> dict[str, Any]:
-    return {
-        "run_name": cfg.run_name,
-        "mlflow.runName": cfg.run_name,
-        "git_commit": commit,
-        "mlflow.source.git.commit": commit,
-        "method": cfg.method,
-        "arch": cfg.arch,
-        "dataset": cfg.dataset,
-        "profile": cfg.profile,
-        "seed": cfg.seed,
-        "device": device_label(device),
-        "out": str(Path(cfg.out or ".").resolve()),
-    }
-
-
 def new_state(cfg: RunConfig, device: torch.device) -> tuple[TrainState, Method]:
     """Seeded model (NHWC for convnets unless disabled) + method, set up for epoch 0."""
     from weightswitch.models import build_model
@@ -238,7 +222,7 @@ def train(
     """Train (or resume, or recognise as complete) the run `cfg` describes; return metrics."""
     from weightswitch.data import BatchIterator, get_spec, load_split
     from weightswitch.provenance import git_commit
-    from weightswitch.tracking import Tracker
+    from weightswitch.tracking import Tracker, experiment_name, experiment_tags, run_tags
 
     out = Path(cfg.out or ".")
     done = _finished(out, cfg, force)
@@ -269,8 +253,8 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "config.json", cfg.to_json() + "\n")
     commit = git_commit()
-    tracker = Tracker(cfg.experiment, enabled=cfg.tracking)
-    tracker.start(flatten(cfg.to_dict()), _tags(cfg, device, commit),
+    tracker = Tracker(experiment_name(cfg), enabled=cfg.tracking, tags=experiment_tags(cfg))
+    tracker.start(flatten(cfg.to_dict()), run_tags(cfg, device_label(device), commit),
                   run_id=state.extra.get("mlflow_run_id"))  # fmt: skip
     state.extra["mlflow_run_id"] = tracker.run_id
 

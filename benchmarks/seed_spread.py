@@ -1,0 +1,130 @@
+"""How much a switcher result moves with the seed, and with floating-point rounding alone.
+
+Trains the same switcher configuration (a grid's profile from conf/, e.g. LeNet-300-100 and
+LeNet-5 on Fashion-MNIST under `quick`) for N seeds, once with 1 intra-op thread and once
+with 2 (same code, data and seed: only the order of floating-point sums changes), and
+reports per arch and thread count the mean, sample std and range over seeds of test accuracy
+and FC sparsity, and per seed how far 2 threads land from 1 thread. README's
+"bit-reproducible vs statistical" numbers come from here.
+
+    python benchmarks/seed_spread.py --root data --seeds 5 --threads 1 2 \
+        --out results/bench/seed_spread            # ~1 h on 2 cores for quick x 2 LeNets
+
+Tracking is off (these runs are measurements of the method's spread, not results).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+PROJECT = Path(__file__).resolve().parents[1]
+
+
+def compose(grid: str, profile: str, overrides: list[str], folder: Path) -> dict[str, Any]:
+    from weightswitch.config import load_params
+    from weightswitch.params_cli import compose_params
+
+    out = folder / "params.yaml"
+    compose_params(PROJECT / "conf", out, grid, profile, overrides)
+    return load_params(out)
+
+
+def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
+            threads: int) -> dict[str, Any]:  # fmt: skip
+    from weightswitch.config import build_config
+    from weightswitch.train.runner import train
+
+    torch.set_num_threads(threads)
+    out = args.out / f"threads{threads}" / f"{args.dataset}-{arch}-{args.method}-s{seed}"
+    overrides = {"seed": seed, "out": str(out), "tracking": False, "data_root": str(args.root),
+                 "device": "cpu"}  # fmt: skip
+    cfg = build_config(arch, args.dataset, args.method, params, overrides)
+    metrics = train(cfg, bar=False)
+    return {
+        "arch": arch,
+        "threads": threads,
+        "seed": seed,
+        "test_acc_pct": 100 * metrics["test_accuracy"],
+        "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
+        "wall_seconds": metrics["wall_seconds"],
+    }
+
+
+def spread(values: list[float]) -> str:
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    return f"{statistics.mean(values):.2f} ± {std:.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
+def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
+    """Markdown: spread over seeds per arch x threads, then thread-to-thread differences."""
+    lines = ["| arch | threads | seeds | test acc. (%) mean ± std (range) | "
+             "FC sparsity (%) mean ± std (range) |", "|---|---|---|---|---|"]  # fmt: skip
+    archs = sorted({r["arch"] for r in rows})
+    for arch in archs:
+        for t in threads:
+            sel = [r for r in rows if r["arch"] == arch and r["threads"] == t]
+            acc = spread([r["test_acc_pct"] for r in sel])
+            sp = spread([r["fc_sparsity_pct"] for r in sel])
+            lines.append(f"| {arch} | {t} | {len(sel)} | {acc} | {sp} |")
+    if len(threads) > 1:
+        a, b = threads[0], threads[1]
+        head = (f"| arch | seed | test acc. {b} − {a} threads (pp) | "
+                f"FC sparsity {b} − {a} threads (pp) | bit-identical |")  # fmt: skip
+        lines += ["", head, "|---|---|---|---|---|"]
+        for arch in archs:
+            by = {(r["threads"], r["seed"]): r for r in rows if r["arch"] == arch}
+            for seed in sorted({s for _, s in by}):
+                if (a, seed) in by and (b, seed) in by:
+                    x, y = by[(a, seed)], by[(b, seed)]
+                    da = y["test_acc_pct"] - x["test_acc_pct"]
+                    ds = y["fc_sparsity_pct"] - x["fc_sparsity_pct"]
+                    same = "yes" if (da, ds) == (0.0, 0.0) else "no"
+                    lines.append(f"| {arch} | {seed} | {da:+.2f} | {ds:+.2f} | {same} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--grid", default="fashion", help="conf/grid/*.yaml (its datasets)")
+    ap.add_argument("--profile", default="quick", help="conf/profile/*.yaml: the CPU budget")
+    ap.add_argument("--dataset", default="fashion_mnist")
+    ap.add_argument("--archs", nargs="+", default=["lenet300", "lenet5"])
+    ap.add_argument("--method", default="switcher", help="switcher | switcher-neuron | ...")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--root", type=Path, default=PROJECT / "data", help="prepared data")
+    ap.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
+    ap.add_argument("--set", action="append", default=[], help="extra Hydra override")
+    args = ap.parse_args(argv)
+    tmp = tempfile.TemporaryDirectory(prefix="ws-seeds-")
+    args.out = args.out or Path(tmp.name)
+    params = compose(args.grid, args.profile, args.set, Path(tmp.name))
+    rows = []
+    start = time.perf_counter()
+    for arch in args.archs:
+        for threads in args.threads:
+            for seed in range(args.seeds):
+                print(f"seed_spread: {arch} seed {seed} threads {threads}", flush=True)
+                rows.append(one_run(params, arch, args, seed, threads))
+    text = table(rows, args.threads)
+    minutes = (time.perf_counter() - start) / 60
+    print(f"\n{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
+          f"{' '.join(args.set)}; {args.seeds} seeds; {minutes:.1f} min\n")  # fmt: skip
+    print(text)
+    (args.out / "seed_spread.json").write_text(json.dumps(rows, indent=2) + "\n")
+    (args.out / "seed_spread.md").write_text(text)
+    tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Progress without a terminal: in-epoch lines at most every `interval` seconds, and where a
+run stands in its grid (run k of N, ETA from the finished runs beside it)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+
+import torch
+
+from weightswitch.config import build_config
+from weightswitch.train.callbacks import TrainState
+from weightswitch.train.progress import Progress, grid_line, grid_runs
+
+
+def _epoch(progress: Progress, steps: int) -> None:
+    cfg = build_config("lenet300", "mnist", "dense")
+    state = TrainState(cfg=cfg, model=torch.nn.Linear(1, 1), device=torch.device("cpu"),
+                       total_epochs=3, phase="snn")  # fmt: skip
+    progress.on_epoch_start(state, 1)
+    for _ in range(steps):
+        progress.on_step_start(state)
+
+
+def test_in_epoch_lines_only_without_a_terminal_and_at_most_per_interval() -> None:
+    every = io.StringIO()
+    _epoch(Progress(10, stream=every, bar=False, interval=0.0), steps=4)
+    lines = every.getvalue().splitlines()
+    assert len(lines) == 4 and lines[-1].startswith("  epoch 2/3 snn: batch 4/10 (40%)")
+    assert "left in this epoch" in lines[-1]
+    quiet = io.StringIO()  # a fast epoch never reaches the 30 s default: no extra lines
+    _epoch(Progress(10, stream=quiet, bar=False), steps=10)
+    assert quiet.getvalue() == ""
+
+
+def test_grid_line_counts_finished_runs_and_estimates_the_rest(tmp_path: Path) -> None:
+    params = {
+        "grid": "fashion",
+        "profile": "quick",
+        "models": [{"dataset": "fashion_mnist", "arch": "lenet300"}],
+        "methods": {"dense": {}, "switcher": {}},
+        "seeds": [0, 1],
+    }
+    assert len(grid_runs(params)) == 4 and grid_runs({"recipe": {}}) == []
+    base = tmp_path / "runs" / "quick"
+    for name, secs in (("fashion_mnist-lenet300-dense-s0", 60.0),
+                       ("fashion_mnist-lenet300-switcher-s0", 600.0)):  # fmt: skip
+        (base / name).mkdir(parents=True)
+        (base / name / "metrics.json").write_text(json.dumps({"wall_seconds": secs}))
+    out = str(base / "fashion_mnist-lenet300-switcher-s1")
+    cfg = build_config("lenet300", "fashion_mnist", "switcher", params, {"seed": 1, "out": out})
+    line = grid_line(params, cfg)
+    assert line is not None and line.startswith("grid fashion x quick: run 3 of 4 (switcher")
+    assert "2 finished, 11.0 min of training so far" in line
+    assert "ETA ~11.0 min for 2 left" in line  # one dense (1 min) + one switcher (10 min)
+    assert grid_line(None, cfg) is None

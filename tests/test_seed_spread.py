@@ -1,0 +1,48 @@
+"""benchmarks/seed_spread.py at a tiny size: the spread table is built from the runs' own
+metrics (seeds x thread counts), and thread-to-thread differences are reported per seed."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_spread.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("seed_spread", BENCH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_spread_tiny(bench, prepared_root: Path, tmp_path: Path, capsys) -> None:
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        code = bench.main([
+            "--archs", "lenet300", "--seeds", "2", "--threads", "1", "2",
+            "--root", str(prepared_root), "--out", str(tmp_path),
+            "--set", "recipe.epochs=2", "--set", "recipe.train_limit=64",
+            "--set", "+recipe.eval_limit=100", "--set", "+archs.lenet300.hidden=[32,16]",
+        ])  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    assert code == 0
+    rows = json.loads((tmp_path / "seed_spread.json").read_text())
+    assert sorted((r["threads"], r["seed"]) for r in rows) == [(1, 0), (1, 1), (2, 0), (2, 1)]
+    for r in rows:  # every row is the run's own metrics.json
+        run = tmp_path / f"threads{r['threads']}" / f"fashion_mnist-lenet300-switcher-s{r['seed']}"
+        metrics = json.loads((run / "metrics.json").read_text())
+        assert r["test_acc_pct"] == pytest.approx(100 * metrics["test_accuracy"])
+        assert r["fc_sparsity_pct"] == pytest.approx(100 * metrics["fc_sparsity"])
+    text = (tmp_path / "seed_spread.md").read_text()
+    acc = [r["test_acc_pct"] for r in rows if r["threads"] == 1]
+    assert f"| lenet300 | 1 | 2 | {sum(acc) / 2:.2f} ± " in text
+    assert text.count("| lenet300 | 0 |") == 1 and "bit-identical" in text
+    assert "grid fashion x profile quick" in capsys.readouterr().out
