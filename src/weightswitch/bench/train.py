@@ -71,15 +71,18 @@ def _data(args: argparse.Namespace, spec: Any) -> tuple[torch.Tensor, torch.Tens
     return images, labels, f"synthetic {spec.name}-format images, {n}"
 
 
-def _state(arch: str, method: str, args: argparse.Namespace, device: torch.device) -> Any:
-    """The model, method and optimisers exactly as `weightswitch train` sets them up."""
+def _state(arch: str, method: str, args: argparse.Namespace, device: torch.device,
+           extra: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    """The model, method and optimisers exactly as `weightswitch train` sets them up
+    (`extra`: more dotted config overrides)."""
     from pathlib import Path
 
     from weightswitch.config import build_config, load_params
     from weightswitch.train.runner import new_state
 
     overrides = {"optimizer.lr": args.lr, "batch_size": args.batch_size, "epochs": 2,
-                 "tracking": False, "device": device.type, "seed": args.seed}  # fmt: skip
+                 "tracking": False, "device": device.type, "seed": args.seed,
+                 **(extra or {})}  # fmt: skip
     # only the methods' settings (e.g. gradient clipping): the budget is the benchmark's own
     methods = load_params(args.params).get("methods") if Path(args.params).is_file() else None
     params = {"methods": methods or {}}

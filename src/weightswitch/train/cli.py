@@ -54,6 +54,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
      {"action": argparse.BooleanOptionalAction}),
     (("--reference-init",), "switcher.reference_init", {"action": argparse.BooleanOptionalAction,
      "help": "switched FC weights ~ N(0, 0.01), as the reference (default on)"}),
+    (("--snn-compile",), "switcher.snn_compile", {"action": argparse.BooleanOptionalAction,
+     "help": "compiled SNN gate computation (default on; off: plain eager)"}),
     (("--snn-optimizer",), "switcher.snn_optimizer.name", {}),
     (("--snn-lr",), "switcher.snn_optimizer.lr", {"type": float}),
     (("--snn-momentum",), "switcher.snn_optimizer.momentum", {"type": float}),
