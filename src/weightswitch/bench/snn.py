@@ -6,8 +6,9 @@ For each arch and gate granularity, two identically seeded runs are set up exact
 kernels are frozen; SNN: W frozen, the whole SNN trains):
 
 1. one check step on the same batch in both, without an optimiser step: the largest absolute
-   difference of the gates and of every gradient (`max|diff|`), and the time of that first
-   step (the default's includes compilation: `compile s`);
+   difference of the gates and of every gradient (`max|diff|`), the time of that first step
+   (the default's includes compilation: `compile s`), and, for scale, each setting's largest
+   gate error against the same SNNs in float64 (`gate err eager/default`);
 2. timed training steps through the real loop, eager and default chunks interleaved so that
    load from other processes hits both alike; median seconds per step and their ratio.
 
@@ -18,6 +19,7 @@ milliseconds (module hooks; the compiled graph fuses levels, so only its total i
 from __future__ import annotations
 
 import argparse
+import copy
 import itertools
 import statistics
 import time
@@ -70,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
           f"{torch.get_num_threads()} threads; {args.repeats} x {args.steps} timed steps per "
           "phase and setting")  # fmt: skip
     header = (f"{'arch':<9} {'gates':<10} {'phase':<5} {'eager ms':>9} {'default ms':>10} "
-              f"{'ratio':>6} {'compile s':>9} {'max|diff|':>9}")  # fmt: skip
+              f"{'ratio':>6} {'compile s':>9} {'max|diff|':>9} "
+              f"{'gate err eager/default':>22}")  # fmt: skip
     print(header)
     print("-" * len(header))
     rows = []
@@ -109,7 +112,9 @@ def _compare(arch: str, method: str, gates: str, args: argparse.Namespace, batch
             grads[name] = _gates_and_grads(state.model, x, y)
             sync()
             first[name] = time.perf_counter() - start
-        diff = max((a - b).abs().max().item() for a, b in zip(*grads.values(), strict=True))
+        diff = _max_diff(*grads.values())
+        exact = _float64_gates(runs["eager"][0].model)
+        err = [_max_diff(grads[n][: len(exact)], exact) for n in runs]
         times: dict[str, list[float]] = {name: [] for name in runs}
         chunks = itertools.chain([1], itertools.repeat(args.steps, args.repeats))
         for i, steps in enumerate(chunks):  # the first chunk of 1 step: warm-up, untimed
@@ -124,7 +129,8 @@ def _compare(arch: str, method: str, gates: str, args: argparse.Namespace, batch
         row = {"eager": eager, "default": default, "ratio": default / eager,
                "compile": max(first["default"] - first["eager"], 0.0), "diff": diff}  # fmt: skip
         print(f"{arch:<9} {gates:<10} {phase:<5} {eager * 1e3:>9.1f} {default * 1e3:>10.1f} "
-              f"{row['ratio']:>6.2f} {row['compile']:>9.1f} {diff:>9.1e}", flush=True)  # fmt: skip
+              f"{row['ratio']:>6.2f} {row['compile']:>9.1f} {diff:>9.1e} "
+              f"{err[0]:>12.1e}/{err[1]:.1e}", flush=True)  # fmt: skip
         rows.append(row)
     return rows
 
@@ -139,6 +145,22 @@ def _gates_and_grads(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> list
     F.cross_entropy(model(x), y).backward()
     out += [p.grad for p in model.parameters() if p.grad is not None]
     model.zero_grad(set_to_none=True)
+    return out
+
+
+def _max_diff(a: list[torch.Tensor], b: list[torch.Tensor]) -> float:
+    return max((x - y).abs().max().item() for x, y in zip(a, b, strict=True))
+
+
+@torch.no_grad()
+def _float64_gates(model: nn.Module) -> list[torch.Tensor]:
+    """Every layer's gates computed by a float64 copy of its SNN from the same W."""
+    from weightswitch.switcher import switched_layers
+
+    out = []
+    for layer in switched_layers(model).values():
+        snn = copy.deepcopy(layer.snn).double()
+        out.append(snn(layer.weight.double()).float())
     return out
 
 
