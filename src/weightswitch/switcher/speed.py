@@ -40,13 +40,15 @@ def say_once(key: str, message: str) -> None:
 
 
 def compile_snn(snn: nn.Module) -> Callable[[Tensor], Tensor] | None:
-    """`torch.compile(snn, dynamic=False)`, or None (said once) where it is unavailable."""
+    """`torch.compile(snn.forward, dynamic=False)`, or None (said once) where unavailable."""
     try:
         import torch._dynamo
 
         config = torch._dynamo.config
         config.recompile_limit = max(config.recompile_limit, RECOMPILE_LIMIT)
-        return torch.compile(snn, dynamic=False)
+        # the bound forward, not the module: an OptimizedModule stored on the layer would
+        # register as a submodule and duplicate the SNN's entries in the state dict
+        return torch.compile(snn.forward, dynamic=False)
     except Exception as exc:  # any failure means: run eagerly
         unavailable(exc)
         return None
