@@ -52,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--snn-compile", action=argparse.BooleanOptionalAction, default=True,
+                        help="switcher runs with the compiled SNN (default, as `train`); "
+                             "compilation happens in the untimed warm-up")  # fmt: skip
 
 
 def _sync(device: torch.device) -> Callable[[], None]:
@@ -192,7 +195,8 @@ def run(args: argparse.Namespace) -> int:
         if dense_step is not None:
             _row(arch, "ours: dense", dense_step, n, None, None)
         for method in (m for m in args.methods if m != "dense"):
-            state, meth = _state(arch, method, args, device)
+            state, meth = _state(arch, method, args, device,
+                                 {"switcher.snn_compile": args.snn_compile})  # fmt: skip
             steps = {ph: time_ours(state, meth, batches, ep, sw_steps)
                      for ep, ph in enumerate(("tnn", "snn"))}  # fmt: skip
             steps["mean"] = (steps["tnn"] + steps["snn"]) / 2
