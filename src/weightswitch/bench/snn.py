@@ -120,7 +120,9 @@ def _compare(arch: str, method: str, gates: str, args: argparse.Namespace, batch
         batches.set_epoch(epoch)
         it = iter(batches)
         for state, meth in runs.values():
-            meth.on_epoch_start(state, epoch)
+            meth.on_epoch_start(state, epoch)  # epoch 0 attaches the SNNs (drawing random init)
+        if epoch == 0:  # the same SNN initialisation in both
+            runs["default"][0].model.load_state_dict(runs["eager"][0].model.state_dict())
         x, y = next(it)
         first = {}
         grads = {}
