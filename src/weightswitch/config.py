@@ -83,11 +83,7 @@ class SwitcherConfig:
     """Alternating TNN/SNN training (DESIGN 1.3).
 
     `snn_schedule` None reuses the run's TNN schedule; `reference_init` re-initialises the
-    switched FC weights N(0, 0.01) at the start, as the reference code does.
-
-    Speed (same gates and gradients up to float rounding; README "Switcher speed"):
-    `snn_compile` computes the training gates through torch.compile'd SNNs (falls back to
-    eager, said once, where unavailable). Off = plain eager PyTorch."""
+    switched FC weights N(0, 0.01) at the start, as the reference code does."""
 
     granularity: str = "connection"
     phase_unit: str = "epoch"
@@ -97,6 +93,9 @@ class SwitcherConfig:
     reference_init: bool = True
     snn_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     snn_schedule: ScheduleConfig | None = None
+    # Speed, same gates and gradients up to float rounding (README "Switcher speed"): the
+    # training gates come from torch.compile'd SNNs (eager fallback, said once, where
+    # unavailable). False: plain eager PyTorch.
     snn_compile: bool = True
 
 
