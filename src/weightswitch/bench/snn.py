@@ -121,8 +121,9 @@ def _compare(arch: str, method: str, gates: str, args: argparse.Namespace, batch
         it = iter(batches)
         for state, meth in runs.values():
             meth.on_epoch_start(state, epoch)  # epoch 0 attaches the SNNs (drawing random init)
-        if epoch == 0:  # the same SNN initialisation in both
-            runs["default"][0].model.load_state_dict(runs["eager"][0].model.state_dict())
+        # the check starts both from the same weights: the SNN initialisation (epoch 0) and the
+        # previous phase's training (the two runs trained on different batches of `it`)
+        runs["default"][0].model.load_state_dict(runs["eager"][0].model.state_dict())
         x, y = next(it)
         first = {}
         grads = {}
