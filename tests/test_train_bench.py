@@ -8,8 +8,10 @@ from weightswitch.cli import main
 
 
 def test_bench_train_prints_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    # eager SNN: compiling full-size SNNs takes minutes (bench snn measures the compiled path)
     argv = ["bench", "train", "--arch", "lenet300", "--batches", "4", "--switcher-batches", "1",
-            "--workers", "0", "--batch-size", "16", "--repeats", "1"]  # fmt: skip
+            "--workers", "0", "--batch-size", "16", "--repeats", "1",
+            "--no-snn-compile"]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
     labels = ("ours: dense", "ours: switcher (tnn)", "ours: switcher-neuron (snn)",

@@ -132,6 +132,10 @@ class SwitcherConfig:
     reference_init: bool = True
     snn_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     snn_schedule: ScheduleConfig | None = None
+    # Speed, same gates and gradients up to float rounding (README "Switcher speed"): the
+    # training gates come from torch.compile'd SNNs (eager fallback, said once, where
+    # unavailable). False: plain eager PyTorch.
+    snn_compile: bool = False  # on in the `paper` profile: compiling pays off only in long runs
 
 
 @dataclass

@@ -16,6 +16,7 @@ TARGETS: dict[str, str] = {
     "data": "our batch iterator vs torchvision's DataLoader pipeline",
     "train": "seconds per epoch: dense vs switcher, and our loop vs a plain PyTorch loop",
     "export": "dense vs exported switched model: size and inference latency",
+    "snn": "switcher step: speed options on (default) vs off (eager), per phase; --breakdown",
 }
 
 
@@ -40,7 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     targets = "\n".join(f"  {k:<8} {v}" for k, v in TARGETS.items())
     p = subparsers.add_parser(
         "bench",
-        help="timing benchmarks (data, train, export)",
+        help="timing benchmarks (data, train, export, snn)",
         description=f"Timing benchmarks. Targets:\n{targets}\n\n"
         "Options of a target: weightswitch bench TARGET --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="cpu: this process's CPU time (with --threads 1, the compute cost "
                              "even on a machine loaded by other processes)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--snn-compile", action=argparse.BooleanOptionalAction, default=True,
+                        help="switcher runs with the compiled SNN (default, as `train`); "
+                             "compilation happens in the untimed warm-up")  # fmt: skip
 
 
 def _sync(device: torch.device) -> Callable[[], None]:
@@ -78,15 +81,18 @@ def _data(args: argparse.Namespace, spec: Any) -> tuple[torch.Tensor, torch.Tens
     return images, labels, f"synthetic {spec.name}-format images, {n}"
 
 
-def _state(arch: str, method: str, args: argparse.Namespace, device: torch.device) -> Any:
-    """The model, method and optimisers exactly as `weightswitch train` sets them up."""
+def _state(arch: str, method: str, args: argparse.Namespace, device: torch.device,
+           extra: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    """The model, method and optimisers exactly as `weightswitch train` sets them up
+    (`extra`: more dotted config overrides)."""
     from pathlib import Path
 
     from weightswitch.config import build_config, load_params
     from weightswitch.train.runner import new_state
 
     overrides = {"optimizer.lr": args.lr, "batch_size": args.batch_size, "epochs": 2,
-                 "tracking": False, "device": device.type, "seed": args.seed}  # fmt: skip
+                 "tracking": False, "device": device.type, "seed": args.seed,
+                 **(extra or {})}  # fmt: skip
     # only the methods' settings (e.g. gradient clipping): the budget is the benchmark's own
     methods = load_params(args.params).get("methods") if Path(args.params).is_file() else None
     params = {"methods": methods or {}}
@@ -202,7 +208,8 @@ def run(args: argparse.Namespace) -> int:
         if dense_step is not None:
             _row(arch, "ours: dense", dense_step, n, None, None)
         for method in (m for m in args.methods if m != "dense"):
-            state, meth = _state(arch, method, args, device)
+            state, meth = _state(arch, method, args, device,
+                                 {"switcher.snn_compile": args.snn_compile})  # fmt: skip
             steps = {ph: time_ours(state, meth, batches, ep, sw_steps)
                      for ep, ph in enumerate(("tnn", "snn"))}  # fmt: skip
             steps["mean"] = (steps["tnn"] + steps["snn"]) / 2

@@ -85,6 +85,7 @@ class SwitcherMethod(Method):
 
     def _attach(self, state: TrainState) -> None:
         from weightswitch.switcher import attach_switcher, snn_parameters, task_parameters
+        from weightswitch.switcher.speed import set_snn_compile
 
         model = state.model
         before = {id(p) for g in state.optimizers["tnn"].param_groups for p in g["params"]}
@@ -97,6 +98,7 @@ class SwitcherMethod(Method):
             noise_std=self.init_std,
         )
         model.to(state.device)
+        set_snn_compile(model, self.sw.snn_compile)
         if {id(p) for p in task_parameters(model)} != before:
             raise WeightswitchError(
                 "attach_switcher replaced task parameters; the TNN optimiser would lose them"

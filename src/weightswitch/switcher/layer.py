@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -10,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.switcher import speed
 from weightswitch.switcher.free import FreeGates
 from weightswitch.switcher.unet import SwitcherNet
 
@@ -29,6 +31,9 @@ class SwitchedLinear(nn.Module):
     (evaluation, statistics), the gates are cached and recomputed only when W or an SNN
     parameter changed (tracked by tensor storage and in-place version counters): the SNN's
     BatchNorms use the image's own statistics in every mode, so the cache is exact.
+
+    `snn_compile` (see `switcher.speed`): the gradient-carrying gate computation runs through
+    a compiled copy of the SNN's forward and backward; the module and its state are unchanged.
     """
 
     def __init__(
@@ -66,6 +71,8 @@ class SwitchedLinear(nn.Module):
         self.register_buffer("snn_image", image)
         self._gate_cache: tuple[tuple, Tensor, Tensor] | None = None
         self._snn_modules: tuple[nn.Module, tuple[nn.Module, ...]] | None = None
+        self.snn_compile = False
+        self._compiled: Callable[[Tensor], Tensor] | None = None
         nn.init.normal_(self.weight, 0.0, 0.01)
         if self.bias is not None:
             nn.init.uniform_(self.bias, -1 / math.sqrt(in_features), 1 / math.sqrt(in_features))
@@ -125,11 +132,27 @@ class SwitchedLinear(nn.Module):
             self._gate_cache = (key, gates, self.weight * gates)
         return self._gate_cache[1], self._gate_cache[2]
 
+    def set_compile(self, enabled: bool) -> None:
+        """Compile (or stop compiling) the gradient-carrying gate computation."""
+        self.snn_compile, self._compiled = enabled, None
+
+    def _gates_with_grad(self) -> Tensor:
+        if self.snn_compile and self._compiled is None:
+            self._compiled = speed.compile_snn(self.snn)
+            self.snn_compile = self._compiled is not None
+        if self._compiled is not None:
+            try:
+                return self._compiled(self.snn_source())
+            except Exception as exc:  # a backend failure: fall back to eager, said once
+                speed.unavailable(exc)
+                self.set_compile(False)
+        return self.snn(self.snn_source())
+
     def gates(self) -> Tensor:
         """G >= 0 for the current W: out x in (connection) or [in] (neuron)."""
         if torch.is_grad_enabled():
             self._gate_cache = None  # training: W or the SNN change every step
-            return self.snn(self.snn_source())
+            return self._gates_with_grad()
         return self._cached()[0]
 
     def effective_weight(self) -> Tensor:
@@ -145,7 +168,8 @@ class SwitchedLinear(nn.Module):
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state["_gate_cache"] = state["_snn_modules"] = None  # derived: never pickled/copied
+        # derived: never pickled/copied (a copy compiles its own SNN on first use)
+        state["_gate_cache"] = state["_snn_modules"] = state["_compiled"] = None
         return state
 
     def extra_repr(self) -> str:

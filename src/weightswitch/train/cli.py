@@ -69,6 +69,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
      "per gate, no SNN: the free-gates ablation)"}),
     (("--snn-input",), "switcher.snn_input", {"help": "weights | noise (a fixed random image "
      "of W's shape: the switcher-noise ablation)"}),
+    (("--snn-compile",), "switcher.snn_compile", {"action": argparse.BooleanOptionalAction,
+     "help": "torch.compile the SNN gate computation (default off; on in the paper profile)"}),
     (("--snn-optimizer",), "switcher.snn_optimizer.name", {}),
     (("--snn-lr",), "switcher.snn_optimizer.lr", {"type": float}),
     (("--snn-momentum",), "switcher.snn_optimizer.momentum", {"type": float}),
