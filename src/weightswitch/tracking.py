@@ -9,6 +9,7 @@ the run's own outputs are written regardless. mlflow is imported lazily (it is s
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -152,6 +153,13 @@ class Tracker:
             with tempfile.TemporaryDirectory(prefix="ws-gates-") as tmp:
                 for path in gate_figures(gates, Path(tmp)):
                     self._client.log_artifact(self.run_id, str(path), artifact_path="gates")
+
+    def end_others(self, run_ids: Iterable[str], status: str) -> None:
+        """Close the MLflow runs of abandoned attempts (discarded checkpoints) as `status`."""
+        for run_id in run_ids:
+            if self._client is not None and self.enabled and run_id != self.run_id:
+                with contextlib.suppress(Exception):  # a run of another store: nothing to end
+                    self._client.set_terminated(run_id, status)
 
     def end(self, status: str = "FINISHED") -> None:
         """status: FINISHED | FAILED | KILLED."""

@@ -109,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     params = load_params(args.params) if args.params else None
     cfg = build_config(args.arch, args.dataset, args.method, params, overrides)
     _check_names(cfg.arch, cfg.dataset)
-    train(cfg, force=args.force)
+    train(cfg, force=args.force, checkpoint_dir=args.checkpoint_dir)
     return 0
 
 
@@ -128,6 +128,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--params", default=None, metavar="FILE", help="params.yaml (profile recipe)")
     p.add_argument("--force", action="store_true", default=False,
                    help="discard existing outputs/checkpoint and train from scratch")  # fmt: skip
+    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="keep checkpoints here while training, outside the run directory "
+                   "(the pipeline: survives DVC's removal of a stage's outputs)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key, e.g. --set schedule.name=cosine (repeatable)")  # fmt: skip
     group = p.add_argument_group("run settings (override the params file)")
