@@ -4,7 +4,9 @@ Store: `MLFLOW_TRACKING_URI` if set, else `sqlite:///<project root>/mlflow.db` w
 in `mlartifacts/` beside the database (set when the experiment is created, so artifacts never
 land in whatever directory the run started from). Any tracking error (server down, locked
 database, bad URI) disables tracking for the rest of the run with ONE warning line on stderr;
-the run's own outputs are written regardless. mlflow is imported lazily (it is slow).
+the run's own outputs are written regardless. The store is probed first (`probe_store`), so
+a dead server or an unwritable database costs seconds, not mlflow's minutes of retries.
+mlflow is imported lazily (it is slow).
 """
 
 from __future__ import annotations
@@ -12,17 +14,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
 from weightswitch.provenance import project_root
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
+PROBE_TIMEOUT = 5.0  # seconds: a store that fails costs at most this (twice) and one line
 
 
 def tracking_uri() -> str:
@@ -41,11 +46,41 @@ def artifact_location(uri: str) -> str | None:
 
 
 def _quiet_mlflow() -> None:
-    """Before importing mlflow: fail fast on a dead server instead of minutes of retries."""
-    # fail fast on a dead server instead of minutes of retries (user settings win)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    """Before importing mlflow: fail fast on a dead server instead of minutes of retries
+    (user settings win). One failing request then costs at most PROBE_TIMEOUT seconds, and
+    the first failure turns tracking off."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(PROBE_TIMEOUT)))
+
+
+def probe_store(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise within `timeout` seconds if the store at `uri` cannot take a run.
+
+    mlflow itself retries an unreachable server or an unwritable SQLite file for minutes,
+    logging every attempt; this check costs one short request, connection or file write."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request
+
+        # an HTTP error status still means a server answers (a proxy's 404, an auth check)
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+    elif scheme == "sqlite":
+        path = uri[len("sqlite:///") :].split("?")[0]
+        if path and path != ":memory:":
+            conn = sqlite3.connect(path, timeout=timeout)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # needs a writable file and its write lock
+                conn.rollback()
+            finally:
+                conn.close()
+    elif scheme in ("", "file"):
+        folder = Path(urlparse(uri).path if scheme == "file" else uri)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
 
 
 def _chunks(items: list[Any], size: int = MAX_BATCH) -> Iterable[list[Any]]:
@@ -91,14 +126,16 @@ class Tracker:
 
     def _start(self, params: dict[str, Any], tags: dict[str, Any], run_id: str | None) -> None:
         _quiet_mlflow()
+        uri = tracking_uri()
+        probe_store(uri)
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
-        for name in ("mlflow", "alembic"):  # after import: mlflow sets its own levels
-            logging.getLogger(name).setLevel(logging.WARNING)
+        # after import (mlflow sets its own levels): failures reach the user as our one line
+        for name in ("mlflow", "alembic", "sqlalchemy", "urllib3"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
-        uri = tracking_uri()
         client = MlflowClient(tracking_uri=uri)
         if run_id is not None:
             try:
