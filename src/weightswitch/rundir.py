@@ -122,15 +122,15 @@ def _parent_digest(run_dir: Path, flag: str) -> str:
 
 def identity_of(cfg: RunConfig) -> Identity:
     """The identity of the run `cfg` describes (reads the manifest and parents' metrics)."""
-    from weightswitch.data.manifest import read_manifest
+    from weightswitch.data.manifest import read_manifest, repair_command
 
     manifest = read_manifest(cfg.data_root, cfg.dataset)
     try:
         data = {name: str(meta["sha256"]) for name, meta in sorted(manifest["files"].items())}
-    except (KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError):
         raise WeightswitchError(
             f"{Path(cfg.data_root) / cfg.dataset / 'manifest.json'} is damaged; repair: "
-            f"weightswitch fetch {cfg.dataset} --root {cfg.data_root}"
+            f"{repair_command(cfg.data_root, cfg.dataset, manifest.get('split'))}"
         ) from None
     parents: dict[str, str] = {}
     if cfg.method in PRUNE_METHODS and cfg.prune is not None:

@@ -128,12 +128,31 @@ def is_up_to_date(root: str | Path, name: str, val_size: int, seed: int) -> bool
         return False
 
 
+def repair_command(root: str | Path, name: str, split_settings: dict | None = None) -> str:
+    """The `fetch` command that re-prepares `name` exactly as its manifest says."""
+    cmd = f"weightswitch fetch {name} --root {root}"
+    settings = split_settings or {}
+    if isinstance(settings.get("val_size"), int):
+        cmd += f" --val-size {settings['val_size']}"
+    if settings.get("seed"):
+        cmd += f" --seed {settings['seed']}"
+    return cmd
+
+
 def read_manifest(root: str | Path, name: str) -> dict:
-    """The manifest `fetch` wrote for `name` under `root`."""
+    """The manifest `fetch` wrote for `name` under `root` (one-line error naming the fetch
+    command that makes or repairs it)."""
     path = Path(root) / name / MANIFEST
     try:
-        return json.loads(path.read_text())
+        manifest = json.loads(path.read_text())
     except FileNotFoundError:
         raise WeightswitchError(
-            f"{name} is not prepared (no {path}); run: weightswitch fetch {name} --root {root}"
+            f"{name} is not prepared (no {path}); run: {repair_command(root, name)}"
         ) from None
+    except (OSError, ValueError) as exc:
+        raise WeightswitchError(
+            f"{path} is unreadable ({type(exc).__name__}); repair: {repair_command(root, name)}"
+        ) from None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
+        raise WeightswitchError(f"{path} is damaged; repair: {repair_command(root, name)}")
+    return manifest

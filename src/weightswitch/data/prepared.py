@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from weightswitch.data.manifest import MANIFEST, SPLITS, check_files
+from weightswitch.data.manifest import MANIFEST, SPLITS, check_files, repair_command
 from weightswitch.data.registry import get_spec
 from weightswitch.errors import UsageError, WeightswitchError, unknown_choice
 
@@ -17,17 +17,6 @@ def split_path(root: str | Path, name: str, split: str) -> Path:
     if split not in SPLITS:
         raise unknown_choice("split", split, SPLITS)
     return Path(root) / name / f"{split}.pt"
-
-
-def repair_command(root: str | Path, name: str, split_settings: dict | None = None) -> str:
-    """The `fetch` command that re-prepares `name` exactly as its manifest says."""
-    cmd = f"weightswitch fetch {name} --root {root}"
-    settings = split_settings or {}
-    if isinstance(settings.get("val_size"), int):
-        cmd += f" --val-size {settings['val_size']}"
-    if settings.get("seed"):
-        cmd += f" --seed {settings['seed']}"
-    return cmd
 
 
 def verify_split(root: str | Path, name: str, split: str) -> None:
