@@ -17,7 +17,6 @@ import pytest
 import yaml
 
 from test_pipeline_e2e import project, sh  # noqa: F401 - `project`: the e2e test's fixture
-from weightswitch.cli import main
 
 STAGE = "train@model0-dense-0"
 RUN = "fashion_mnist-lenet300-dense-s0"
@@ -69,10 +68,10 @@ def test_killed_stage_resumes_from_its_checkpoint(project: tuple[Path, dict]) ->
     assert "up to date" in sh(["dvc", "status", STAGE], repo, env).lower()
     assert (run / "checkpoint.pt").is_file() and not ckpt_dir.exists()
 
-    reference = repo / "uninterrupted"  # the stage's command, in-process, elsewhere
-    assert main(["train", "--params", str(params_file), "--dataset", "fashion_mnist",
-                 "--arch", "lenet300", "--method", "dense", "--seed", "0", "--out",
-                 str(reference), "--root", str(repo / "data"), "--no-mlflow"]) == 0  # fmt: skip
+    reference = repo / "uninterrupted"  # the stage's command, elsewhere, same thread count
+    sh(["weightswitch", "train", "--params", "params.yaml", "--dataset", "fashion_mnist",
+        "--arch", "lenet300", "--method", "dense", "--seed", "0", "--out", str(reference),
+        "--no-mlflow"], repo, env)  # fmt: skip
     assert comparable(run) == comparable(reference)
 
     from mlflow.tracking import MlflowClient
