@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,20 +77,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("kind", ["server-down", "bad-scheme", "unwritable-sqlite"])
+@pytest.fixture
+def silent_server() -> Any:
+    """A real TCP server that accepts connections and never answers (a hung tracking server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(16)
+        yield f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def failing_store(kind: str, tmp_path: Path, silent: str) -> str:
+    (tmp_path / "a-file").write_text("not a directory")
+    return {
+        "server-down": f"http://127.0.0.1:{_free_port()}",
+        "server-hangs": silent,
+        "bad-scheme": "bogus://nowhere",
+        "unwritable-sqlite": f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}",
+        "sqlite-in-proc": "sqlite:////proc/mlflow.db",
+        "unwritable-file-store": "file:///proc/mlruns",
+    }[kind]
+
+
+STORE_FAILURES = ["server-down", "server-hangs", "bad-scheme", "unwritable-sqlite",
+                  "sqlite-in-proc", "unwritable-file-store"]  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", STORE_FAILURES)
 def test_tracking_failure_does_not_fail_the_run(
     prepared_root: Path,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
+    silent_server: str,
     kind: str,
 ) -> None:
-    uri = {
-        "server-down": f"http://127.0.0.1:{_free_port()}",
-        "bad-scheme": "bogus://nowhere",
-        "unwritable-sqlite": f"sqlite:///{tmp_path / 'a-file' / 'mlflow.db'}",
-    }[kind]
-    (tmp_path / "a-file").write_text("not a directory")
+    uri = failing_store(kind, tmp_path, silent_server)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     out = tmp_path / "run"
@@ -98,6 +120,24 @@ def test_tracking_failure_does_not_fail_the_run(
     err = capsys.readouterr().err
     warnings = [line for line in err.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "MLflow tracking off" in warnings[0], err
+
+
+@pytest.mark.parametrize("kind", ["server-hangs", "sqlite-in-proc", "unwritable-file-store"])
+def test_store_failure_costs_seconds_not_minutes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent_server: str, kind: str
+) -> None:
+    """The promise is "at most 10 s and one line" per run, whatever the store; mlflow alone
+    retries such stores for minutes. (The import of mlflow is not the store's cost.)"""
+    import mlflow  # noqa: F401
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", failing_store(kind, tmp_path, silent_server))
+    tracker = Tracker("ws-test")
+    start = time.monotonic()
+    tracker.start({"a": 1}, {"run_name": "x"}, run_id=None)
+    tracker.log_metrics({"loss": 1.0}, step=1)
+    tracker.end("FINISHED")
+    assert not tracker.enabled and tracker.warned
+    assert time.monotonic() - start < 10
 
 
 def test_tracker_warns_once_when_logging_keeps_failing(
