@@ -175,3 +175,43 @@ def test_default_store_is_beside_the_project(
     assert artifact_location("http://host:5000") is None
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://host:5000")
     assert tracking_uri() == "http://host:5000"
+
+
+def test_attempt_killed_by_sigkill_is_ended_when_force_discards_it(
+    prepared_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kill -9 leaves the MLflow run RUNNING; the next run either continues it (resume) or,
+    when --force throws its checkpoint away, ends it as KILLED."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from mlflow.tracking import MlflowClient
+
+    from test_integrity import history_rows, wait_for
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "run"
+    argv = ["train", "--arch", "lenet300", "--dataset", "mnist", "--method", "dense",
+            "--root", str(prepared_root), "--out", str(out), "--set", "model.hidden=[32,16]",
+            "--device", "cpu", "--profile", "test", "--experiment", "ws-test",
+            "--epochs", "40"]  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-m", "weightswitch.cli", *argv],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    try:
+        wait_for(lambda: history_rows(out) >= 1, proc, "the first epoch")
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    client = MlflowClient(uri)
+    exp = client.get_experiment_by_name("ws-test")
+    assert [r.info.status for r in client.search_runs([exp.experiment_id])] == ["RUNNING"]
+
+    from weightswitch.cli import main
+
+    assert main([*argv[:-1], "2", "--force"]) == 0
+    statuses = sorted(r.info.status for r in client.search_runs([exp.experiment_id]))
+    assert statuses == ["FINISHED", "KILLED"]
