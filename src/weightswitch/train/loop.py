@@ -10,7 +10,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -105,15 +105,20 @@ def train_epoch(
     return mean_loss, correct.item() / max(seen, 1)
 
 
+class Evaluation(NamedTuple):
+    accuracy: float
+    loss: float  # mean cross-entropy
+
+
 @torch.no_grad()
-def evaluate_with_loss(
+def evaluate(
     model: nn.Module,
     batches: Iterable[Any],
     device: torch.device,
     amp: str = "off",
     channels_last: bool = False,
-) -> tuple[float, float]:
-    """(accuracy, mean cross-entropy) of `model` (eval mode) over `batches`."""
+) -> Evaluation:
+    """Accuracy and mean loss of `model` (eval mode) over `batches`."""
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
     loss_sum = torch.zeros((), device=device)
@@ -124,18 +129,7 @@ def evaluate_with_loss(
         correct += (out.argmax(1) == y).sum()
         loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
         seen += y.shape[0]
-    return correct.item() / max(seen, 1), loss_sum.item() / max(seen, 1)
-
-
-def evaluate(
-    model: nn.Module,
-    batches: Iterable[Any],
-    device: torch.device,
-    amp: str = "off",
-    channels_last: bool = False,
-) -> float:
-    """Accuracy of `model` (eval mode) over `batches`."""
-    return evaluate_with_loss(model, batches, device, amp, channels_last)[0]
+    return Evaluation(correct.item() / max(seen, 1), loss_sum.item() / max(seen, 1))
 
 
 def _sync(device: torch.device) -> None:
@@ -165,7 +159,7 @@ def fit(
         loss, acc = train_epoch(state, train_batches, step_callbacks)
         _sync(state.device)
         seconds = time.perf_counter() - start
-        val_acc, val_loss = evaluate_with_loss(
+        val_acc, val_loss = evaluate(
             state.model, val_batches, state.device, state.cfg.amp, channels_last
         )
         if _exploded(val_loss) or not _weights_finite(state.model):

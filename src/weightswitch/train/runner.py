@@ -293,14 +293,14 @@ def _finish(
     cl = bool(state.extra.get("channels_last"))
     test_it = BatchIterator(*test, spec, cfg.eval_batch_size, shuffle=False, augment=False,
                             device=device)  # fmt: skip
-    val_acc = evaluate(model, val_it, device, cfg.amp, cl)
-    test_acc = evaluate(model, test_it, device, cfg.amp, cl)
+    val_acc = evaluate(model, val_it, device, cfg.amp, cl).accuracy
+    test_acc = evaluate(model, test_it, device, cfg.amp, cl).accuracy
     sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
     gates = method.gates(model)
     if gates is not None:
         atomic.write_bytes(out / "gates.pt", lambda f: torch.save(gates, f))
     exported = method.export(model)
-    exported_acc = evaluate(exported, test_it, device, cfg.amp, cl)
+    exported_acc = evaluate(exported, test_it, device, cfg.amp, cl).accuracy
     payload = {"arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
                "model_kwargs": cfg.model, "model": exported.to("cpu").eval()}  # fmt: skip
     atomic.write_bytes(out / "model_exported.pt", lambda f: torch.save(payload, f))
