@@ -98,13 +98,15 @@ def test_second_writer_is_refused_and_dead_holder_taken_over(root: Path, tmp_pat
             holder.kill()
     killed_at = checkpoint_epoch(run / "checkpoint.pt")
     assert killed_at >= 1 and (run / ".lock").is_file() and not (run / "metrics.json").exists()
+    half_written = run / ".checkpoint.pt.k1ll3d.tmp"  # what a kill during a save leaves
+    half_written.write_bytes(b"half a checkpoint")
 
     third = train_process(root, run, *epochs)
     out, err = third.communicate(timeout=300)
     assert third.returncode == 0, err
     assert f"taking over the lock of a run that died (pid {holder.pid}" in err
     assert f"resuming after epoch {killed_at}/40" in out
-    assert not (run / ".lock").exists()  # released
+    assert not (run / ".lock").exists() and not half_written.exists()  # released, swept
     assert train_cli(root, tmp_path / "uninterrupted", "dense", *epochs) == 0
     assert comparable(run) == comparable(tmp_path / "uninterrupted")
 

@@ -24,6 +24,7 @@ import os
 import shutil
 import socket
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -183,6 +184,9 @@ class RunLock:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 record = self._read(fd)
+                if not record:  # the holder has the lock but not yet written its name
+                    time.sleep(0.2)
+                    record = self._read(fd)
                 os.close(fd)
                 raise RunLocked(
                     f"{what} is in use by another run ({_holder(record)}); wait for it to "
@@ -258,6 +262,7 @@ class RunDir:
                     self.out.rmdir()
             raise
         try:
+            self._sweep()
             yield
         except BaseException:
             lock.release()
@@ -266,6 +271,14 @@ class RunDir:
                     self.out.rmdir()
             raise
         lock.release()
+
+    def _sweep(self) -> None:
+        """Remove temporary files of writes a killed run left half-done (we hold the lock, so
+        no writer is active; see `atomic.atomic_path` for their names)."""
+        for folder in {self.out, self.checkpoint.parent}:
+            for name in OUTPUTS:
+                for tmp in folder.glob(f".{name}.*.tmp"):
+                    tmp.unlink(missing_ok=True)
 
     # --- completion ---------------------------------------------------------------------
     def completed(self, identity: Identity) -> dict[str, Any] | None:
@@ -356,6 +369,7 @@ class RunDir:
         if self.checkpoint_dir is None:
             return
         self.checkpoint.unlink(missing_ok=True)
+        self._sweep()
         with contextlib.suppress(OSError):
             self.checkpoint_dir.rmdir()
 
