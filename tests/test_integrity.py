@@ -111,6 +111,24 @@ def test_second_writer_is_refused_and_dead_holder_taken_over(root: Path, tmp_pat
     assert comparable(run) == comparable(tmp_path / "uninterrupted")
 
 
+def test_a_stage_that_outlives_dvc_keeps_its_run(root: Path, tmp_path: Path) -> None:
+    """DVC removes a stage's run directory before re-running it; a trainer still alive from a
+    killed `dvc repro` keeps the run through the lock in its checkpoint folder."""
+    run, ckpts = tmp_path / "run", tmp_path / "checkpoints"
+    argv = ["--epochs", "40", "--checkpoint-dir", str(ckpts)]
+    orphan = train_process(root, run, *argv)
+    try:
+        wait_for(lambda: history_rows(run) >= 1, orphan, "the first epoch")
+        os.kill(orphan.pid, signal.SIGSTOP)
+        shutil.rmtree(run)  # what `dvc repro` does to the stage's outputs
+        second = train_process(root, run, *argv)
+        out, err = second.communicate(timeout=300)
+        assert second.returncode == 1 and f"(pid {orphan.pid} on" in err, (out, err)
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
 # ------------------------------------------------------- 2. identity covers every input
 
 

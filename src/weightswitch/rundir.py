@@ -5,10 +5,10 @@
   parent run (`--init-from`, `--match`). Its digest is recorded inside metrics.json and every
   checkpoint; "already complete" and "resume" compare with that record, never with
   config.json, so a result is never reused for inputs it was not computed from.
-- `RunLock`: an exclusive `flock` on `<run dir>/.lock` held for the whole run (train, prune,
-  fine-tune, export). The file names its holder (pid, host, start time); the kernel drops the
-  lock when the holder dies, so a lock file that can be locked is a dead run's, taken over
-  with a notice.
+- `RunLock`: an exclusive `flock` on `<run dir>/.lock` (and `<checkpoint dir>/.lock`) held
+  for the whole run (train, prune, fine-tune, export). The file names its holder (pid, host,
+  start time); the kernel drops the lock when the holder dies, so a lock file that can be
+  locked is a dead run's, taken over with a notice.
 - `RunDir`: where the checkpoint lives (the run directory, or a separate checkpoint folder
   that outlives DVC's removal of stage outputs), what "complete" means, what may be resumed.
 """
@@ -176,10 +176,15 @@ class RunLock:
             record = {}
         return record if isinstance(record, dict) else {}
 
-    def acquire(self, what: str) -> None:
+    def acquire(self, what: str) -> dict[str, Any]:
+        """Take the lock; return the record of a dead holder it takes over ({} if none)."""
         host = socket.gethostname()
         while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # the folder was just removed by a finishing run
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -207,13 +212,12 @@ class RunLock:
                 f"{what} is locked by {_holder(stale)}, another machine: if that run is dead, "
                 f"delete {self.path}"
             )
-        if stale:
-            _notice(f"{what}: taking over the lock of a run that died ({_holder(stale)})")
         record = {"pid": os.getpid(), "host": host, "started": _now()}
         os.ftruncate(fd, 0)
         os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
         os.fsync(fd)
         self.fd = fd
+        return stale
 
     def release(self) -> None:
         if self.fd is None:
@@ -249,28 +253,29 @@ class RunDir:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """Hold the run directory for the whole body; an empty directory this call created is
-        removed again if the body fails (nothing half-written)."""
-        created = not self.out.exists()
-        self.out.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(self.out / LOCK_NAME)
+        """Hold the run for the whole body: a lock in the run directory, and one in the
+        checkpoint folder, which DVC never removes (a stage's process that outlives a killed
+        `dvc repro` keeps its run even after DVC deleted the run directory). Empty folders
+        are removed on exit: nothing half-written, no leftover checkpoint folder."""
+        folders = [f for f in (self.checkpoint_dir, self.out) if f is not None]
+        removable = [f for f in folders if f == self.checkpoint_dir or not f.exists()]
+        locks: list[RunLock] = []
         try:
-            lock.acquire(str(self.out))
-        except BaseException:
-            if created:
-                with contextlib.suppress(OSError):
-                    self.out.rmdir()
-            raise
-        try:
+            stale: dict[str, Any] = {}
+            for folder in folders:
+                folder.mkdir(parents=True, exist_ok=True)
+                locks.append(RunLock(folder / LOCK_NAME))
+                stale = locks[-1].acquire(str(self.out)) or stale
+            if stale:
+                _notice(f"{self.out}: taking over the lock of a run that died ({_holder(stale)})")
             self._sweep()
             yield
-        except BaseException:
-            lock.release()
-            if created:
+        finally:
+            for lock in reversed(locks):
+                lock.release()
+            for folder in removable:
                 with contextlib.suppress(OSError):
-                    self.out.rmdir()
-            raise
-        lock.release()
+                    folder.rmdir()
 
     def _sweep(self) -> None:
         """Remove temporary files of writes a killed run left half-done (we hold the lock, so
@@ -369,9 +374,7 @@ class RunDir:
         if self.checkpoint_dir is None:
             return
         self.checkpoint.unlink(missing_ok=True)
-        self._sweep()
-        with contextlib.suppress(OSError):
-            self.checkpoint_dir.rmdir()
+        self._sweep()  # the folder itself goes when the lock is released
 
 
 def _try_load(path: Path) -> dict[str, Any] | None:
