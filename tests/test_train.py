@@ -215,7 +215,7 @@ def test_finished_run_is_not_retrained(
     # the same directory with another config: refused, unless --force
     assert train_cli(runs.root, runs.dense, "dense", "--epochs", "3", "--lr", "0.05") == 2
     err = capsys.readouterr().err
-    assert "different config" in err and "optimizer.lr" in err and err.count("\n") == 1
+    assert "other inputs" in err and "optimizer.lr: 0.1 -> 0.05" in err and err.count("\n") == 1
     copy = tmp_path / "copy"
     shutil.copytree(runs.dense, copy)
     assert train_cli(runs.root, copy, "dense", "--epochs", "1", "--lr", "0.05", "--force") == 0

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -217,6 +218,13 @@ def _field_names(cls: type) -> set[str]:
 RUN_KEYS = _field_names(RunConfig) - {"switcher", "prune", "model"}
 SWITCHER_KEYS = _field_names(SwitcherConfig)
 PRUNE_KEYS = _field_names(PruneConfig)
+# keys a recipe / archs.<arch> / methods.<method> section may hold (besides model options)
+SECTION_KEYS = (
+    (RUN_KEYS - {"arch", "dataset", "method", "out"})
+    | SWITCHER_KEYS
+    | PRUNE_KEYS
+    | {"switcher", "prune", "model"}
+)
 
 
 def _coerce(value: Any, tp: Any, key: str) -> Any:
@@ -278,9 +286,7 @@ def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise UsageError(
-            f"unknown key {prefix + unknown[0]!r}; valid keys: {', '.join(sorted(names))}"
-        )
+        raise UsageError(unknown_key(prefix + unknown[0], names))
     kwargs = {k: _coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
@@ -310,10 +316,17 @@ def _set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
     node[parts[-1]] = value
 
 
-def _route(section: dict[str, Any], where: str) -> dict[str, Any]:
-    """Sort one params section's keys into run / switcher / prune / model keys."""
+def _route(section: dict[str, Any], where: str, model_keys: bool = False) -> dict[str, Any]:
+    """Sort one params section's keys into run / switcher / prune / model keys.
+
+    Only an `archs.<arch>` section (`model_keys`) may hold the model's keyword arguments
+    (checked when the model is built); anywhere else an unknown key is an error."""
     if not isinstance(section, dict):
         raise UsageError(f"{where} must be a mapping, got {section!r}")
+    if not model_keys:
+        for key in section:
+            if key not in SECTION_KEYS:
+                raise UsageError(unknown_key(key, SECTION_KEYS, where))
     tree: dict[str, Any] = {}
     for key, value in section.items():
         if key in ("switcher", "prune", "model"):
@@ -344,10 +357,104 @@ def load_params(path: str | Path) -> dict[str, Any]:
         first = str(exc).splitlines()[0] if str(exc) else "bad YAML"
         raise UsageError(f"params file {path} is not valid YAML: {first}") from None
     if data is None:
-        return {}
+        data = {}
     if not isinstance(data, dict):
         raise UsageError(f"params file {path} must hold a mapping at the top level")
+    check_params(data, str(path))
     return data
+
+
+# ------------------------------------------------------------------- strict params files
+
+# Top-level keys of a params file; the pipeline's keys (grid, datasets, models, seeds) are
+# read by dvc.yaml and the report, not by a run.
+PARAMS_KEYS: tuple[str, ...] = (
+    "profile", "grid", "datasets", "models", "seeds", "data", "recipe", "archs", "methods",
+)  # fmt: skip
+DATA_KEYS: tuple[str, ...] = ("root", "val_size")
+# Keys a params file must give: the built-in default of these is never what a profile means.
+REQUIRED_PARAMS: tuple[str, ...] = ("recipe", "recipe.epochs")
+
+
+def unknown_key(key: str, valid: Any, where: str = "") -> str:
+    """The one-line message for a key that is not valid here, with the closest valid key."""
+    valid = sorted(str(v) for v in valid)
+    place = f" in {where}" if where else ""
+    close = difflib.get_close_matches(str(key).split(".")[-1], valid, n=1, cutoff=0.6)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown key {key!r}{place}; valid keys: {', '.join(valid)}{hint}"
+
+
+def _dataclass_of(tp: Any) -> Any:
+    """The dataclass a field holds (also inside `X | None`), else None."""
+    return next((t for t in (tp, *typing.get_args(tp)) if dataclasses.is_dataclass(t)), None)
+
+
+def _check_mapping(data: Any, valid: Any, where: str, types: dict[str, Any]) -> None:
+    """Every key of `data` is in `valid`; mappings that become dataclasses, recursively."""
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        raise UsageError(f"{where} must be a mapping, got {data!r}")
+    for key, value in data.items():
+        if key not in valid:
+            raise UsageError(unknown_key(key, valid, where))
+        cls = _dataclass_of(types.get(key))
+        if cls is not None:
+            _check_mapping(value, _field_names(cls), f"{where}.{key}", typing.get_type_hints(cls))
+
+
+def _section_keys(table: str, name: str) -> set[str]:
+    """Keys of archs.<arch> (plus the arch's model options) or methods.<method> (only the
+    keys that apply to that method)."""
+    valid = set(SECTION_KEYS)
+    if table == "archs":
+        from weightswitch.models.registry import arch_options  # the models know their options
+
+        return valid | set(arch_options(name))
+    if name not in SWITCHER_METHODS:
+        valid -= SWITCHER_KEYS | {"switcher"}
+    if name not in PRUNE_METHODS:
+        valid -= PRUNE_KEYS | {"prune"}
+    return valid
+
+
+def _check_required(params: dict[str, Any]) -> None:
+    for dotted in REQUIRED_PARAMS:
+        *parents, last = dotted.split(".")
+        node: Any = params
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and last in node:
+            continue
+        present = [str(k) for k in node] if isinstance(node, dict) else []
+        close = difflib.get_close_matches(last, present, n=1, cutoff=0.6)
+        raise UsageError(
+            f"missing required key {dotted!r} in {'.'.join(parents) or 'the top level'}; "
+            f"keys there: {', '.join(sorted(present)) or '(none)'}"
+            + (f"; did you mean {close[0]!r}?" if close else "")
+        )
+
+
+def check_params(params: dict[str, Any], source: str = "params") -> None:
+    """A params file is strict: an unknown or misspelled key anywhere, or a required key
+    missing, is a one-line UsageError naming the key, its place, the valid keys and the
+    closest match (a typo must never train with built-in defaults)."""
+    from weightswitch.models.registry import ARCHS
+
+    types = {**typing.get_type_hints(RunConfig), **typing.get_type_hints(SwitcherConfig),
+             **typing.get_type_hints(PruneConfig)}  # fmt: skip
+    try:
+        _check_mapping(params, PARAMS_KEYS, "the top level", {})
+        _check_mapping(params.get("data"), DATA_KEYS, "data", {})
+        _check_mapping(params.get("recipe"), SECTION_KEYS, "recipe", types)
+        for table, names in (("archs", ARCHS), ("methods", METHODS)):
+            _check_mapping(params.get(table), names, table, {})
+            for name, section in (params.get(table) or {}).items():
+                _check_mapping(section, _section_keys(table, name), f"{table}.{name}", types)
+        _check_required(params)
+    except UsageError as exc:
+        raise UsageError(f"{source}: {exc}") from None
 
 
 def _format_paths(tree: dict[str, Any], names: dict[str, Any]) -> None:
@@ -393,7 +500,8 @@ def build_config(
         table = params.get(section) or {}
         if not isinstance(table, dict):
             raise UsageError(f"{section} must be a mapping of name -> settings")
-        tree = _deep_merge(tree, _route(table.get(name) or {}, f"{section}.{name}"))
+        where = f"{section}.{name}"
+        tree = _deep_merge(tree, _route(table.get(name) or {}, where, section == "archs"))
     for dotted, value in (overrides or {}).items():
         group = dotted.split(".")[0]
         if (group == "switcher" and method not in SWITCHER_METHODS) or (

@@ -4,24 +4,31 @@ Store: `MLFLOW_TRACKING_URI` if set, else `sqlite:///<project root>/mlflow.db` w
 in `mlartifacts/` beside the database (set when the experiment is created, so artifacts never
 land in whatever directory the run started from). Any tracking error (server down, locked
 database, bad URI) disables tracking for the rest of the run with ONE warning line on stderr;
-the run's own outputs are written regardless. mlflow is imported lazily (it is slow).
+the run's own outputs are written regardless. The store is probed first (`probe_store`), so
+a dead server or an unwritable database costs seconds, not mlflow's minutes of retries.
+mlflow is imported lazily (it is slow).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import torch
 
 from weightswitch.provenance import project_root
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
+PROBE_TIMEOUT = 5.0  # seconds: a store that fails costs at most this (twice) and one line
+
 # Experiment tag the MLflow 3 UI reads to open an experiment in its model-training view
 # (instead of the GenAI view it guesses for an experiment without it).
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
@@ -86,11 +93,41 @@ def artifact_location(uri: str) -> str | None:
 
 
 def _quiet_mlflow() -> None:
-    """Before importing mlflow: fail fast on a dead server instead of minutes of retries."""
-    # fail fast on a dead server instead of minutes of retries (user settings win)
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    """Before importing mlflow: fail fast on a dead server instead of minutes of retries
+    (user settings win). One failing request then costs at most PROBE_TIMEOUT seconds, and
+    the first failure turns tracking off."""
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(int(PROBE_TIMEOUT)))
+
+
+def probe_store(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise within `timeout` seconds if the store at `uri` cannot take a run.
+
+    mlflow itself retries an unreachable server or an unwritable SQLite file for minutes,
+    logging every attempt; this check costs one short request, connection or file write."""
+    scheme = urlparse(uri).scheme
+    if scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request
+
+        # an HTTP error status still means a server answers (a proxy's 404, an auth check)
+        with contextlib.suppress(urllib.error.HTTPError):
+            urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout).close()
+    elif scheme == "sqlite":
+        path = uri[len("sqlite:///") :].split("?")[0]
+        if path and path != ":memory:":
+            conn = sqlite3.connect(path, timeout=timeout)
+            try:
+                conn.execute("BEGIN IMMEDIATE")  # needs a writable file and its write lock
+                conn.rollback()
+            finally:
+                conn.close()
+    elif scheme in ("", "file"):
+        folder = Path(urlparse(uri).path if scheme == "file" else uri)
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".probe-"):
+            pass
 
 
 def _chunks(items: list[Any], size: int = MAX_BATCH) -> Iterable[list[Any]]:
@@ -139,14 +176,16 @@ class Tracker:
 
     def _start(self, params: dict[str, Any], tags: dict[str, Any], run_id: str | None) -> None:
         _quiet_mlflow()
+        uri = tracking_uri()
+        probe_store(uri)
         from mlflow.entities import Param, RunTag
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
-        for name in ("mlflow", "alembic"):  # after import: mlflow sets its own levels
-            logging.getLogger(name).setLevel(logging.WARNING)
+        # after import (mlflow sets its own levels): failures reach the user as our one line
+        for name in ("mlflow", "alembic", "sqlalchemy", "urllib3"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
-        uri = tracking_uri()
         client = MlflowClient(tracking_uri=uri)
         if run_id is not None:
             try:
@@ -206,6 +245,13 @@ class Tracker:
             with tempfile.TemporaryDirectory(prefix="ws-gates-") as tmp:
                 for path in gate_figures(gates, Path(tmp)):
                     self._client.log_artifact(self.run_id, str(path), artifact_path="gates")
+
+    def end_others(self, run_ids: Iterable[str], status: str) -> None:
+        """Close the MLflow runs of abandoned attempts (discarded checkpoints) as `status`."""
+        for run_id in run_ids:
+            if self._client is not None and self.enabled and run_id != self.run_id:
+                with contextlib.suppress(Exception):  # a run of another store: nothing to end
+                    self._client.set_terminated(run_id, status)
 
     def end(self, status: str = "FINISHED") -> None:
         """status: FINISHED | FAILED | KILLED."""

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
-from weightswitch.data.manifest import SPLITS
+from weightswitch.data.manifest import MANIFEST, SPLITS, check_files, repair_command
 from weightswitch.data.registry import get_spec
 from weightswitch.errors import UsageError, WeightswitchError, unknown_choice
 
@@ -16,6 +17,24 @@ def split_path(root: str | Path, name: str, split: str) -> Path:
     if split not in SPLITS:
         raise unknown_choice("split", split, SPLITS)
     return Path(root) / name / f"{split}.pt"
+
+
+def verify_split(root: str | Path, name: str, split: str) -> None:
+    """Check a prepared split against the sha256 its manifest records, before anything
+    trains on it: damage of any kind is one line naming the file and the repair command."""
+    path = split_path(root, name, split)
+    manifest_path = Path(root) / name / MANIFEST
+    if not manifest_path.is_file() and not path.is_file():
+        raise WeightswitchError(f"{path} not found; run: {repair_command(root, name)}")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        entry = {path.name: manifest["files"][path.name]}
+        settings = manifest.get("split")
+        problem = check_files(root, name, entry)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        problem, settings = f"{manifest_path} is unreadable ({type(exc).__name__})", None
+    if problem is not None:
+        raise WeightswitchError(f"{problem}; repair: {repair_command(root, name, settings)}")
 
 
 def balanced_subset(labels: Tensor, limit: int, seed: int = 0) -> Tensor:
@@ -45,10 +64,14 @@ def load_split(
     """
     spec = get_spec(name)
     path = split_path(root, name, split)
-    if not path.is_file():
-        raise WeightswitchError(f"{path} not found; run: weightswitch fetch {name} --root {root}")
-    data = torch.load(path, weights_only=True)
-    images, labels = data["images"], data["labels"]
+    verify_split(root, name, split)
+    try:
+        data = torch.load(path, weights_only=True)
+        images, labels = data["images"], data["labels"]
+    except Exception as exc:  # matches its sha256, so the manifest itself is wrong
+        raise WeightswitchError(
+            f"{path} is unreadable ({type(exc).__name__}); repair: {repair_command(root, name)}"
+        ) from None
     if images.dtype != torch.uint8 or tuple(images.shape[1:]) != spec.shape:
         raise WeightswitchError(f"{path}: unexpected images {images.dtype} {tuple(images.shape)}")
     if limit is not None:

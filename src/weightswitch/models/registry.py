@@ -54,6 +54,12 @@ def get_arch(name: str) -> Arch:
         raise unknown_choice("arch", name, ARCHS) from None
 
 
+def arch_options(name: str) -> list[str]:
+    """Keyword options of an arch's builder (e.g. vgg16's head_width)."""
+    params = inspect.signature(get_arch(name).builder).parameters
+    return [p for p in params if p not in ("in_channels", "num_classes", "image_size")]
+
+
 def _dataset_geometry(dataset: str) -> tuple[int, int, int]:
     """(channels, image size, classes) from the dataset registry."""
     spec = get_spec(dataset)
@@ -74,8 +80,7 @@ def build_model(arch: str, dataset: str, fc_bias: bool = False, **kwargs: Any) -
             f"arch {arch!r} does not fit dataset {dataset!r}; "
             f"{arch} works with: {', '.join(spec.datasets)}"
         )
-    params = inspect.signature(spec.builder).parameters
-    options = [p for p in params if p not in ("in_channels", "num_classes", "image_size")]
+    options = arch_options(arch)
     for key in kwargs:
         if key not in options:
             raise unknown_choice(f"option for arch {arch!r}", key, options or ["(none)"])

@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     line = grid_line(params, cfg) if args.params else None  # only for a grid's stages
     if line:
         print(line, flush=True)
-    train(cfg, force=args.force)
+    train(cfg, force=args.force, checkpoint_dir=args.checkpoint_dir)
     return 0
 
 
@@ -162,6 +162,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="discard existing outputs/checkpoint and train from scratch")  # fmt: skip
     p.add_argument("--print-config", action="store_true", default=False,
                    help="print the resolved run config as JSON and exit")  # fmt: skip
+    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
+                   help="keep checkpoints here while training, outside the run directory "
+                   "(the pipeline: survives DVC's removal of a stage's outputs)")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="any config key, e.g. --set schedule.name=cosine (repeatable)")  # fmt: skip
     group = p.add_argument_group("run settings (override the params file)")

@@ -10,7 +10,7 @@ import contextlib
 import math
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,24 @@ def _exploded(mean_loss: torch.Tensor | float) -> bool:
     return not math.isfinite(float(mean_loss)) or float(mean_loss) > EXPLODED_LOSS
 
 
+def _weights_finite(model: nn.Module) -> bool:
+    """One host sync for the whole model."""
+    flags = [torch.isfinite(p.detach()).all() for p in model.parameters()]
+    return bool(torch.stack(flags).all()) if flags else True
+
+
+def _diverged_after_update(state: TrainState, epoch: int, val_loss: float) -> TrainingDiverged:
+    """The epoch's training loss is measured before each update; the model after the last
+    update is only seen by validation (and the weights themselves)."""
+    finite = "finite" if _weights_finite(state.model) else "NaN/inf"
+    return TrainingDiverged(
+        f"training diverged after the last update of epoch {epoch + 1}: validation loss "
+        f"{val_loss:.3g} (NaN/inf or above {EXPLODED_LOSS:g}), weights {finite} "
+        f"(phase {state.phase}, lr {state.lr:g}); lower the learning rate or set "
+        "optimizer.grad_clip. No metrics were written."
+    )
+
+
 def train_epoch(
     state: TrainState, batches: Iterable[Any], step_callbacks: Sequence[Callback]
 ) -> tuple[float, float]:
@@ -87,6 +105,11 @@ def train_epoch(
     return mean_loss, correct.item() / max(seen, 1)
 
 
+class Evaluation(NamedTuple):
+    accuracy: float
+    loss: float  # mean cross-entropy
+
+
 @torch.no_grad()
 def evaluate(
     model: nn.Module,
@@ -94,17 +117,19 @@ def evaluate(
     device: torch.device,
     amp: str = "off",
     channels_last: bool = False,
-) -> float:
-    """Accuracy of `model` (eval mode) over `batches`."""
+) -> Evaluation:
+    """Accuracy and mean loss of `model` (eval mode) over `batches`."""
     model.eval()
     correct = torch.zeros((), dtype=torch.long, device=device)
+    loss_sum = torch.zeros((), device=device)
     seen = 0
     for x, y in batches:
         with autocast(device, amp):
             out = model(_prepare(x, channels_last))
         correct += (out.argmax(1) == y).sum()
+        loss_sum += F.cross_entropy(out.float(), y, reduction="sum")
         seen += y.shape[0]
-    return correct.item() / max(seen, 1)
+    return Evaluation(correct.item() / max(seen, 1), loss_sum.item() / max(seen, 1))
 
 
 def _sync(device: torch.device) -> None:
@@ -134,7 +159,11 @@ def fit(
         loss, acc = train_epoch(state, train_batches, step_callbacks)
         _sync(state.device)
         seconds = time.perf_counter() - start
-        val_acc = evaluate(state.model, val_batches, state.device, state.cfg.amp, channels_last)
+        val_acc, val_loss = evaluate(
+            state.model, val_batches, state.device, state.cfg.amp, channels_last
+        )
+        if _exploded(val_loss) or not _weights_finite(state.model):
+            raise _diverged_after_update(state, epoch, val_loss)
         row: dict[str, Any] = {
             "epoch": epoch + 1,
             "phase": state.phase,

@@ -3,14 +3,14 @@
 Run directory (docs/architecture.md, "Run outputs"): config.json first, then history.csv and
 checkpoint.pt after every epoch (atomic), and at the end gates.pt, model_exported.pt and
 finally metrics.json, whose presence marks the run complete. Test accuracy is measured once,
-on the final model, after training; no selection on test.
+on the final model, after training; no selection on test. The run directory's identity,
+lock, completion and resume rules live in `weightswitch.rundir`; this module orchestrates.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,25 +19,16 @@ from typing import Any
 import torch
 
 from weightswitch import atomic
-from weightswitch.config import RunConfig, config_from_json, flatten
+from weightswitch.config import RunConfig, flatten
 from weightswitch.errors import UsageError, WeightswitchError
 from weightswitch.methods import Method, make_method
 from weightswitch.run_files import HISTORY_COLUMNS
+from weightswitch.rundir import CHECKPOINT_VERSION, Identity, RunDir, identity_of
 from weightswitch.train import checkpoint
 from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.loop import evaluate, fit
 from weightswitch.train.metrics import sparsity_metrics
 from weightswitch.train.progress import Progress
-
-OUTPUTS = (
-    "metrics.json",
-    "history.csv",
-    "gates.pt",
-    "model_exported.pt",
-    "checkpoint.pt",
-    "config.json",
-)
-CHECKPOINT_VERSION = 1
 
 
 def resolve_device(name: str) -> torch.device:
@@ -67,31 +58,33 @@ def history_csv(history: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:
-    fa, fb = flatten(a), flatten(b)
-    keys = sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
-    return ", ".join(f"{k}: {fa.get(k)!r} -> {fb.get(k)!r}" for k in keys[:3])
-
-
 # ------------------------------------------------------------------------------ callbacks
 
 
 class Checkpointer(Callback):
-    """After every epoch: history.csv and an atomic checkpoint of everything a resume needs."""
+    """After every epoch (and once at the start, so that even a kill in the first epoch
+    resumes into the same MLflow run): history.csv and an atomic checkpoint of everything a
+    resume needs, stamped with the run's identity."""
 
-    def __init__(self, out: Path, method: Method, session_start: float) -> None:
-        self.out = out
+    def __init__(
+        self, run: RunDir, method: Method, identity: Identity, session_start: float
+    ) -> None:
+        self.run = run
         self.method = method
+        self.identity = identity
         self.session_start = session_start
         self.wall_before = 0.0
 
     def wall_seconds(self) -> float:
         return self.wall_before + time.perf_counter() - self.session_start
 
-    def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
-        atomic.write_text(self.out / "history.csv", history_csv(state.history))
+    def save(self, state: TrainState) -> None:
+        atomic.write_text(self.run.out / "history.csv", history_csv(state.history))
         state.extra["wall_seconds"] = self.wall_seconds()
-        checkpoint.save(self.out / "checkpoint.pt", snapshot(state, self.method))
+        self.run.save_checkpoint(snapshot(state, self.method, self.identity))
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
+        self.save(state)
 
 
 class TrackingCallback(Callback):
@@ -110,9 +103,10 @@ class TrackingCallback(Callback):
 # --------------------------------------------------------------------------- checkpoints
 
 
-def snapshot(state: TrainState, method: Method) -> dict[str, Any]:
+def snapshot(state: TrainState, method: Method, identity: Identity) -> dict[str, Any]:
     return {
         "version": CHECKPOINT_VERSION,
+        "identity": identity.to_dict(),
         "config": state.cfg.to_dict(),
         "model": state.model.state_dict(),
         "optimizers": {k: o.state_dict() for k, o in state.optimizers.items()},
@@ -151,44 +145,6 @@ def restore(state: TrainState, method: Method, ckpt: dict[str, Any]) -> None:
 # -------------------------------------------------------------------------------- the run
 
 
-def _finished(out: Path, cfg: RunConfig, force: bool) -> dict[str, Any] | None:
-    """Metrics of an identical finished run in `out` (None if there is none to reuse)."""
-    if force:
-        for name in OUTPUTS:
-            (out / name).unlink(missing_ok=True)
-        return None
-    metrics_path = out / "metrics.json"
-    if not metrics_path.is_file():
-        return None
-    try:
-        old = config_from_json(json.loads((out / "config.json").read_text(encoding="utf-8")))
-        metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, WeightswitchError):
-        raise UsageError(f"{out} holds an unreadable finished run; pass --force") from None
-    if old.fingerprint() != cfg.fingerprint():
-        raise UsageError(
-            f"{out} holds a finished run with a different config "
-            f"({_diff(old.fingerprint(), cfg.fingerprint())}); pass --force or another --out"
-        )
-    return metrics
-
-
-def _load_resume(out: Path, cfg: RunConfig) -> dict[str, Any] | None:
-    path = out / "checkpoint.pt"
-    if not path.is_file():
-        return None
-    ckpt = checkpoint.load(path)
-    if ckpt.get("version") != CHECKPOINT_VERSION:
-        raise UsageError(f"{path} is from another version of weightswitch; pass --force")
-    old = config_from_json(ckpt["config"])
-    if old.fingerprint() != cfg.fingerprint():
-        raise UsageError(
-            f"{path} was written with a different config "
-            f"({_diff(old.fingerprint(), cfg.fingerprint())}); pass --force to start over"
-        )
-    return ckpt
-
-
 def _setup_determinism(device: torch.device) -> None:
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
@@ -216,26 +172,45 @@ def train(
     cfg: RunConfig,
     *,
     force: bool = False,
+    checkpoint_dir: str | Path | None = None,
     callbacks: Sequence[Callback] = (),
     bar: bool | None = None,
 ) -> dict[str, Any]:
-    """Train (or resume, or recognise as complete) the run `cfg` describes; return metrics."""
+    """Train (or resume, or recognise as complete) the run `cfg` describes; return metrics.
+
+    The whole run holds the run directory's lock. `checkpoint_dir` keeps the checkpoints
+    outside the run directory while it trains (the DVC stages: DVC removes a stage's outputs
+    before re-running it, the checkpoint folder survives)."""
+    run = RunDir(Path(cfg.out or "."), None if checkpoint_dir is None else Path(checkpoint_dir))
+    identity = identity_of(cfg)
+    with run.locked():
+        done = None if force else run.completed(identity)
+        if done is not None:
+            print(f"{run.out}: already complete (test accuracy {done.get('test_accuracy')}); "
+                  "pass --force to retrain")  # fmt: skip
+            return done
+        return _train_locked(cfg, run, identity, force, callbacks, bar)
+
+
+def _train_locked(
+    cfg: RunConfig,
+    run: RunDir,
+    identity: Identity,
+    force: bool,
+    callbacks: Sequence[Callback],
+    bar: bool | None,
+) -> dict[str, Any]:
     from weightswitch.data import BatchIterator, get_spec, load_split
     from weightswitch.provenance import git_commit
     from weightswitch.tracking import Tracker, experiment_name, experiment_tags, run_tags
 
-    out = Path(cfg.out or ".")
-    done = _finished(out, cfg, force)
-    if done is not None:
-        print(f"{out}: already complete (test accuracy {done.get('test_accuracy')}); "
-              "pass --force to retrain")  # fmt: skip
-        return done
-    ckpt = _load_resume(out, cfg)
+    out = run.out
     session_start = time.perf_counter()
-
     device = resolve_device(cfg.device)
     _setup_determinism(device)
     spec = get_spec(cfg.dataset)
+    # load_split checks each split against its manifest: damaged data stops the run here,
+    # before anything is written or removed
     train_x, train_y = load_split(cfg.data_root, cfg.dataset, "train", limit=cfg.train_limit)
     val_x, val_y = load_split(cfg.data_root, cfg.dataset, "val", limit=cfg.eval_limit)
     test_x, test_y = load_split(cfg.data_root, cfg.dataset, "test", limit=cfg.eval_limit)
@@ -244,29 +219,33 @@ def train(
     val_it = BatchIterator(val_x, val_y, spec, cfg.eval_batch_size, shuffle=False, augment=False,
                            device=device, norm=cfg.input_norm)  # fmt: skip
 
+    if force:
+        run.clear()
+    ckpt = run.resume_point(identity)
     state, method = new_state(cfg, device)
     if ckpt is not None:
         restore(state, method, ckpt)
         print(f"{out}: resuming after epoch {state.epoch}/{state.total_epochs}")
     state.extra.update(train_size=len(train_y), val_size=len(val_y), test_size=len(test_y))
 
-    out.mkdir(parents=True, exist_ok=True)
     atomic.write_text(out / "config.json", cfg.to_json() + "\n")
     commit = git_commit()
     tracker = Tracker(experiment_name(cfg), enabled=cfg.tracking, tags=experiment_tags(cfg))
     tracker.start(flatten(cfg.to_dict()), run_tags(cfg, device_label(device), commit),
                   run_id=state.extra.get("mlflow_run_id"))  # fmt: skip
+    tracker.end_others(run.abandoned_mlflow_runs, "KILLED")
     state.extra["mlflow_run_id"] = tracker.run_id
 
-    saver = Checkpointer(out, method, session_start)
+    saver = Checkpointer(run, method, identity, session_start)
     saver.wall_before = float(state.extra.get("wall_seconds", 0.0))
     progress = Progress(len(train_it), bar=bar)
     all_callbacks = [method, saver, TrackingCallback(tracker), progress, *callbacks]
     try:
+        saver.save(state)
         fit(state, train_it, val_it, all_callbacks)
         for cb in all_callbacks:
             cb.on_fit_end(state)
-        metrics = _finish(state, method, out, val_it, spec, (test_x, test_y), commit, saver)
+        metrics = _finish(state, method, val_it, spec, (test_x, test_y), commit, saver)
     except BaseException as exc:
         progress.close()
         tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
@@ -283,28 +262,29 @@ def train(
 def _finish(
     state: TrainState,
     method: Method,
-    out: Path,
     val_it: Any,
     spec: Any,
     test: tuple[torch.Tensor, torch.Tensor],
     commit: str | None,
     saver: Checkpointer,
 ) -> dict[str, Any]:
-    """Evaluate the final model once on val and test, write gates, export, metrics.json."""
+    """Evaluate the final model once on val and test, write gates, export, the final
+    checkpoint, then metrics.json (with the identity it was computed for)."""
     from weightswitch.data import BatchIterator
 
     cfg, model, device = state.cfg, state.model, state.device
+    out = saver.run.out
     cl = bool(state.extra.get("channels_last"))
     test_it = BatchIterator(*test, spec, cfg.eval_batch_size, shuffle=False, augment=False,
                             device=device, norm=cfg.input_norm)  # fmt: skip
-    val_acc = evaluate(model, val_it, device, cfg.amp, cl)
-    test_acc = evaluate(model, test_it, device, cfg.amp, cl)
+    val_acc = evaluate(model, val_it, device, cfg.amp, cl).accuracy
+    test_acc = evaluate(model, test_it, device, cfg.amp, cl).accuracy
     sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
     gates = method.gates(model)
     if gates is not None:
         atomic.write_bytes(out / "gates.pt", lambda f: torch.save(gates, f))
     exported = method.export(model)
-    exported_acc = evaluate(exported, test_it, device, cfg.amp, cl)
+    exported_acc = evaluate(exported, test_it, device, cfg.amp, cl).accuracy
     payload = {"arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
                "model_kwargs": cfg.model, "input_norm": cfg.input_norm,
                "model": exported.to("cpu").eval()}  # fmt: skip
@@ -342,8 +322,11 @@ def _finish(
         "init_from": state.extra.get("init_from"),
         "mlflow_run_id": state.extra.get("mlflow_run_id"),
         "config": cfg.to_dict(),
+        "identity": saver.identity.to_dict(),
     }
+    saver.run.publish_checkpoint()
     atomic.write_json(out / "metrics.json", metrics)
+    saver.run.forget_checkpoint()
     return metrics
 
 
