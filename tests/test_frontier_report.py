@@ -69,8 +69,9 @@ def test_report_writes_frontier_figure_and_table(synth: Path, capsys) -> None:
             "--frontier", str(synth / "frontier")]  # fmt: skip
     assert main(args) == 0
     for pair in ("mnist_lenet300", "fashion_mnist_lenet300"):
-        for ext in ("png", "pdf"):
-            assert (out / "figures" / PROFILE / f"frontier_{pair}.{ext}").stat().st_size > 0
+        # one report per grid x profile folder: PNG under figures/, PDF under pdf/
+        assert (out / "figures" / f"frontier_{pair}.png").stat().st_size > 0
+        assert (out / "pdf" / f"frontier_{pair}.pdf").stat().st_size > 0
     table = pd.read_csv(out / "tables" / "frontier.csv")
     mnist = table[table["dataset"] == "mnist"].set_index(["kind", "method"])
     points = mnist.loc[("frontier", "magnitude")]

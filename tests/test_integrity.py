@@ -237,8 +237,8 @@ def test_divergence_in_the_last_update_is_caught(
         ("recipe:\n  batch_size: 32\n",
          "missing required key 'recipe.epochs' in recipe; keys there: batch_size", None),
         ("recipes:\n  epochs: 1\n",
-         "unknown key 'recipes' in the top level; valid keys: archs, data, datasets, grid, "
-         "methods, models, profile, recipe, seeds", "recipe"),
+         "unknown key 'recipes' in the top level; valid keys: ablations, archs, data, datasets, "
+         "frontier, grid, methods, models, profile, recipe, seeds", "recipe"),
         ("recipe: {epoch: 3}\n", "unknown key 'epoch' in recipe; valid keys: amp, ", "epochs"),
         ("recipe: {epochs: 1, optimizer: {lr: 0.1, momentun: 0.9}}\n",
          "unknown key 'momentun' in recipe.optimizer; valid keys: grad_clip, lr, momentum, "

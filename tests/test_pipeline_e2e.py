@@ -92,7 +92,7 @@ def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     assert any(p.suffix == ".png" for p in files) and any(p.suffix == ".pdf" for p in files)
     assert any(p.suffix == ".csv" for p in files) and any(p.suffix == ".tex" for p in files)
     assert all(p.stat().st_size > 0 for p in files)
-    assert (reports / "figures" / "smoke" / "frontier_fashion_mnist_lenet300.png").is_file()
+    assert (reports / "figures" / "frontier_fashion_mnist_lenet300.png").is_file()
     assert "frontier" in (reports / "tables" / "frontier.csv").read_text()
     index = (reports / "README.md").read_text()
     for p in files:

@@ -370,7 +370,9 @@ def load_params(path: str | Path) -> dict[str, Any]:
 # read by dvc.yaml and the report, not by a run.
 PARAMS_KEYS: tuple[str, ...] = (
     "profile", "grid", "datasets", "models", "seeds", "data", "recipe", "archs", "methods",
+    "ablations", "frontier",
 )  # fmt: skip
+FRONTIER_KEYS: tuple[str, ...] = ("methods", "sparsity")
 DATA_KEYS: tuple[str, ...] = ("root", "val_size")
 # Keys a params file must give: the built-in default of these is never what a profile means.
 REQUIRED_PARAMS: tuple[str, ...] = ("recipe", "recipe.epochs")
@@ -447,6 +449,7 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
     try:
         _check_mapping(params, PARAMS_KEYS, "the top level", {})
         _check_mapping(params.get("data"), DATA_KEYS, "data", {})
+        _check_mapping(params.get("frontier"), FRONTIER_KEYS, "frontier", {})
         _check_mapping(params.get("recipe"), SECTION_KEYS, "recipe", types)
         for table, names in (("archs", ARCHS), ("methods", METHODS)):
             _check_mapping(params.get(table), names, table, {})

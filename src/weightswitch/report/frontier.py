@@ -278,6 +278,7 @@ def write(
     """Write tables/frontier.{csv,md,tex} and one figure per profile and pair; return the
     table's index entry and the figures' entries per profile."""
     from weightswitch.report import figures as F
+    from weightswitch.report.build import budget_text
 
     profiles = sorted(col.ok["profile"].unique())
     if frontier_root is not None and not Path(frontier_root).is_dir():
@@ -319,7 +320,13 @@ def write(
     figures: dict[str, list[Entry]] = {}
     F.setup()
     for profile, dataset, arch in sorted(set(map(tuple, interesting[list(PAIR)].to_numpy()))):
-        plot = F.save(draw(table, profile, dataset, arch, source(profile)), out / "figures")
+        plot = draw(table, profile, dataset, arch, source(profile))
+        if len(profiles) == 1:  # one report per folder (reports/<grid>/<profile>/)
+            plot.stem = plot.stem.split("/", 1)[1]
+        budget = budget_text(col, str(profile))
+        F.stamp(plot.figure, budget)
+        plot.caption += f" Budget: {budget}."
+        plot = F.save(plot, out / "figures", out / "pdf")
         title = f"frontier {dataset} {arch}"
         figures.setdefault(profile, []).append(
             Entry(title, plot.caption, plot.files, image=plot.files[0])
