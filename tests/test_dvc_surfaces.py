@@ -79,7 +79,7 @@ def planned(output: str) -> set[str]:
 
 def mentioned(output: str) -> set[str]:
     """Every stage a dry run names: to run, failed (no data in a dry run), or skipped."""
-    return set(re.findall(r"'((?:fetch|train|prune)@[^']+|report)'", output))
+    return set(re.findall(r"'((?:fetch|train|prune|ablate|frontier)@[^']+|report)'", output))
 
 
 def dry_run(repo: Path, env: dict[str, str], override: str) -> str:
@@ -100,7 +100,9 @@ def test_one_key_override_stays_on_the_workspace_grid(tmp_path: Path, fake_mirro
     out = dry_run(repo, env, "seeds=[3]")
     mini = {"fetch@fashion_mnist", "report"}
     mini |= {f"train@model0-{m}-3" for m in ("dense", "switcher", "switcher-neuron")}
-    mini |= {f"prune@model0-{m}-3" for m in ("magnitude", "random")}
+    mini |= {f"prune@model0-{m}-3" for m in ("magnitude", "iterative", "random")}
+    mini |= {f"ablate@model0-{m}-3" for m in ("switcher-noise", "free-gates", "free-gates-neuron")}
+    mini |= {f"frontier@model0-{m}-0.9-3" for m in ("magnitude", "iterative", "random")}
     assert "fetch@fashion_mnist" in planned(out) and mentioned(out) == mini, out
     # naming another pair is still one override away, and it does not become the default
     out = dry_run(repo, env, "grid=study")
@@ -265,7 +267,7 @@ def test_params_switches_the_workspace_default(tmp_path: Path, capsys) -> None:
     changed = (conf / "config.yaml").read_text()
     assert "- profile: smoke" in changed and changed.count("\n") == text.count("\n")
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
-    assert params["profile"] == "smoke" and params["grid"] == "lenets"  # grid kept
+    assert params["profile"] == "smoke" and params["grid"] == "fashion"  # grid kept
     # composing elsewhere (a benchmark's scratch file) leaves the workspace default alone
     assert main(["params", "--conf", str(conf), "--out", str(tmp_path / "x" / "p.yaml"),
                  "--grid", "study"]) == 0  # fmt: skip

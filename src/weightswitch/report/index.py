@@ -11,7 +11,7 @@ import pandas as pd
 
 from weightswitch import provenance
 
-REDUCED_BUDGET = ("quick", "smoke")
+REDUCED_BUDGET = ("quick", "cpu", "smoke")  # every profile but `paper`
 
 BIBTEX = r"""@misc{weightswitch,
   author       = {{weightswitch contributors}},
