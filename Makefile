@@ -1,7 +1,7 @@
 # Two entry points, both self-installing and idempotent:
 #   make test    create .venv if missing, install pinned deps, lint, run the test suite
 #   make repro   same set-up, then regenerate every result with DVC, on the workspace's grid x
-#                profile (conf/config.yaml; committed: lenets x quick). GRID=... and/or PROFILE=...
+#                profile (conf/config.yaml; committed: fashion x quick). GRID=... and/or PROFILE=...
 #                switch the workspace first (weightswitch params), e.g. make repro PROFILE=smoke
 SHELL := /bin/bash
 PYTHON ?= python3
