@@ -26,7 +26,9 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-METHODS = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
+METHODS = ("dense", "switcher", "switcher-neuron", "magnitude", "iterative", "random",
+           "switcher-noise", "free-gates", "free-gates-neuron")  # fmt: skip
+FRONTIER = ("magnitude", "iterative", "random")  # smoke: one sparsity point each
 
 
 def sh(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> str:
@@ -195,7 +197,7 @@ def test_parallel_seeds_server_report_plots_and_remote(tmp_path: Path, fake_mirr
         assert exp is not None and exp.tags["mlflow.experimentKind"] == "custom_model_development"
         runs = client.search_runs([exp.experiment_id], "attributes.status = 'FINISHED'")
         assert sorted((r.data.tags["method"], r.data.tags["seed"]) for r in runs) == sorted(
-            (m, s) for m in METHODS for s in ("0", "1")
+            (m, s) for m in (*METHODS, *FRONTIER) for s in ("0", "1")
         )
         assert len({r.data.tags["dvc_exp"] for r in runs}) == 2  # one DVC experiment per seed
         assert all(r.data.tags["grid"] == "mini" for r in runs)

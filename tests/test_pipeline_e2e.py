@@ -63,6 +63,7 @@ def project(tmp_path_factory: pytest.TempPathFactory, fake_mirror) -> tuple[Path
     sh(["git", "init", "-q"], repo, env)
     sh(["dvc", "init", "-q"], repo, env)
     shutil.copy2(PROJECT / ".dvc" / "config", repo / ".dvc" / "config")
+    shutil.copytree(PROJECT / ".dvc" / "plots", repo / ".dvc" / "plots")  # plot templates
     sh(["weightswitch", "params", "--grid", "mini", "--profile", "smoke"], repo, env)
     sh(["git", "add", "-A"], repo, env)
     sh(["git", "commit", "-qm", "init"], repo, env)

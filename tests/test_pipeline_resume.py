@@ -77,6 +77,6 @@ def test_killed_stage_resumes_from_its_checkpoint(project: tuple[Path, dict]) ->
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=f"sqlite:///{repo / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("weightswitch")
+    experiment = client.get_experiment_by_name("weightswitch/mini/smoke")  # one per grid x profile
     runs = client.search_runs([experiment.experiment_id], "tags.method = 'dense'")
     assert [r.info.status for r in runs] == ["FINISHED"]  # the killed attempt, continued

@@ -63,7 +63,8 @@ def test_run_contents_and_resume_into_same_mlflow_run(
         "method": "switcher", "arch": "lenet300", "dataset": "mnist", "profile": "test",
         "seed": "0"}  # fmt: skip
     assert "git_commit" in tags and run.info.run_name == "switcher lenet300 mnist s0 [test]"
-    assert tags["grid"] == "adhoc" and tags["dvc_exp"] == "tidy-bass"
+    assert tags["grid"] == "fashion"  # no --params: conf/'s default grid
+    assert tags["dvc_exp"] == "tidy-bass"
     steps = [m.step for m in client.get_metric_history(run_id, "val_accuracy")]
     assert steps == [1, 2]
     assert [m.step for m in client.get_metric_history(run_id, "lr_snn")] == [1, 2]
