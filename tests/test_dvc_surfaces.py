@@ -207,9 +207,13 @@ def test_parallel_seeds_server_report_plots_and_remote(tmp_path: Path, fake_mirr
     finally:
         os.killpg(server.pid, signal.SIGTERM)  # the server and the workers it started
         server.wait(timeout=60)
-    trained = {s for s in planned(combined) if s.startswith(("train@", "prune@"))}
+    trained = {
+        s for s in planned(combined) if s.startswith(("train@", "prune@", "ablate@", "frontier@"))
+    }
     assert not trained, f"retrained instead of restoring from the run cache: {trained}"
-    assert len(re.findall(r"Stage '(?:train|prune)@[^']+' is cached", combined)) == 10, combined
+    # per seed: 3 train, 3 prune, 3 ablate, 3 frontier (smoke: one sparsity point)
+    cached = re.findall(r"Stage '(?:train|prune|ablate|frontier)@[^']+' is cached", combined)
+    assert len(cached) == 24, combined
     report = repo / "reports" / "mini" / "smoke"
     summary = pd.read_csv(report / "tables" / "summary.csv")
     assert sorted(summary["method"]) == sorted(METHODS) and (summary["n"] == 2).all()
