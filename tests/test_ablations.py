@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from test_train import LAYERS, exported, history, metrics, train_cli
-from test_train import test_resume_after_kill_equals_uninterrupted as resume_check
 from weightswitch.errors import UsageError
 from weightswitch.models import build_model
 from weightswitch.switcher import FreeGates, SwitcherNet, attach_switcher, switched_layers
@@ -124,29 +123,6 @@ def test_ablation_trains_through_cli(prepared_root: Path, tmp_path: Path, method
             base = torch.randn(image.shape, generator=generator)
             scale = float((image / base).mean())
             assert abs(scale - 0.01) < 0.001 and torch.allclose(image, base * scale)
-
-
-@pytest.mark.parametrize(
-    ("method", "args", "kill_after"),
-    [
-        ("switcher-noise", ["--epochs", "3"], 2),
-        ("free-gates", ["--epochs", "3", "--phase-unit", "step", "--phase-length", "5"], 1),
-        ("iterative", ["--epochs", "1", "--sparsity", "0.9", "--prune-steps", "3",
-                       "--finetune-epochs", "1", "--momentum", "0.9"], 2),
-    ],
-)  # fmt: skip
-def test_resume_after_kill_equals_uninterrupted(
-    prepared_root: Path,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
-    method: str,
-    args: list[str],
-    kill_after: int,
-) -> None:
-    """test_train's kill-and-resume check (metrics, history and the exported weights equal
-    those of an uninterrupted run), for the new methods."""
-    resume_check(prepared_root, tmp_path, monkeypatch, capsys, method, args, kill_after)
 
 
 @pytest.fixture(scope="module")

@@ -7,11 +7,8 @@ its default, the SQLite file at the project root.
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -40,33 +37,10 @@ def stages_run(output: str) -> set[str]:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory: pytest.TempPathFactory, fake_mirror) -> tuple[Path, dict]:
     """A git+DVC copy of the project, params composed for grid=mini, profile=smoke."""
-    repo = tmp_path_factory.mktemp("e2e") / "project"
-    repo.mkdir()
-    for name in ("dvc.yaml", ".gitignore", ".dvcignore", "pyproject.toml"):
-        if (PROJECT / name).exists():
-            shutil.copy2(PROJECT / name, repo / name)
-    for name in ("conf", "src"):
-        shutil.copytree(
-            PROJECT / name, repo / name, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-        )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WEIGHTSWITCH_"))}
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        WEIGHTSWITCH_MIRROR=str(fake_mirror.path),
-        WEIGHTSWITCH_CHECKSUMS=str(fake_mirror.checksums_file),
-        DVC_NO_ANALYTICS="1",
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.invalid",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.invalid",
-    )
-    sh(["git", "init", "-q"], repo, env)
-    sh(["dvc", "init", "-q"], repo, env)
-    shutil.copy2(PROJECT / ".dvc" / "config", repo / ".dvc" / "config")
-    shutil.copytree(PROJECT / ".dvc" / "plots", repo / ".dvc" / "plots")  # plot templates
-    sh(["weightswitch", "params", "--grid", "mini", "--profile", "smoke"], repo, env)
-    sh(["git", "add", "-A"], repo, env)
-    sh(["git", "commit", "-qm", "init"], repo, env)
+    from test_dvc_surfaces import _env, make_project
+
+    env = _env(fake_mirror)
+    repo = make_project(tmp_path_factory.mktemp("e2e"), env)
     return repo, env
 
 

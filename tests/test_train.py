@@ -168,8 +168,14 @@ def _comparable(run: Path) -> tuple[Any, ...]:
                       "--phase-length", "4", "--schedule", "plateau", "--patience", "0"], 2),
         ("magnitude", ["--epochs", "2", "--finetune-epochs", "2", "--sparsity", "0.7",
                        "--momentum", "0.9"], 3),
+        # the switcher's ablations and iterative pruning (issue 12)
+        ("switcher-noise", ["--epochs", "3"], 2),
+        ("free-gates", ["--epochs", "3", "--phase-unit", "step", "--phase-length", "5"], 1),
+        ("iterative", ["--epochs", "1", "--sparsity", "0.9", "--prune-steps", "3",
+                       "--finetune-epochs", "1", "--momentum", "0.9"], 2),
     ],
-    ids=["switcher-step-phases", "magnitude-across-prune"],
+    ids=["switcher-step-phases", "magnitude-across-prune", "switcher-noise", "free-gates",
+         "iterative"],
 )  # fmt: skip
 def test_resume_after_kill_equals_uninterrupted(
     prepared_root: Path,
