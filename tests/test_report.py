@@ -204,11 +204,30 @@ def test_markdown_and_latex_show_missing(synth: dict) -> None:
     md = (synth["out"] / "tables" / "summary.md").read_text()
     assert md.startswith("# Summary\n") and "### Profile `quick` (reduced budget" in md
     row = next(line for line in md.splitlines() if "| cifar10 | resnet18 | random |" in line)
-    assert row.rstrip(" |").endswith("1/2") and "± —" in row  # single seed: no std
+    cells = [c.strip() for c in row.strip(" |").split("|")]
+    assert cells[-2:] == ["1/2", "—"] and "± —" in row  # single seed: no std; no floor
     tex = (synth["out"] / "tables" / "summary.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and r"$\pm$" in tex
     missing = pd.read_csv(synth["out"] / "tables" / "missing.csv")
     assert len(missing) == 2 and set(missing["method"]) == {"random", "magnitude"}
+
+
+def test_reference_floor_is_a_separate_labelled_column(synth: dict) -> None:
+    """Issue 10: the reference code's floors sit in their own column, with provenance, only
+    on the paper's MNIST switcher rows; our measured columns never hold them."""
+    md = (synth["out"] / "tables" / "summary.md").read_text()
+    header = next(line for line in md.splitlines() if line.startswith("| dataset |"))
+    assert header.rstrip(" |").endswith("reference code floor (%) †")
+    rows = {m: next(line for line in md.splitlines() if f"| mnist | lenet300 | {m} |" in line)
+            for m in ("dense", "switcher", "switcher-neuron")}  # fmt: skip
+    last = {m: row.strip(" |").split("|")[-1].strip() for m, row in rows.items()}
+    assert last == {"dense": "—", "switcher": "98.50", "switcher-neuron": "98.42"}
+    assert "98.50" not in rows["switcher"].strip(" |").rsplit("|", 1)[0]  # not in our cells
+    assert "† Not ours and not a measurement" in md
+    summary = pd.read_csv(synth["out"] / "tables" / "summary.csv")
+    assert not any("floor" in c for c in summary.columns)  # measurements only
+    readme = (synth["out"] / "README.md").read_text()
+    assert "reference code floor (%) †" in readme and "† Not ours" in readme
 
 
 def test_fully_missing_group_shows_missing_n0(synth: dict, tmp_path: Path) -> None:

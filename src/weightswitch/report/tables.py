@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 
 from weightswitch.report.collect import KEYS, METHODS, PAIR, Collection, parse_run_name
+from weightswitch.report.references import reference_floor
 
 GROUP = (*PAIR, "method")
 # (source column in runs, output stem, scale): fractions become percent.
@@ -170,7 +171,15 @@ SUMMARY_HEADERS = {
     "compression": "compression (×)",
     "matched": "matched to",
     "n": "n",
+    "floor": "reference code floor (%) †",
 }
+# The caption of every summary that shows the `floor` column: what it is, and is not.
+FLOOR_NOTE = (
+    "† Not ours and not a measurement: the constant that the first author's public training "
+    "code (arXiv:2103.15590 / arXiv:2110.05954) uses as a FLOOR of its reported test accuracy "
+    "(it reports max(best epoch picked on the test set, floor)); shown for the paper's MNIST "
+    "switcher settings only, '—' elsewhere."
+)
 
 
 def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
@@ -190,9 +199,15 @@ def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
                 "compression": fmt_stat(r.compression_ratio_mean, r.compression_ratio_std, n),
                 "matched": r.matched_to or DASH,
                 "n": f"{n}/{int(r.n_expected)}" if expected else str(n),
+                "floor": _floor(r.dataset, r.arch, r.method),
             }
         )
     return pd.DataFrame(rows, columns=["profile", *SUMMARY_HEADERS])
+
+
+def _floor(dataset: str, arch: str, method: str) -> str:
+    ref = reference_floor(dataset, arch, method)
+    return DASH if ref is None or ref.test_accuracy_pct is None else f"{ref.test_accuracy_pct:.2f}"
 
 
 def layer_display(layers: pd.DataFrame) -> pd.DataFrame:
