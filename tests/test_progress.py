@@ -55,3 +55,26 @@ def test_grid_line_counts_finished_runs_and_estimates_the_rest(tmp_path: Path) -
     assert "2 finished, 11.0 min of training so far" in line
     assert "ETA ~11.0 min for 2 left" in line  # one dense (1 min) + one switcher (10 min)
     assert grid_line(None, cfg) is None
+
+
+def test_grid_line_counts_frontier_points_among_the_frontier_runs(tmp_path: Path) -> None:
+    params = {
+        "grid": "mnist",
+        "profile": "cpu",
+        "models": [{"dataset": "mnist", "arch": "lenet300"}],
+        "methods": {"dense": {}, "magnitude": {}},
+        "frontier": {"methods": ["magnitude", "random"], "sparsity": [0.5, 0.9]},
+        "seeds": [0],
+    }
+    names = [name for _, name in grid_runs(params, frontier=True)]
+    assert names == ["mnist-lenet300-magnitude-0.5-s0", "mnist-lenet300-magnitude-0.9-s0",
+                     "mnist-lenet300-random-0.5-s0", "mnist-lenet300-random-0.9-s0"]  # fmt: skip
+    base = tmp_path / "frontier" / "cpu"
+    (base / names[0]).mkdir(parents=True)
+    (base / names[0] / "metrics.json").write_text(json.dumps({"wall_seconds": 30.0}))
+    overrides = {"seed": 0, "out": str(base / names[1]),
+                 "prune": {"sparsity": 0.9, "init_from": str(tmp_path / "dense")}}  # fmt: skip
+    cfg = build_config("lenet300", "mnist", "magnitude", params, overrides)
+    line = grid_line(params, cfg)
+    assert line is not None and line.startswith("grid mnist x cpu frontier: run 2 of 4 (magn")
+    assert "1 finished, 30 s of training so far; ETA ~1.5 min for 3 left" in line

@@ -99,18 +99,26 @@ class Progress(Callback):
 # ------------------------------------------------------------------------- grid progress
 
 
-def grid_runs(params: dict[str, Any]) -> list[tuple[str, str]]:
+def grid_runs(params: dict[str, Any], frontier: bool = False) -> list[tuple[str, str]]:
     """(method, run directory name) of every run a params grid holds (models x methods x
-    seeds), or [] when the params are not a grid."""
+    seeds), or [] when the params are not a grid. `frontier`: the frontier stage's runs
+    instead (models x frontier methods x sparsity points x seeds, as dvc.yaml names them)."""
     models, seeds = params.get("models"), params.get("seeds")
-    methods = params.get("methods")
-    if not isinstance(models, list) or not isinstance(seeds, list) or not methods:
+    methods: Any = params.get("methods")
+    points: list[str] = [""]
+    if frontier:
+        spec = params.get("frontier")
+        if not isinstance(spec, dict):
+            return []
+        methods, points = spec.get("methods"), [f"-{p}" for p in spec.get("sparsity") or []]
+    if not isinstance(models, list) or not isinstance(seeds, list) or not methods or not points:
         return []
     return [
-        (str(method), f"{m['dataset']}-{m['arch']}-{method}-s{seed}")
+        (str(method), f"{m['dataset']}-{m['arch']}-{method}{point}-s{seed}")
         for m in models
         if isinstance(m, dict) and {"dataset", "arch"} <= set(m)
         for method in methods
+        for point in points
         for seed in seeds
     ]
 
@@ -119,8 +127,11 @@ def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
     """Where this run stands in its grid: run k of N, training time so far, ETA.
 
     Read from the finished runs beside this one (their metrics.json), so it needs no state
-    of its own and stays right across interrupted and resumed pipelines."""
-    runs = grid_runs(params or {})
+    of its own and stays right across interrupted and resumed pipelines. A run pruned to a
+    fixed sparsity (no `--match`) is a point of the frontier stage, counted among those."""
+    prune = getattr(cfg, "prune", None)
+    frontier = prune is not None and prune.sparsity is not None and prune.match is None
+    runs = grid_runs(params or {}, frontier)
     if not runs or cfg.out is None:
         return None
     base = Path(cfg.out).parent
@@ -135,7 +146,8 @@ def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
     done = len(runs) - len(left)
     spent = sum(sum(v) for v in seconds.values())
     head = (
-        f"grid {params.get('grid', '?')} x {params.get('profile', '?')}: "  # type: ignore[union-attr]
+        f"grid {params.get('grid', '?')} x {params.get('profile', '?')}"  # type: ignore[union-attr]
+        f"{' frontier' if frontier else ''}: "
         f"run {min(done + 1, len(runs))} of {len(runs)} ({cfg.method} {cfg.arch} "
         f"{cfg.dataset} s{cfg.seed}); {done} finished, {_duration(spent)} of training so far"
     )
