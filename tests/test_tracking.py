@@ -195,6 +195,14 @@ def test_experiment_per_grid_and_profile_and_names_lead_with_method() -> None:
     assert run_name(quick).startswith("switcher-neuron lenet5 ") and "[quick]" in run_name(quick)
     assert run_name(quick) != run_name(smoke)
     assert quick.grid == "fashion" and "grid" not in quick.fingerprint()  # a label only
+    points = [
+        build_config("lenet5", "fashion_mnist", "magnitude", params, {"prune": {"sparsity": s}})
+        for s in (0.9, 0.95)
+    ]
+    assert [run_name(c).split(" ")[0] for c in points] == ["magnitude@90%", "magnitude@95%"]
+    match = {"prune": {"match": "run"}}
+    matched = build_config("lenet5", "fashion_mnist", "magnitude", params, match)
+    assert run_name(matched).startswith("magnitude lenet5 ")
     explicit = build_config("lenet5", "fashion_mnist", "dense", params, {"experiment": "mine"})
     assert experiment_name(explicit) == "mine"
 

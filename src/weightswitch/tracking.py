@@ -45,9 +45,21 @@ def experiment_name(cfg: Any) -> str:
     return f"weightswitch/{cfg.grid or 'adhoc'}/{cfg.profile}"
 
 
+def target_sparsity(cfg: Any) -> float | None:
+    """The fixed sparsity of a frontier point (`--sparsity`, no `--match`), else None."""
+    prune = getattr(cfg, "prune", None)
+    if prune is None or prune.sparsity is None or prune.match is not None:
+        return None
+    return float(prune.sparsity)
+
+
 def run_name(cfg: Any) -> str:
-    """Method and arch first (what the UI's truncated name column shows), profile last."""
-    return f"{cfg.method} {cfg.arch} {cfg.dataset} s{cfg.seed} [{cfg.profile}]"
+    """Method and arch first (what the UI's truncated name column shows), profile last; a
+    frontier point carries its sparsity (`magnitude@90%`), or its points share one name."""
+    method = cfg.method
+    if (sparsity := target_sparsity(cfg)) is not None:
+        method = f"{method}@{100 * sparsity:g}%"
+    return f"{method} {cfg.arch} {cfg.dataset} s{cfg.seed} [{cfg.profile}]"
 
 
 def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
@@ -62,6 +74,7 @@ def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
         "arch": cfg.arch,
         "dataset": cfg.dataset,
         "seed": cfg.seed,
+        "target_sparsity": target_sparsity(cfg),
         "grid": cfg.grid or "adhoc",
         "profile": cfg.profile,
         # set by DVC in `dvc exp run` / queued experiments; absent for a plain `dvc repro`
