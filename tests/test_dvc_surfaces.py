@@ -288,3 +288,25 @@ def test_params_switches_the_workspace_default(tmp_path: Path, capsys) -> None:
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown profile 'fast'" in err and "quick" in err
     assert (conf / "config.yaml").read_text() == changed  # nothing half-written
+
+
+def test_plot_templates_style_every_method_as_the_figures_do() -> None:
+    """Colour and shape per method in the DVC templates == report.style (ablation methods
+    included), so a method looks the same in `dvc plots` and in every committed figure."""
+    from weightswitch.report.style import METHOD_STYLE
+
+    conf = yaml.safe_load((PROJECT / "conf" / "config.yaml").read_text())
+    assert set(conf["methods"]) <= set(METHOD_STYLE)  # every method of the suite is styled
+    colours = [style[0] for style in METHOD_STYLE.values()]
+    assert len(set(colours)) == len(colours)
+    for name in ("method_scatter.json", "method_lines.json"):
+        scales = re.findall(
+            r'"domain": (\[[^]]*\]),\s*"range": (\[[^]]*\])',
+            (PROJECT / ".dvc" / "plots" / name).read_text(),
+        )
+        assert scales, name
+        for domain, values in scales:
+            domain, values = json.loads(domain), json.loads(values)
+            assert domain == list(METHOD_STYLE), name
+            column = 0 if values[0].startswith("#") else 3
+            assert values == [METHOD_STYLE[m][column] for m in domain], name

@@ -25,21 +25,12 @@ from matplotlib.ticker import MaxNLocator
 from weightswitch.atomic import write_with
 from weightswitch.report.gates import GateMap
 from weightswitch.report.references import dense_reference
+from weightswitch.report.style import method_colors, method_hatch, method_marker
 from weightswitch.report.tables import method_order
 
 PHASES = ("warmup", "dense", "tnn", "snn", "finetune")
 ZERO_COLOR = "#d62728"  # gates that are exactly zero, in the gate maps (and in MLflow's)
-# Okabe-Ito colours, chosen so that the five methods also differ in grey level (0, 87, 119,
-# 158 and 149 of 255, distinct hue pairs where grey levels are close); every figure adds a
-# second cue (marker shape or bar hatch), so nothing depends on colour alone.
-METHOD_STYLE: dict[str, tuple[str, str, str]] = {  # method: (colour, marker, hatch)
-    "dense": ("#000000", "o", ""),
-    "switcher": ("#0072B2", "s", "//"),
-    "switcher-neuron": ("#56B4E9", "D", ".."),
-    "magnitude": ("#D55E00", "^", "xx"),
-    "random": ("#CC79A7", "v", "\\\\"),
-}
-_EXTRA = ("#009E73", "#E69F00", "#F0E442", "#999999")
+_EXTRA = ("#009E73", "#E69F00", "#F0E442", "#999999")  # phases beyond the five known
 _PHASE_COLORS = ("#E69F00", "#000000", "#0072B2", "#D55E00", "#009E73")
 _MARKERS = {"warmup": "o", "dense": "s", "tnn": "^", "snn": "v", "finetune": "D"}
 
@@ -52,22 +43,6 @@ class Plot:
     figure: plt.Figure
     caption: str
     files: list[Path] = field(default_factory=list)
-
-
-def method_colors(methods: Sequence[str]) -> dict[str, str]:
-    """Fixed colours per method so every figure (and the DVC plots) agree."""
-    extra = sorted(set(methods) - set(METHOD_STYLE))
-    colors = {m: style[0] for m, style in METHOD_STYLE.items()}
-    colors.update({m: _EXTRA[i % len(_EXTRA)] for i, m in enumerate(extra)})
-    return colors
-
-
-def method_marker(method: str) -> str:
-    return METHOD_STYLE.get(method, ("", "P", ""))[1]
-
-
-def method_hatch(method: str) -> str:
-    return METHOD_STYLE.get(method, ("", "", "++"))[2]
 
 
 def phase_colors(phases: Sequence[str]) -> dict[str, str]:

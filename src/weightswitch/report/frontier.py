@@ -45,13 +45,8 @@ KINDS: tuple[str, ...] = ("dense", "switcher variant", "matched pruning", "front
 REQUIRED = ("profile", "dataset", "arch", "method", "seed", "test_accuracy", "fc_sparsity",
             "target_sparsity")  # fmt: skip
 FLOOR_PROVENANCE = "reference code's hard-coded floor, not a measurement"
-# (colour, line style) per frontier method; (colour, marker) per switcher variant: fixed, so
-# that every frontier figure reads the same (colour-blind-safe Okabe-Ito hues)
-CURVE_STYLE = {"magnitude": ("#0072b2", "-"), "iterative": ("#56b4e9", "--"),
-               "random": ("#555555", ":")}  # fmt: skip
-POINT_STYLE = {"switcher": ("#e69f00", "o"), "switcher-neuron": ("#009e73", "s"),
-               "switcher-noise": ("#cc79a7", "P"), "free-gates": ("#d55e00", "X"),
-               "free-gates-neuron": ("#8c564b", "D")}  # fmt: skip
+# line style per frontier curve; colours and markers: report.style, as in every figure
+CURVE_LINE = {"magnitude": "-", "iterative": "--", "random": ":"}
 
 
 STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean", "n")
@@ -215,10 +210,12 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
     import matplotlib.pyplot as plt
 
     from weightswitch.report.figures import Plot
+    from weightswitch.report.style import method_colors, method_marker
 
     sel = table[(table["profile"] == profile) & (table["dataset"] == dataset)
                 & (table["arch"] == arch)]  # fmt: skip
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    colors = method_colors([*sel["method"].unique(), *FRONTIER_METHODS])
     dense = sel[sel["kind"] == "dense"]
     for method in FRONTIER_METHODS:
         pts = sel[(sel["kind"] == "frontier") & (sel["method"] == method)]
@@ -226,20 +223,20 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
             continue
         curve = pd.concat([dense, pts]).sort_values("fc_sparsity_pct_mean")
         ax.errorbar(curve["fc_sparsity_pct_mean"], curve["test_acc_pct_mean"],
-                    yerr=curve["test_acc_pct_std"].fillna(0.0), color=CURVE_STYLE[method][0],
-                    ls=CURVE_STYLE[method][1], marker=".", ms=6, lw=1.3, capsize=2,
+                    yerr=curve["test_acc_pct_std"].fillna(0.0), color=colors[method],
+                    ls=CURVE_LINE[method], marker=".", ms=6, lw=1.3, capsize=2,
                     label=f"{method} pruning (frontier)")  # fmt: skip
     if len(dense):
         ax.scatter(0, dense["test_acc_pct_mean"].iloc[0], marker="*", s=120, color="black",
                    zorder=5, label=f"dense (n={int(dense['n'].iloc[0])})")  # fmt: skip
     for r in sel[sel["kind"] == "switcher variant"].itertuples(index=False):
-        color, marker = POINT_STYLE.get(r.method, ("0.3", "o"))
+        color, marker = colors[r.method], method_marker(r.method)
         ax.errorbar(r.fc_sparsity_pct_mean, r.test_acc_pct_mean,
                     yerr=0.0 if math.isnan(r.test_acc_pct_std) else r.test_acc_pct_std,
                     fmt=marker, ms=8, color=color, mec="black",
                     mew=0.7, capsize=3, zorder=6, label=f"{r.method} (n={int(r.n)})")  # fmt: skip
     for i, claim in enumerate(claims(dataset, arch)):
-        ax.axhline(claim.test_accuracy_pct, color=POINT_STYLE.get(_method(claim), ("0.3",))[0],
+        ax.axhline(claim.test_accuracy_pct, color=colors.get(_method(claim), "0.3"),
                    ls=("--", "-.")[i % 2], lw=1,
                    label=f"{_method(claim)} {claim.test_accuracy_pct:.2f}: "
                    f"{FLOOR_PROVENANCE}")  # fmt: skip
