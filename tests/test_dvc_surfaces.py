@@ -310,3 +310,14 @@ def test_plot_templates_style_every_method_as_the_figures_do() -> None:
             assert domain == list(METHOD_STYLE), name
             column = 0 if values[0].startswith("#") else 3
             assert values == [METHOD_STYLE[m][column] for m in domain], name
+
+
+def test_offline_plot_template_gets_no_cdn_scripts() -> None:
+    """DVC's renderer fills its scripts placeholder wherever it appears (even in a comment):
+    the offline template must come out of the real renderer without any CDN script tag."""
+    from dvc_render.html import HTML
+    from dvc_render.vega import VegaRenderer
+
+    template = (PROJECT / ".dvc" / "plots" / "offline.html").read_text()
+    page = HTML(template).with_scripts(VegaRenderer.SCRIPTS).with_element("<div></div>").embed()
+    assert "<script src=" not in page and "vegaEmbed" in page
