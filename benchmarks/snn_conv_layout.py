@@ -19,9 +19,8 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
+from snn_op_profile import setup  # benchmarks/ is on sys.path when run as a script
 from torch import nn
-
-from weightswitch.switcher.unet import SwitcherNet
 
 CL = torch.channels_last
 
@@ -49,14 +48,7 @@ def channels_last_convs() -> Iterator[None]:
 
 
 def step_ms(height: int, width: int, phase: str, repeats: int) -> tuple[float, torch.Tensor]:
-    torch.manual_seed(0)
-    snn = SwitcherNet(height, width)
-    weight = torch.randn(width, height) * 0.01
-    if phase == "tnn":
-        weight.requires_grad_(True)
-        for m in snn.modules():
-            if isinstance(m, nn.Conv2d | nn.ConvTranspose2d):
-                m.weight.requires_grad_(False)
+    snn, weight = setup(height, width, phase)  # the phase's gradients, as in snn_op_profile
     probe = torch.linspace(-1, 1, weight.numel()).view_as(weight)
 
     def step() -> torch.Tensor:
