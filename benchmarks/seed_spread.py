@@ -10,13 +10,19 @@ and FC sparsity, and per seed how far 2 threads land from 1 thread. README's
     python benchmarks/seed_spread.py --root data --seeds 5 --threads 1 2 \
         --out results/bench/seed_spread            # ~1 h on 2 cores for quick x 2 LeNets
 
+Every run is an ordinary run folder under --out, so a killed benchmark resumes where it
+stopped (finished runs are recognised, a half-trained one resumes from its checkpoint), and
+a run folder of the same configuration copied in (e.g. the grid's seed-0 run) is reused.
+`--jobs 2` trains two runs at once in separate processes (each with its own thread count).
+
 Tracking is off (these runs are measurements of the method's spread, not results).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
+import concurrent.futures as futures
+import multiprocessing
 import statistics
 import sys
 import tempfile
@@ -25,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+
+from weightswitch import atomic
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -45,6 +53,7 @@ def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: i
 
     torch.set_num_threads(threads)
     out = args.out / f"threads{threads}" / f"{args.dataset}-{arch}-{args.method}-s{seed}"
+    print(f"seed_spread: start {arch} seed {seed} threads {threads} -> {out}", flush=True)
     overrides = {"seed": seed, "out": str(out), "tracking": False, "data_root": str(args.root),
                  "device": "cpu"}  # fmt: skip
     cfg = build_config(arch, args.dataset, args.method, params, overrides)
@@ -92,6 +101,19 @@ def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def describe(args: argparse.Namespace, minutes: float) -> str:
+    return (f"{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
+            f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} min")  # fmt: skip
+
+
+def write_tables(args: argparse.Namespace, rows: list[dict[str, Any]], minutes: float) -> None:
+    rows = sorted(rows, key=lambda r: (r["threads"], r["arch"], r["seed"]))
+    threads = sorted({r["threads"] for r in rows})
+    atomic.write_json(args.out / "seed_spread.json", rows)
+    atomic.write_text(args.out / "seed_spread.md", f"{describe(args, minutes)}\n\n"
+                      + table(rows, threads))  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--grid", default="fashion", help="conf/grid/*.yaml (its datasets)")
@@ -104,24 +126,31 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", type=Path, default=PROJECT / "data", help="prepared data")
     ap.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
     ap.add_argument("--set", action="append", default=[], help="extra Hydra override")
+    ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
     args = ap.parse_args(argv)
     tmp = tempfile.TemporaryDirectory(prefix="ws-seeds-")
     args.out = args.out or Path(tmp.name)
     params = compose(args.grid, args.profile, args.set, Path(tmp.name))
-    rows = []
+    if args.jobs < 1 or args.seeds < 1:
+        ap.error(f"--jobs and --seeds must be at least 1, got {args.jobs} and {args.seeds}")
+    # thread count outermost: the 1-thread spread (the committed results' setting) comes
+    # first; seed 0 last, as the grid's own seed-0 run is often there already
+    seeds = [*range(1, args.seeds), 0]
+    plan = [(arch, seed, t) for t in args.threads for arch in args.archs for seed in seeds]
     start = time.perf_counter()
-    for arch in args.archs:
-        for threads in args.threads:
-            for seed in range(args.seeds):
-                print(f"seed_spread: {arch} seed {seed} threads {threads}", flush=True)
-                rows.append(one_run(params, arch, args, seed, threads))
-    text = table(rows, args.threads)
-    minutes = (time.perf_counter() - start) / 60
-    print(f"\n{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
-          f"{' '.join(args.set)}; {args.seeds} seeds; {minutes:.1f} min\n")  # fmt: skip
-    print(text)
-    (args.out / "seed_spread.json").write_text(json.dumps(rows, indent=2) + "\n")
-    (args.out / "seed_spread.md").write_text(text)
+    rows: list[dict[str, Any]] = []
+    ctx = multiprocessing.get_context("spawn")  # fresh torch per worker: its own thread pool
+    with futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+        jobs = {pool.submit(one_run, params, a, args, s, t): (a, s, t) for a, s, t in plan}
+        for k, done in enumerate(futures.as_completed(jobs), 1):
+            arch, seed, threads = jobs[done]
+            rows.append(done.result())
+            minutes = (time.perf_counter() - start) / 60
+            print(f"seed_spread: {k}/{len(plan)} done: {arch} seed {seed} threads {threads}, "
+                  f"{minutes:.1f} min", flush=True)  # fmt: skip
+            write_tables(args, rows, minutes)  # a killed benchmark leaves what it measured
+    print(f"\n{describe(args, minutes)}\n")
+    print(table(rows, args.threads))
     tmp.cleanup()
     return 0
 
