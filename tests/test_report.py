@@ -245,6 +245,26 @@ def test_fully_missing_group_shows_missing_n0(synth: dict, tmp_path: Path) -> No
     assert cells["acc"] == "missing" and cells["n"] == "0/1"
 
 
+def test_extra_seeds_of_one_method_count_and_label_the_budget(tmp_path: Path) -> None:
+    """A study may give one method more seeds than the grid (e.g. the switcher, whose spread
+    decides whether one seed says anything): n counts them and the budget says so."""
+    from weightswitch.report import tables as T
+    from weightswitch.report.build import budget_text
+
+    root = tmp_path / "runs"
+    for method in ("dense", "switcher"):
+        write_run(root, "mnist", "lenet300", method, 0)
+    for seed in (1, 2):
+        write_run(root, "mnist", "lenet300", "switcher", seed)
+    exp = [{"dataset": "mnist", "arch": "lenet300", "method": m, "seed": 0}
+           for m in ("dense", "switcher")]  # fmt: skip
+    (tmp_path / "exp.json").write_text(json.dumps(exp))
+    col = collect(root, expected=load_expected(tmp_path / "exp.json", [PROFILE]))
+    shown = T.summary_display(T.summary_table(col), expected=True).set_index("method")
+    assert shown.loc["switcher", "n"] == "3/3" and shown.loc["dense", "n"] == "1/1"
+    assert "1-3 seeds per method (0, 1, 2)" in budget_text(col, PROFILE)
+
+
 def test_expected_from_params_yaml(synth: dict, tmp_path: Path) -> None:
     params = {
         "grid": "mini",

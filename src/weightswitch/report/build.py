@@ -325,11 +325,13 @@ def budget_text(col: Collection, profile: str) -> str:
         return f"{found[0]:,}" if len(found) == 1 else f"{found[0]:,}-{found[-1]:,}"
 
     seeds = sorted(int(s) for s in ok["seed"].unique())
+    # runs per dataset/arch/method: a study may give some methods more seeds than others
+    per = sorted(set(ok.groupby(["dataset", "arch", "method"])["seed"].nunique()))
+    count = f"{per[0]}-{per[-1]} seeds per method" if len(per) > 1 else f"{len(seeds)} seed(s)"
     grid = f"grid {col.grid}, " if col.grid else ""
     return (
         f"{grid}profile {profile}{budget_label(profile)}: {values('epochs')} epochs per run, "
-        f"{values('train_size')} training images, {len(seeds)} seed(s) "
-        f"({', '.join(map(str, seeds))})"
+        f"{values('train_size')} training images, {count} ({', '.join(map(str, seeds))})"
     )
 
 
