@@ -55,6 +55,11 @@ def test_grid_line_counts_finished_runs_and_estimates_the_rest(tmp_path: Path) -
     assert "2 finished, 11.0 min of training so far" in line
     assert "ETA ~11.0 min for 2 left" in line  # one dense (1 min) + one switcher (10 min)
     assert grid_line(None, cfg) is None
+    out5 = str(base / "fashion_mnist-lenet300-switcher-s5")
+    extra = build_config("lenet300", "fashion_mnist", "switcher", params, {"seed": 5, "out": out5})
+    line = grid_line(params, extra)
+    assert line is not None and "switcher lenet300 fashion_mnist s5 is outside its 4 runs" in line
+    assert "run 3 of 4" not in line
 
 
 def test_grid_line_counts_frontier_points_among_the_frontier_runs(tmp_path: Path) -> None:

@@ -145,11 +145,17 @@ def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
             left.append(method)
     done = len(runs) - len(left)
     spent = sum(sum(v) for v in seconds.values())
+    this = f"{cfg.method} {cfg.arch} {cfg.dataset} s{cfg.seed}"
+    # a run the grid does not hold (an extra seed, a hand-made run) is not "run k of N"
+    where = (
+        f"run {min(done + 1, len(runs))} of {len(runs)} ({this})"
+        if any(name == Path(cfg.out).name for _, name in runs)
+        else f"{this} is outside its {len(runs)} runs"
+    )
     head = (
         f"grid {params.get('grid', '?')} x {params.get('profile', '?')}"  # type: ignore[union-attr]
         f"{' frontier' if frontier else ''}: "
-        f"run {min(done + 1, len(runs))} of {len(runs)} ({cfg.method} {cfg.arch} "
-        f"{cfg.dataset} s{cfg.seed}); {done} finished, {_duration(spent)} of training so far"
+        f"{where}; {done} finished, {_duration(spent)} of training so far"
     )
     if not seconds:
         return head + "; ETA after the first finished run"
