@@ -27,6 +27,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,21 @@ def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def run_all(plan: list[tuple[str, int, int]], params: dict[str, Any],
+            args: argparse.Namespace) -> Iterator[dict[str, Any]]:  # fmt: skip
+    """Each (arch, seed, threads) run's row as it finishes: in this process with --jobs 1,
+    else in --jobs spawned processes (a fresh torch each, so its own thread pool)."""
+    if args.jobs == 1:
+        for arch, seed, threads in plan:
+            yield one_run(params, arch, args, seed, threads)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
+        jobs = [pool.submit(one_run, params, a, args, s, t) for a, s, t in plan]
+        for done in futures.as_completed(jobs):
+            yield done.result()
+
+
 def describe(args: argparse.Namespace, minutes: float) -> str:
     return (f"{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
             f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} min")  # fmt: skip
@@ -139,16 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     plan = [(arch, seed, t) for t in args.threads for arch in args.archs for seed in seeds]
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
-    ctx = multiprocessing.get_context("spawn")  # fresh torch per worker: its own thread pool
-    with futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        jobs = {pool.submit(one_run, params, a, args, s, t): (a, s, t) for a, s, t in plan}
-        for k, done in enumerate(futures.as_completed(jobs), 1):
-            arch, seed, threads = jobs[done]
-            rows.append(done.result())
-            minutes = (time.perf_counter() - start) / 60
-            print(f"seed_spread: {k}/{len(plan)} done: {arch} seed {seed} threads {threads}, "
-                  f"{minutes:.1f} min", flush=True)  # fmt: skip
-            write_tables(args, rows, minutes)  # a killed benchmark leaves what it measured
+    for k, row in enumerate(run_all(plan, params, args), 1):
+        rows.append(row)
+        minutes = (time.perf_counter() - start) / 60
+        print(f"seed_spread: {k}/{len(plan)} done: {row['arch']} seed {row['seed']} threads "
+              f"{row['threads']}, {minutes:.1f} min", flush=True)  # fmt: skip
+        write_tables(args, rows, minutes)  # a killed benchmark leaves what it measured
     print(f"\n{describe(args, minutes)}\n")
     print(table(rows, args.threads))
     tmp.cleanup()

@@ -3,8 +3,9 @@ metrics (seeds x thread counts), and thread-to-thread differences are reported p
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,10 +15,12 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_spread.py"
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("seed_spread", BENCH)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    """Imported by name, as --jobs' spawned workers import it (they inherit sys.path)."""
+    sys.path.insert(0, str(BENCH.parent))
+    try:
+        yield importlib.import_module("seed_spread")
+    finally:
+        sys.path.remove(str(BENCH.parent))
 
 
 def test_seed_spread_tiny(bench, prepared_root: Path, tmp_path: Path, capsys) -> None:
@@ -26,7 +29,7 @@ def test_seed_spread_tiny(bench, prepared_root: Path, tmp_path: Path, capsys) ->
     before = torch.get_num_threads()
     try:
         code = bench.main([
-            "--archs", "lenet300", "--seeds", "2", "--threads", "1", "2",
+            "--archs", "lenet300", "--seeds", "2", "--threads", "1", "2", "--jobs", "2",
             "--root", str(prepared_root), "--out", str(tmp_path),
             "--set", "recipe.epochs=2", "--set", "recipe.train_limit=64",
             "--set", "+recipe.eval_limit=100", "--set", "+archs.lenet300.hidden=[32,16]",
