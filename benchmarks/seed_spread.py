@@ -14,6 +14,9 @@ Every run is an ordinary run folder under --out, so a killed benchmark resumes w
 stopped (finished runs are recognised, a half-trained one resumes from its checkpoint), and
 a run folder of the same configuration copied in (e.g. the grid's seed-0 run) is reused.
 `--jobs 2` trains two runs at once in separate processes (each with its own thread count).
+A run that diverges is an outcome, not a failure of the benchmark: it is counted per arch and
+thread count (the run folder records it, so a resumed benchmark does not retrain it), and the
+mean ± std are over the runs that finished.
 
 Tracking is off (these runs are measurements of the method's spread, not results).
 """
@@ -50,6 +53,7 @@ def compose(grid: str, profile: str, overrides: list[str], folder: Path) -> dict
 def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
             threads: int) -> dict[str, Any]:  # fmt: skip
     from weightswitch.config import build_config
+    from weightswitch.errors import TrainingDiverged
     from weightswitch.train.runner import train
 
     torch.set_num_threads(threads)
@@ -58,11 +62,15 @@ def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: i
     overrides = {"seed": seed, "out": str(out), "tracking": False, "data_root": str(args.root),
                  "device": "cpu"}  # fmt: skip
     cfg = build_config(arch, args.dataset, args.method, params, overrides)
-    metrics = train(cfg, bar=False)
+    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed}
+    try:
+        metrics = train(cfg, bar=False)
+    except TrainingDiverged as exc:
+        print(f"seed_spread: {arch} seed {seed} threads {threads} diverged: {exc}", flush=True)
+        return {**row, "diverged": str(exc), "test_acc_pct": None, "fc_sparsity_pct": None}
     return {
-        "arch": arch,
-        "threads": threads,
-        "seed": seed,
+        **row,
+        "diverged": None,
         "test_acc_pct": 100 * metrics["test_accuracy"],
         "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
         "wall_seconds": metrics["wall_seconds"],
@@ -70,21 +78,26 @@ def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: i
 
 
 def spread(values: list[float]) -> str:
+    if not values:
+        return "—"
     std = statistics.stdev(values) if len(values) > 1 else float("nan")
     return f"{statistics.mean(values):.2f} ± {std:.2f} ({min(values):.2f}-{max(values):.2f})"
 
 
 def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
     """Markdown: spread over seeds per arch x threads, then thread-to-thread differences."""
-    lines = ["| arch | threads | seeds | test acc. (%) mean ± std (range) | "
-             "FC sparsity (%) mean ± std (range) |", "|---|---|---|---|---|"]  # fmt: skip
+    lines = ["| arch | threads | seeds | diverged | test acc. (%) mean ± std (range) | "
+             "FC sparsity (%) mean ± std (range) |", "|---|---|---|---|---|---|"]  # fmt: skip
     archs = sorted({r["arch"] for r in rows})
     for arch in archs:
         for t in threads:
             sel = [r for r in rows if r["arch"] == arch and r["threads"] == t]
-            acc = spread([r["test_acc_pct"] for r in sel])
-            sp = spread([r["fc_sparsity_pct"] for r in sel])
-            lines.append(f"| {arch} | {t} | {len(sel)} | {acc} | {sp} |")
+            done = [r for r in sel if not r.get("diverged")]
+            bad = sorted(r["seed"] for r in sel if r.get("diverged"))
+            acc = spread([r["test_acc_pct"] for r in done])
+            sp = spread([r["fc_sparsity_pct"] for r in done])
+            div = f"{len(bad)} (seed {', '.join(map(str, bad))})" if bad else "0"
+            lines.append(f"| {arch} | {t} | {len(sel)} | {div} | {acc} | {sp} |")
     if len(threads) > 1:
         a, b = threads[0], threads[1]
         head = (f"| arch | seed | test acc. {b} − {a} threads (pp) | "
@@ -95,6 +108,11 @@ def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
             for seed in sorted({s for _, s in by}):
                 if (a, seed) in by and (b, seed) in by:
                     x, y = by[(a, seed)], by[(b, seed)]
+                    if x.get("diverged") or y.get("diverged"):
+                        which = " and ".join(f"{r['threads']} thread(s)" for r in (x, y)
+                                             if r.get("diverged"))  # fmt: skip
+                        lines.append(f"| {arch} | {seed} | diverged with {which} | — | — |")
+                        continue
                     da = y["test_acc_pct"] - x["test_acc_pct"]
                     ds = y["fc_sparsity_pct"] - x["fc_sparsity_pct"]
                     same = "yes" if (da, ds) == (0.0, 0.0) else "no"

@@ -46,6 +46,23 @@ def test_seed_spread_tiny(bench, prepared_root: Path, tmp_path: Path, capsys) ->
         assert r["fc_sparsity_pct"] == pytest.approx(100 * metrics["fc_sparsity"])
     text = (tmp_path / "seed_spread.md").read_text()
     acc = [r["test_acc_pct"] for r in rows if r["threads"] == 1]
-    assert f"| lenet300 | 1 | 2 | {sum(acc) / 2:.2f} ± " in text
+    assert f"| lenet300 | 1 | 2 | 0 | {sum(acc) / 2:.2f} ± " in text
     assert text.count("| lenet300 | 0 |") == 1 and "bit-identical" in text
     assert "grid fashion x profile quick" in capsys.readouterr().out
+
+
+def test_a_diverged_seed_is_counted_not_fatal(bench, prepared_root: Path, tmp_path: Path) -> None:
+    argv = ["--archs", "lenet300", "--seeds", "1", "--threads", "1", "--jobs", "1",
+            "--root", str(prepared_root), "--out", str(tmp_path),
+            "--set", "recipe.epochs=2", "--set", "recipe.train_limit=64",
+            "--set", "+recipe.eval_limit=100", "--set", "+archs.lenet300.hidden=[32,16]",
+            "--set", "recipe.optimizer.lr=1e10"]  # fmt: skip
+    assert bench.main(argv) == 0
+    run = tmp_path / "threads1" / "fashion_mnist-lenet300-switcher-s0"
+    assert (run / "diverged.json").is_file() and not (run / "metrics.json").exists()
+    stamp = (run / "diverged.json").stat().st_mtime_ns
+    assert bench.main(argv) == 0  # resumed: the recorded divergence, not a retrained one
+    assert (run / "diverged.json").stat().st_mtime_ns == stamp
+    (row,) = json.loads((tmp_path / "seed_spread.json").read_text())
+    assert "diverged" in row["diverged"] and row["test_acc_pct"] is None
+    assert "| lenet300 | 1 | 1 | 1 (seed 0) | — | — |" in (tmp_path / "seed_spread.md").read_text()

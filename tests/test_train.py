@@ -236,6 +236,17 @@ def test_divergence_stops_without_metrics(
     err = capsys.readouterr().err
     assert "diverged" in err and "NaN/inf" in err and err.count("\n") == 1
     assert not (out / "metrics.json").exists()
+    # the divergence is the outcome of these inputs: asked again, it is reported at once
+    record = json.loads((out / "diverged.json").read_text())
+    stamp = (out / "diverged.json").stat().st_mtime_ns
+    assert train_cli(prepared_root, out, "dense", "--epochs", "2", "--lr", "1e10") == 1
+    again = capsys.readouterr()
+    assert "recorded" in again.err and "--force" in again.err and again.err.count("\n") == 1
+    assert "epoch 1/2" not in again.out and (out / "diverged.json").stat().st_mtime_ns == stamp
+    # other inputs: the stale record goes and the run trains; --force would retrain the same
+    assert train_cli(prepared_root, out, "dense", "--epochs", "2", "--lr", "0.1") == 0
+    assert not (out / "diverged.json").exists() and metrics(out)["epochs"] == 2
+    assert record["identity"]["config"] != metrics(out)["identity"]["config"]
 
 
 def test_eval_limit_subsets_val_and_test(prepared_root: Path, tmp_path: Path) -> None:

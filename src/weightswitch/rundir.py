@@ -11,6 +11,9 @@
   locked is a dead run's, taken over with a notice.
 - `RunDir`: where the checkpoint lives (the run directory, or a separate checkpoint folder
   that outlives DVC's removal of stage outputs), what "complete" means, what may be resumed.
+  A run that diverged is an outcome of its inputs too (the switcher's recipe diverges on some
+  seeds): `diverged.json` records it with the identity, so asking again for the same run
+  reports the divergence at once instead of retraining to it (`--force` retrains).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from weightswitch.errors import UsageError, WeightswitchError
 
 LOCK_NAME = ".lock"
 CHECKPOINT = "checkpoint.pt"
+DIVERGED = "diverged.json"
 CHECKPOINT_VERSION = 2  # 2: checkpoints carry the run's identity
 # Everything `train` writes into a run directory (removed by --force).
 OUTPUTS = (
@@ -45,6 +49,7 @@ OUTPUTS = (
     "model_exported.pt",
     CHECKPOINT,
     "config.json",
+    DIVERGED,
 )
 PARENTS = {"init_from": "--init-from", "match": "--match"}
 
@@ -308,6 +313,28 @@ class RunDir:
             )
         return metrics
 
+    # --- divergence ---------------------------------------------------------------------
+    def divergence(self, identity: Identity) -> dict[str, Any] | None:
+        """The recorded divergence of exactly `identity`; a record of other inputs is stale
+        (the run is about to be trained with new inputs) and is removed."""
+        path = self.out / DIVERGED
+        record = _try_json(path)
+        if record is None:
+            return None
+        old = Identity.from_dict(record.get("identity"))
+        if old is not None and old.digest == identity.digest:
+            return record
+        _notice(f"removing {path}: it records a divergence of other inputs")
+        path.unlink(missing_ok=True)
+        return None
+
+    def record_divergence(self, identity: Identity, message: str) -> None:
+        """Record the outcome; the checkpoint goes (resuming it would only diverge again)."""
+        atomic.write_json(self.out / DIVERGED, {
+            "identity": identity.to_dict(), "message": message, "time": _now(),
+        })  # fmt: skip
+        self.checkpoint.unlink(missing_ok=True)
+
     # --- checkpoints --------------------------------------------------------------------
     def _discard(self, path: Path, ckpt: dict[str, Any] | None) -> None:
         run_id = (ckpt or {}).get("extra", {}).get("mlflow_run_id")
@@ -375,6 +402,14 @@ class RunDir:
             return
         self.checkpoint.unlink(missing_ok=True)
         self._sweep()  # the folder itself goes when the lock is released
+
+
+def _try_json(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def _try_load(path: Path) -> dict[str, Any] | None:

@@ -20,10 +20,10 @@ import torch
 
 from weightswitch import atomic
 from weightswitch.config import RunConfig, flatten
-from weightswitch.errors import UsageError, WeightswitchError
+from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError
 from weightswitch.methods import Method, make_method
 from weightswitch.run_files import HISTORY_COLUMNS
-from weightswitch.rundir import CHECKPOINT_VERSION, Identity, RunDir, identity_of
+from weightswitch.rundir import CHECKPOINT_VERSION, DIVERGED, Identity, RunDir, identity_of
 from weightswitch.train import checkpoint
 from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.loop import evaluate, fit
@@ -189,7 +189,16 @@ def train(
             print(f"{run.out}: already complete (test accuracy {done.get('test_accuracy')}); "
                   "pass --force to retrain")  # fmt: skip
             return done
-        return _train_locked(cfg, run, identity, force, callbacks, bar)
+        record = None if force else run.divergence(identity)
+        if record is not None:
+            raise TrainingDiverged(f"{record.get('message', 'training diverged')} [recorded "
+                                   f"{record.get('time')} in {run.out / DIVERGED}; --force "
+                                   "retrains]")  # fmt: skip
+        try:
+            return _train_locked(cfg, run, identity, force, callbacks, bar)
+        except TrainingDiverged as exc:
+            run.record_divergence(identity, str(exc))
+            raise
 
 
 def _train_locked(
