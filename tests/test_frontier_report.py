@@ -114,4 +114,24 @@ def test_reference_claims_drawn_only_where_they_apply(synth: Path) -> None:
         assert len(floors) == expected, labels
         assert any("switcher (n=1)" in label for label in labels)
         assert sum("(frontier)" in label for label in labels) == (3 if dataset == "mnist" else 0)
+        assert ("dashed" in plot.caption) == (expected > 0)
     assert {c.test_accuracy_pct for c in FR.claims("mnist", "lenet5")} == {99.29, 99.32}
+
+
+def test_a_collapsed_seed_draws_a_range_bar_inside_the_measured_values(synth: Path) -> None:
+    """Seeds 97.1, 96.7 and 9.8 %: mean ± std would reach 118 %; the bar is min to max."""
+    runs = pd.DataFrame(
+        [{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": m,
+          "status": "ok", "fc_sparsity_pct": s, "test_acc_pct": a}
+         for m, s, a in (("dense", 0.0, 97.0), ("switcher", 1.4, 97.1),
+                         ("switcher", 0.1, 96.7), ("switcher", 61.7, 9.8))]
+    )  # fmt: skip
+    table = FR.frontier_table(runs, FR.collect_frontier(synth / "frontier", PROFILE, []))
+    plot = FR.draw(table, PROFILE, "mnist", "lenet300", "synthetic")
+    ax = plot.figure.axes[0]
+    (sw,) = [c for c in ax.containers if c.get_label() == "switcher (n=3)"]
+    _, _, (xbar, ybar) = sw.lines  # one segment each: [[x_lo, y], [x_hi, y]], [[x, y_lo], ...]
+    (x_seg,), (y_seg,) = xbar.get_segments(), ybar.get_segments()
+    assert (x_seg[0][0], x_seg[1][0]) == pytest.approx((0.1, 61.7))
+    assert (y_seg[0][1], y_seg[1][1]) == pytest.approx((9.8, 97.1))
+    assert "range over seeds" in plot.caption and "std" not in plot.caption

@@ -96,13 +96,12 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
             c, mk = colors[method], method_marker(method)
             ax.scatter(m["fc_sparsity_pct"], m["test_acc_pct"], color=c, marker=mk, s=14,
                        alpha=0.45)  # fmt: skip
-            sx = m["fc_sparsity_pct"].std(ddof=1) if len(m) > 1 else 0.0
-            sy = m["test_acc_pct"].std(ddof=1) if len(m) > 1 else 0.0
+            x, y = m["fc_sparsity_pct"], m["test_acc_pct"]
             ax.errorbar(
-                m["fc_sparsity_pct"].mean(),
-                m["test_acc_pct"].mean(),
-                xerr=sx,
-                yerr=sy,
+                x.mean(),
+                y.mean(),
+                xerr=[[x.mean() - x.min()], [x.max() - x.mean()]],
+                yerr=[[y.mean() - y.min()], [y.max() - y.mean()]],
                 fmt=mk,
                 ms=7,
                 color=c,
@@ -130,7 +129,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
     caption = (
         f"Test accuracy vs. FC sparsity per method. Profile {profile}; seeds {_seeds(ok)}; "
         f"{len(ok)} completed runs from {source}. Small dots are single runs; large markers "
-        "are the mean with ± 1 sample std over seeds as bars (no bar when n = 1). Dense runs "
+        "are the mean over seeds, with the range over seeds (min to max) as bars. Dense runs "
         "sit at sparsity 0; magnitude and random pruning are set to the switcher's sparsity."
     )
     if published:

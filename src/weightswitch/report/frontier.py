@@ -49,7 +49,9 @@ FLOOR_PROVENANCE = "reference code's hard-coded floor, not a measurement"
 CURVE_LINE = {"magnitude": "-", "iterative": "--", "random": ":"}
 
 
-STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean", "n")
+STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean", "n",
+                "test_acc_pct_min", "test_acc_pct_max", "fc_sparsity_pct_min",
+                "fc_sparsity_pct_max")  # fmt: skip
 COLUMNS = (*PAIR, "kind", "method", "target_sparsity_pct", *STAT_COLUMNS,
            "frontier_acc_pct", "delta_vs_frontier_pp")  # fmt: skip
 HEADERS = {
@@ -117,7 +119,20 @@ def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         test_acc_pct_std=("test_acc_pct", std),
         fc_sparsity_pct_mean=("fc_sparsity_pct", "mean"),
         n=("test_acc_pct", "count"),
+        test_acc_pct_min=("test_acc_pct", "min"),
+        test_acc_pct_max=("test_acc_pct", "max"),
+        fc_sparsity_pct_min=("fc_sparsity_pct", "min"),
+        fc_sparsity_pct_max=("fc_sparsity_pct", "max"),
     ).reset_index()
+
+
+def seed_range(df: pd.DataFrame, metric: str) -> np.ndarray:
+    """Asymmetric error bars from the mean to the min and max over seeds: a spread that a
+    collapsed seed makes bimodal stays inside the values measured (a ± std bar would not)."""
+    mean = df[f"{metric}_mean"].to_numpy(float)
+    lo = (mean - df[f"{metric}_min"].to_numpy(float)).clip(min=0)
+    hi = (df[f"{metric}_max"].to_numpy(float) - mean).clip(min=0)
+    return np.nan_to_num(np.vstack([lo, hi]))
 
 
 def frontier_at(curve: pd.DataFrame, sparsity_pct: float) -> float:
@@ -223,7 +238,7 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
             continue
         curve = pd.concat([dense, pts]).sort_values("fc_sparsity_pct_mean")
         ax.errorbar(curve["fc_sparsity_pct_mean"], curve["test_acc_pct_mean"],
-                    yerr=curve["test_acc_pct_std"].fillna(0.0), color=colors[method],
+                    yerr=seed_range(curve, "test_acc_pct"), color=colors[method],
                     ls=CURVE_LINE[method], marker=".", ms=6, lw=1.3, capsize=2,
                     label=f"{method} pruning (frontier)")  # fmt: skip
     if len(dense):
@@ -231,8 +246,9 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
                    zorder=5, label=f"dense (n={int(dense['n'].iloc[0])})")  # fmt: skip
     for r in sel[sel["kind"] == "switcher variant"].itertuples(index=False):
         color, marker = colors[r.method], method_marker(r.method)
+        one = pd.DataFrame([r._asdict()])
         ax.errorbar(r.fc_sparsity_pct_mean, r.test_acc_pct_mean,
-                    yerr=0.0 if math.isnan(r.test_acc_pct_std) else r.test_acc_pct_std,
+                    xerr=seed_range(one, "fc_sparsity_pct"), yerr=seed_range(one, "test_acc_pct"),
                     fmt=marker, ms=8, color=color, mec="black",
                     mew=0.7, capsize=3, zorder=6, label=f"{r.method} (n={int(r.n)})")  # fmt: skip
     for i, claim in enumerate(claims(dataset, arch)):
@@ -257,11 +273,17 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
         "pruned per layer to fixed FC sparsities by magnitude, iterative magnitude (Han et al. "
         "2015) and random pruning, each fine-tuned; markers: the switcher and its ablations "
         "(switcher-noise: the SNN reads a fixed noise image; free-gates: no SNN, a free score "
-        f"per gate) at the sparsity their gates reached. Mean ± 1 sample std over seeds (runs "
-        f"per point: {seeds}). Horizontal lines are not measurements of this suite: dashed, "
-        f"the accuracy the reference code reports at least ({FLOOR_PROVENANCE}); dotted, a "
-        "published dense accuracy."
+        f"per gate) at the sparsity their gates reached. Markers and curve points: the mean "
+        f"over seeds; bars: the range over seeds, min to max (runs per point: {seeds})."
     )
+    lines = []
+    if claims(dataset, arch):
+        lines.append(f"dashed, the accuracy the reference code reports at least "
+                     f"({FLOOR_PROVENANCE})")  # fmt: skip
+    if ref is not None and ref.test_accuracy_pct is not None:
+        lines.append("dotted, a published dense accuracy")
+    if lines:
+        caption += f" Horizontal lines are not measurements of this suite: {'; '.join(lines)}."
     return Plot(f"{profile}/frontier_{dataset}_{arch}", fig, caption)
 
 
