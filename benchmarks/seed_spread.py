@@ -13,7 +13,8 @@ and FC sparsity, and per seed how far 2 threads land from 1 thread. README's
 Every run is an ordinary run folder under --out, so a killed benchmark resumes where it
 stopped (finished runs are recognised, a half-trained one resumes from its checkpoint), and
 a run folder of the same configuration copied in (e.g. the grid's seed-0 run) is reused.
-`--jobs 2` trains two runs at once in separate processes (each with its own thread count).
+`--jobs 2` trains two runs at once in separate processes (each with its own thread count);
+`--table-only` trains nothing and tabulates the planned runs already finished.
 A run that diverges is an outcome, not a failure of the benchmark: it is counted per arch and
 thread count (the run folder records it, so a resumed benchmark does not retrain it), and the
 mean ± std are over the runs that finished.
@@ -50,18 +51,44 @@ def compose(grid: str, profile: str, overrides: list[str], folder: Path) -> dict
     return load_params(out)
 
 
+def run_config(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
+               threads: int) -> Any:  # fmt: skip
+    from weightswitch.config import build_config
+
+    out = args.out / f"threads{threads}" / f"{args.dataset}-{arch}-{args.method}-s{seed}"
+    overrides = {"seed": seed, "out": str(out), "tracking": False, "data_root": str(args.root),
+                 "device": "cpu"}  # fmt: skip
+    return build_config(arch, args.dataset, args.method, params, overrides)
+
+
+def finished_row(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
+                 threads: int) -> dict[str, Any] | None:  # fmt: skip
+    """The row of a run already finished (or recorded as diverged) for exactly this
+    configuration, else None: what `--table-only` collects without training anything."""
+    from weightswitch.rundir import RunDir, identity_of
+
+    cfg = run_config(params, arch, args, seed, threads)
+    run, identity = RunDir(Path(cfg.out)), identity_of(cfg)
+    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed}
+    if (record := run.divergence(identity)) is not None:
+        return {**row, "diverged": record.get("message", "diverged"), "test_acc_pct": None,
+                "fc_sparsity_pct": None}  # fmt: skip
+    if not (Path(cfg.out) / "metrics.json").is_file():
+        return None
+    metrics = run.completed(identity)
+    return {**row, "diverged": None, "test_acc_pct": 100 * metrics["test_accuracy"],
+            "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
+            "wall_seconds": metrics["wall_seconds"]}  # fmt: skip
+
+
 def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
             threads: int) -> dict[str, Any]:  # fmt: skip
-    from weightswitch.config import build_config
     from weightswitch.errors import TrainingDiverged
     from weightswitch.train.runner import train
 
     torch.set_num_threads(threads)
-    out = args.out / f"threads{threads}" / f"{args.dataset}-{arch}-{args.method}-s{seed}"
-    print(f"seed_spread: start {arch} seed {seed} threads {threads} -> {out}", flush=True)
-    overrides = {"seed": seed, "out": str(out), "tracking": False, "data_root": str(args.root),
-                 "device": "cpu"}  # fmt: skip
-    cfg = build_config(arch, args.dataset, args.method, params, overrides)
+    cfg = run_config(params, arch, args, seed, threads)
+    print(f"seed_spread: start {arch} seed {seed} threads {threads} -> {cfg.out}", flush=True)
     row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed}
     try:
         metrics = train(cfg, bar=False)
@@ -136,8 +163,9 @@ def run_all(plan: list[tuple[str, int, int]], params: dict[str, Any],
 
 
 def describe(args: argparse.Namespace, minutes: float) -> str:
+    took = "min of training, summed over the runs" if args.table_only else "min"
     return (f"{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
-            f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} min")  # fmt: skip
+            f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} {took}")  # fmt: skip
 
 
 def write_tables(args: argparse.Namespace, rows: list[dict[str, Any]], minutes: float) -> None:
@@ -161,6 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
     ap.add_argument("--set", action="append", default=[], help="extra Hydra override")
     ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
+    ap.add_argument(
+        "--table-only",
+        action="store_true",
+        help="train nothing: tables from the runs of the plan already finished",
+    )
     args = ap.parse_args(argv)
     tmp = tempfile.TemporaryDirectory(prefix="ws-seeds-")
     args.out = args.out or Path(tmp.name)
@@ -173,6 +206,13 @@ def main(argv: list[str] | None = None) -> int:
     plan = [(arch, seed, t) for t in args.threads for arch in args.archs for seed in seeds]
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
+    if args.table_only:
+        rows = [r for a, s, t in plan if (r := finished_row(params, a, args, s, t))]
+        print(f"seed_spread: {len(rows)} of {len(plan)} planned runs finished (--table-only)")
+        write_tables(args, rows, sum(r.get("wall_seconds") or 0.0 for r in rows) / 60)
+        print(table(rows, args.threads))
+        tmp.cleanup()
+        return 0
     for k, row in enumerate(run_all(plan, params, args), 1):
         rows.append(row)
         minutes = (time.perf_counter() - start) / 60

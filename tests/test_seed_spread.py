@@ -66,3 +66,19 @@ def test_a_diverged_seed_is_counted_not_fatal(bench, prepared_root: Path, tmp_pa
     (row,) = json.loads((tmp_path / "seed_spread.json").read_text())
     assert "diverged" in row["diverged"] and row["test_acc_pct"] is None
     assert "| lenet300 | 1 | 1 | 1 (seed 0) | — | — |" in (tmp_path / "seed_spread.md").read_text()
+
+
+def test_table_only_tabulates_finished_runs_and_trains_nothing(
+    bench, prepared_root: Path, tmp_path: Path
+) -> None:
+    common = ["--archs", "lenet300", "--threads", "1", "--root", str(prepared_root),
+              "--out", str(tmp_path), "--set", "recipe.epochs=1",
+              "--set", "recipe.train_limit=64", "--set", "+recipe.eval_limit=100",
+              "--set", "+archs.lenet300.hidden=[32,16]"]  # fmt: skip
+    assert bench.main([*common, "--seeds", "1"]) == 0  # seed 0 trains
+    assert bench.main([*common, "--seeds", "3", "--table-only"]) == 0
+    assert not (tmp_path / "threads1" / "fashion_mnist-lenet300-switcher-s1").exists()
+    (row,) = json.loads((tmp_path / "seed_spread.json").read_text())
+    assert (row["seed"], row["diverged"]) == (0, None)
+    text = (tmp_path / "seed_spread.md").read_text()
+    assert "| lenet300 | 1 | 1 | 0 |" in text and "summed over the runs" in text
