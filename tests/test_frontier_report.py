@@ -127,8 +127,10 @@ def test_a_collapsed_seed_draws_a_range_bar_inside_the_measured_values(synth: Pa
                          ("switcher", 0.1, 96.7), ("switcher", 61.7, 9.8))]
     )  # fmt: skip
     table = FR.frontier_table(runs, FR.collect_frontier(synth / "frontier", PROFILE, []))
-    plot = FR.draw(table, PROFILE, "mnist", "lenet300", "synthetic")
+    plot = FR.draw(table, PROFILE, "mnist", "lenet300", "synthetic", runs)
     ax = plot.figure.axes[0]
+    seeds = [c.get_offsets() for c in ax.collections if len(c.get_offsets()) == 3]
+    assert len(seeds) == 1 and sorted(seeds[0][:, 1]) == pytest.approx([9.8, 96.7, 97.1])
     (sw,) = [c for c in ax.containers if c.get_label() == "switcher (n=3)"]
     _, _, (xbar, ybar) = sw.lines  # one segment each: [[x_lo, y], [x_hi, y]], [[x, y_lo], ...]
     (x_seg,), (y_seg,) = xbar.get_segments(), ybar.get_segments()

@@ -220,8 +220,11 @@ def claims_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str):
-    """Test accuracy vs FC sparsity: frontier curves, dense, every switcher variant."""
+def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str,
+         runs: pd.DataFrame | None = None):  # fmt: skip
+    """Test accuracy vs FC sparsity: frontier curves, dense, every switcher variant (and,
+    given the per-seed `runs`, each seed of a variant as a small marker: a mean of a seed
+    that collapsed and two that did not lies where no run is)."""
     import matplotlib.pyplot as plt
 
     from weightswitch.report.figures import Plot
@@ -244,8 +247,16 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
     if len(dense):
         ax.scatter(0, dense["test_acc_pct_mean"].iloc[0], marker="*", s=120, color="black",
                    zorder=5, label=f"dense (n={int(dense['n'].iloc[0])})")  # fmt: skip
+    single = False
     for r in sel[sel["kind"] == "switcher variant"].itertuples(index=False):
         color, marker = colors[r.method], method_marker(r.method)
+        if runs is not None and r.n > 1:
+            one = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
+                       & (runs["arch"] == arch) & (runs["method"] == r.method)
+                       & (runs["status"] == "ok")]  # fmt: skip
+            ax.scatter(one["fc_sparsity_pct"], one["test_acc_pct"], marker=marker, s=22,
+                       color=color, alpha=0.5, zorder=5)  # fmt: skip
+            single = True
         one = pd.DataFrame([r._asdict()])
         ax.errorbar(r.fc_sparsity_pct_mean, r.test_acc_pct_mean,
                     xerr=seed_range(one, "fc_sparsity_pct"), yerr=seed_range(one, "test_acc_pct"),
@@ -276,6 +287,8 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
         f"per gate) at the sparsity their gates reached. Markers and curve points: the mean "
         f"over seeds; bars: the range over seeds, min to max (runs per point: {seeds})."
     )
+    if single:
+        caption += " Small faint markers: the single seeds of a switcher variant."
     lines = []
     if claims(dataset, arch):
         lines.append(f"dashed, the accuracy the reference code reports at least "
@@ -339,7 +352,7 @@ def write(
     figures: dict[str, list[Entry]] = {}
     F.setup()
     for profile, dataset, arch in sorted(set(map(tuple, interesting[list(PAIR)].to_numpy()))):
-        plot = draw(table, profile, dataset, arch, source(profile))
+        plot = draw(table, profile, dataset, arch, source(profile), T.runs_table(col))
         if len(profiles) == 1:  # one report per folder (reports/<grid>/<profile>/)
             plot.stem = plot.stem.split("/", 1)[1]
         budget = budget_text(col, str(profile))
