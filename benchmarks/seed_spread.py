@@ -61,6 +61,17 @@ def run_config(params: dict[str, Any], arch: str, args: argparse.Namespace, seed
     return build_config(arch, args.dataset, args.method, params, overrides)
 
 
+def _row(arch: str, threads: int, seed: int, metrics: dict[str, Any] | None = None,
+         diverged: str | None = None) -> dict[str, Any]:  # fmt: skip
+    """A table row: a finished run's metrics, or a divergence (no metrics)."""
+    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed, "diverged": diverged}
+    if metrics is None:
+        return {**row, "test_acc_pct": None, "fc_sparsity_pct": None}
+    return {**row, "test_acc_pct": 100 * metrics["test_accuracy"],
+            "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
+            "wall_seconds": metrics["wall_seconds"]}  # fmt: skip
+
+
 def finished_row(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
                  threads: int) -> dict[str, Any] | None:  # fmt: skip
     """The row of a run already finished (or recorded as diverged) for exactly this
@@ -69,16 +80,11 @@ def finished_row(params: dict[str, Any], arch: str, args: argparse.Namespace, se
 
     cfg = run_config(params, arch, args, seed, threads)
     run, identity = RunDir(Path(cfg.out)), identity_of(cfg)
-    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed}
     if (record := run.divergence(identity)) is not None:
-        return {**row, "diverged": record.get("message", "diverged"), "test_acc_pct": None,
-                "fc_sparsity_pct": None}  # fmt: skip
+        return _row(arch, threads, seed, diverged=record.get("message", "diverged"))
     if not (Path(cfg.out) / "metrics.json").is_file():
         return None
-    metrics = run.completed(identity)
-    return {**row, "diverged": None, "test_acc_pct": 100 * metrics["test_accuracy"],
-            "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
-            "wall_seconds": metrics["wall_seconds"]}  # fmt: skip
+    return _row(arch, threads, seed, run.completed(identity))
 
 
 def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
@@ -89,19 +95,12 @@ def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: i
     torch.set_num_threads(threads)
     cfg = run_config(params, arch, args, seed, threads)
     print(f"seed_spread: start {arch} seed {seed} threads {threads} -> {cfg.out}", flush=True)
-    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed}
     try:
         metrics = train(cfg, bar=False)
     except TrainingDiverged as exc:
         print(f"seed_spread: {arch} seed {seed} threads {threads} diverged: {exc}", flush=True)
-        return {**row, "diverged": str(exc), "test_acc_pct": None, "fc_sparsity_pct": None}
-    return {
-        **row,
-        "diverged": None,
-        "test_acc_pct": 100 * metrics["test_accuracy"],
-        "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
-        "wall_seconds": metrics["wall_seconds"],
-    }
+        return _row(arch, threads, seed, diverged=str(exc))
+    return _row(arch, threads, seed, metrics)
 
 
 def spread(values: list[float]) -> str:

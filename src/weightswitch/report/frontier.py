@@ -127,12 +127,10 @@ def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 
 
 def seed_range(df: pd.DataFrame, metric: str) -> np.ndarray:
-    """Asymmetric error bars from the mean to the min and max over seeds: a spread that a
-    collapsed seed makes bimodal stays inside the values measured (a ± std bar would not)."""
-    mean = df[f"{metric}_mean"].to_numpy(float)
-    lo = (mean - df[f"{metric}_min"].to_numpy(float)).clip(min=0)
-    hi = (df[f"{metric}_max"].to_numpy(float) - mean).clip(min=0)
-    return np.nan_to_num(np.vstack([lo, hi]))
+    """Min-max bars over seeds of `metric` for each row of a stats table."""
+    from weightswitch.report.figures import range_bars
+
+    return range_bars(df[f"{metric}_mean"], df[f"{metric}_min"], df[f"{metric}_max"])
 
 
 def frontier_at(curve: pd.DataFrame, sparsity_pct: float) -> float:
@@ -227,7 +225,7 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
     that collapsed and two that did not lies where no run is)."""
     import matplotlib.pyplot as plt
 
-    from weightswitch.report.figures import Plot
+    from weightswitch.report.figures import Plot, range_bars
     from weightswitch.report.style import method_colors, method_marker
 
     sel = table[(table["profile"] == profile) & (table["dataset"] == dataset)
@@ -251,15 +249,16 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
     for r in sel[sel["kind"] == "switcher variant"].itertuples(index=False):
         color, marker = colors[r.method], method_marker(r.method)
         if runs is not None and r.n > 1:
-            one = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
-                       & (runs["arch"] == arch) & (runs["method"] == r.method)
-                       & (runs["status"] == "ok")]  # fmt: skip
-            ax.scatter(one["fc_sparsity_pct"], one["test_acc_pct"], marker=marker, s=22,
-                       color=color, alpha=0.5, zorder=5)  # fmt: skip
+            seeds_of = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
+                            & (runs["arch"] == arch) & (runs["method"] == r.method)
+                            & (runs["status"] == "ok")]  # fmt: skip
+            ax.scatter(seeds_of["fc_sparsity_pct"], seeds_of["test_acc_pct"], marker=marker,
+                       s=22, color=color, alpha=0.5, zorder=5)  # fmt: skip
             single = True
-        one = pd.DataFrame([r._asdict()])
         ax.errorbar(r.fc_sparsity_pct_mean, r.test_acc_pct_mean,
-                    xerr=seed_range(one, "fc_sparsity_pct"), yerr=seed_range(one, "test_acc_pct"),
+                    xerr=range_bars(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_min,
+                                    r.fc_sparsity_pct_max),
+                    yerr=range_bars(r.test_acc_pct_mean, r.test_acc_pct_min, r.test_acc_pct_max),
                     fmt=marker, ms=8, color=color, mec="black",
                     mew=0.7, capsize=3, zorder=6, label=f"{r.method} (n={int(r.n)})")  # fmt: skip
     for i, claim in enumerate(claims(dataset, arch)):
