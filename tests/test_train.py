@@ -249,6 +249,37 @@ def test_divergence_stops_without_metrics(
     assert record["identity"]["config"] != metrics(out)["identity"]["config"]
 
 
+def test_diverged_ok_makes_the_divergence_a_result_that_children_inherit(
+    prepared_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pipeline's stages: a diverging seed exits 0 with its record, runs that start from it
+    record the same (no retraining, no missing-parent error), and the report counts both."""
+    from weightswitch.report.collect import collect
+    from weightswitch.report.tables import summary_display, summary_table
+
+    root = tmp_path / "runs" / "test"
+    dense, pruned = root / "mnist-lenet300-dense-s0", root / "mnist-lenet300-magnitude-s0"
+    blow_up = ("--epochs", "1", "--lr", "1e10")
+    assert train_cli(prepared_root, dense, "dense", *blow_up, "--diverged-ok") == 0
+    assert "diverged; recorded as this run's result" in capsys.readouterr().out
+    assert (dense / "diverged.json").is_file() and not (dense / "metrics.json").exists()
+    child = ("--epochs", "1", "--sparsity", "0.5", "--init-from", str(dense))
+    assert train_cli(prepared_root, pruned, "magnitude", *child) == 1  # without the flag: an error
+    err = capsys.readouterr().err
+    assert "parent run diverged (--init-from" in err and err.count("\n") == 1
+    assert train_cli(prepared_root, pruned, "magnitude", *child, "--diverged-ok") == 0
+    record = json.loads((pruned / "diverged.json").read_text())
+    assert record["identity"]["parents"]["init_from"].startswith("diverged:")
+    assert not (pruned / "metrics.json").exists() and "epoch 1/1" not in capsys.readouterr().out
+
+    col = collect(tmp_path / "runs")
+    assert list(col.runs["status"]) == ["diverged", "diverged"] and col.missing.empty
+    assert "NaN/inf" in col.runs["reason"].iloc[0]
+    shown = summary_display(summary_table(col), expected=False)
+    cells = shown[shown.method == "dense"].iloc[0]
+    assert (cells["acc"], cells["n"]) == ("diverged", "0 (1 diverged)")
+
+
 def test_eval_limit_subsets_val_and_test(prepared_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "small-eval"
     assert train_cli(prepared_root, out, "dense", "--epochs", "1", "--eval-limit", "30") == 0

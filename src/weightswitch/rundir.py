@@ -110,13 +110,22 @@ class Identity:
         return "; ".join(items[:3]) + ("; ..." if len(items) > 3 else "") or "nothing"
 
 
+DIVERGED_PARENT = "diverged:"  # prefix of a parent digest whose run diverged
+
+
 def _parent_digest(run_dir: Path, flag: str) -> str:
-    """A finished parent run's identity digest (a hash of its metrics for older runs)."""
+    """A finished parent run's identity digest (a hash of its metrics for older runs); a
+    parent that diverged gives its recorded identity behind DIVERGED_PARENT, so the child's
+    identity is defined and its outcome (nothing to start from) can be recorded too."""
     path = run_dir / "metrics.json"
     try:
         raw = path.read_bytes()
         metrics = json.loads(raw)
     except FileNotFoundError:
+        record = _try_json(run_dir / DIVERGED)
+        recorded = Identity.from_dict(record.get("identity")) if record else None
+        if recorded is not None:
+            return DIVERGED_PARENT + recorded.digest
         raise UsageError(f"{flag}: {path} not found (is the run finished?)") from None
     except (OSError, ValueError) as exc:
         raise UsageError(f"{flag}: cannot read {path} ({type(exc).__name__})") from None
@@ -145,6 +154,15 @@ def identity_of(cfg: RunConfig) -> Identity:
             if path:
                 parents[key] = _parent_digest(Path(path), flag)
     return Identity(cfg.fingerprint(), data, parents)
+
+
+def diverged_parents(cfg: RunConfig, identity: Identity) -> list[str]:
+    """`--match PATH`-style names of the parent runs that diverged (none: an empty list)."""
+    return [
+        f"{PARENTS[key]} {getattr(cfg.prune, key)}"
+        for key, digest in sorted(identity.parents.items())
+        if digest.startswith(DIVERGED_PARENT)
+    ]
 
 
 # ---------------------------------------------------------------------------------- lock

@@ -81,7 +81,7 @@ def gather(
         raise WeightswitchError(
             f"no completed runs {where}under {results} (looked for **/metrics.json){detail}{hint}"
         )
-    log(f"{len(col.ok)} completed run(s), {len(col.missing)} missing")
+    log(f"{len(col.ok)} completed run(s), {len(col.missing)} missing, {len(col.diverged)} diverged")
     return col
 
 
@@ -120,6 +120,7 @@ def _profiles(col: Collection) -> pd.DataFrame:
                 "seeds": ", ".join(map(str, sorted(ok["seed"].unique()))) or "—",
                 "runs ok": len(ok),
                 "missing": int((g["status"] == "missing").sum()),
+                "diverged": int((g["status"] == "diverged").sum()),
                 **{
                     f"{split} size": ", ".join(sorted({f"{int(v)}" for v in ok[col].dropna()}))
                     or "—"
@@ -156,7 +157,8 @@ def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entr
         f"(all parameters / non-zero effective parameters). Δ vs dense = mean test accuracy "
         f"minus the dense mean of the same pair, in percentage points. Magnitude and random "
         f"pruning are pruned to the sparsity of the run named in 'matched to'. n = {n_note}; "
-        f"'missing' = no completed run (n = 0); '—' = undefined (std of a single run, or a "
+        f"'missing' = no completed run (n = 0); 'diverged' = every run of it diverged (a "
+        f"result: see missing.md); '—' = undefined (std of a single run, or a "
         f"metric the method does not have). Profile(s) {profiles}; seeds {seeds}; "
         f"from {_source(col)}. {T.FLOOR_NOTE}"
     )
@@ -201,7 +203,7 @@ def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entr
     entries.append(
         Entry(
             "Every run and every epoch",
-            "runs.csv: one row per run (status ok/missing with the reason; accuracies and "
+            "runs.csv: one row per run (status ok/missing/diverged with the reason; accuracies and "
             "sparsities in %). history.csv: one row per run-epoch as in each run's history.csv "
             "(accuracies as fractions), the data of the training-curve figures.",
             [rfile, hfile],
@@ -211,13 +213,15 @@ def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entr
     mtext = T.markdown(missing) if len(missing) else "None: every run found has its metrics.\n"
     mfiles = [
         write_text(tdir / "missing.csv", missing.to_csv(index=False)),
-        write_text(tdir / "missing.md", f"# Missing runs\n\n{mtext}"),
+        write_text(tdir / "missing.md", f"# Missing and diverged runs\n\n{mtext}"),
     ]
     entries.append(
         Entry(
-            "Missing runs",
-            f"{len(missing)} run(s) expected or started but without usable metrics.json; their "
-            "numbers are not shown anywhere (no value is imputed).",
+            "Missing and diverged runs",
+            f"{len(col.missing)} run(s) expected or started but without usable metrics.json, "
+            f"{len(col.diverged)} diverged (training hit NaN/inf: a result of the run's "
+            "inputs, counted in the summary's n); their numbers are not shown anywhere (no "
+            "value is imputed).",
             mfiles,
         )
     )

@@ -1,7 +1,8 @@
 """Collect run outputs (docs/architecture.md, "Run outputs") into tidy DataFrames.
 
 Nothing here invents a number: a run whose metrics.json is absent or unreadable becomes a
-row with status "missing" and a reason, and every metric of it stays NaN.
+row with status "missing" and a reason, a run that recorded a divergence (diverged.json) a row
+with status "diverged" and its message; every metric of either stays NaN.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pandas as pd
 
 from weightswitch.errors import UsageError
 from weightswitch.run_files import HISTORY_COLUMNS
+from weightswitch.rundir import DIVERGED
 
 METHODS: tuple[str, ...] = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
 SWITCHER_METHODS: tuple[str, ...] = ("switcher", "switcher-neuron")
@@ -49,7 +51,7 @@ FRACTIONS = (
 REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
 RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates")
 # Files that mark a directory as a run directory even before metrics.json exists.
-RUN_MARKERS = ("metrics.json", "history.csv", "config.json", "checkpoint.pt")
+RUN_MARKERS = ("metrics.json", "history.csv", "config.json", "checkpoint.pt", DIVERGED)
 
 _METHOD_RE = "|".join(re.escape(m) for m in sorted(METHODS, key=len, reverse=True))
 _KNOWN_NAME = re.compile(
@@ -88,7 +90,7 @@ class Collection:
     """Everything the tables and figures are drawn from."""
 
     root: Path
-    runs: pd.DataFrame  # one row per run (status "ok" or "missing")
+    runs: pd.DataFrame  # one row per run (status "ok", "missing" or "diverged")
     history: pd.DataFrame  # one row per run-epoch (ok runs only)
     layers: pd.DataFrame  # one row per run-layer: layer sparsity
     expected: list[RunId] | None = None
@@ -102,6 +104,10 @@ class Collection:
     @property
     def missing(self) -> pd.DataFrame:
         return self.runs[self.runs["status"] == "missing"]
+
+    @property
+    def diverged(self) -> pd.DataFrame:
+        return self.runs[self.runs["status"] == "diverged"]
 
 
 class _BadMetrics(ValueError):
@@ -184,6 +190,15 @@ def _run_dirs(root: Path) -> list[Path]:
             if marker == "metrics.json" or parse_run_name(hit.parent.name) is not None:
                 dirs.add(hit.parent)
     return sorted(dirs)
+
+
+def _divergence(run_dir: Path) -> str | None:
+    """The message of the run's recorded divergence, if it has one."""
+    try:
+        record = json.loads((run_dir / DIVERGED).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return str(record.get("message") or "diverged") if isinstance(record, dict) else None
 
 
 def _empty_row(rid: RunId, status: str, reason: str, path: Path | None) -> dict[str, Any]:
@@ -273,6 +288,14 @@ def collect(
         path_profile = _profile_from_path(run_dir, root)
         parsed = parse_run_name(run_dir.name)
         metrics_path = run_dir / "metrics.json"
+        divergence = None if metrics_path.is_file() else _divergence(run_dir)
+        if divergence is not None and parsed is not None:
+            rid = RunId(
+                path_profile, parsed["dataset"], parsed["arch"], parsed["method"], parsed["seed"]
+            )
+            if profile is None or rid.profile == profile:
+                rows.setdefault(rid, _empty_row(rid, "diverged", divergence, run_dir))
+            continue
         try:
             if not metrics_path.is_file():
                 raise _BadMetrics("no metrics.json (run failed or unfinished)")

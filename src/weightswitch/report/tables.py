@@ -30,6 +30,7 @@ STATS = (
     ("wall_seconds", "wall_seconds", 1.0),
 )
 MISSING = "missing"
+DIVERGED = "diverged"
 DASH = "—"
 
 
@@ -65,9 +66,10 @@ def summary_table(col: Collection) -> pd.DataFrame:
         row["n"] = len(ok)
         # expected runs plus any found beyond them (extra seeds of one method count too)
         row["n_expected"] = max(expected_n.get(key, 0), len(sel))
-        row["n_missing"] = int((sel["status"] == "missing").sum()) + max(
+        row["n_missing"] = int((sel["status"] == MISSING).sum()) + max(
             0, row["n_expected"] - len(sel)
         )
+        row["n_diverged"] = int((sel["status"] == DIVERGED).sum())
         row["seeds"] = ",".join(str(s) for s in sorted(ok["seed"]))
         for src, stem, scale in STATS:
             values = ok[src].dropna() * scale
@@ -75,8 +77,13 @@ def summary_table(col: Collection) -> pd.DataFrame:
             row[f"{stem}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
         matched = sorted({m for m in map(_matched_method, ok["matched_run"]) if m})
         row["matched_to"] = ",".join(matched)
+        complete = row["n_missing"] == 0 and row["n_diverged"] == 0
         row["status"] = (
-            "ok" if row["n_missing"] == 0 and len(ok) else "partial" if len(ok) else MISSING
+            ("ok" if complete else "partial")
+            if len(ok)
+            else DIVERGED
+            if row["n_diverged"] and not row["n_missing"]
+            else MISSING
         )
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -110,7 +117,7 @@ def layer_table(col: Collection) -> pd.DataFrame:
 
 
 def runs_table(col: Collection) -> pd.DataFrame:
-    """Every run (ok and missing) with its raw numbers, accuracies/sparsities in percent."""
+    """Every run (ok, missing, diverged) with its raw numbers, accuracies/sparsities in %."""
     df = col.runs.copy()
     for src, stem, scale in STATS:
         df[stem] = df[src] * scale
@@ -141,17 +148,20 @@ def _relative(path: str, col: Collection) -> str:
 
 
 def missing_table(col: Collection) -> pd.DataFrame:
-    """Runs that were expected (or whose directory exists) but have no usable metrics."""
-    return col.missing[[*KEYS, "reason"]].reset_index(drop=True)
+    """Runs that were expected (or whose directory exists) but have no usable metrics: missing
+    ones, and diverged ones (a result of their inputs, with the divergence as the reason)."""
+    runs = col.runs[col.runs["status"].isin([MISSING, DIVERGED])]
+    return runs[[*KEYS, "status", "reason"]].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- formatting
 
 
-def fmt_stat(mean: float, std: float, n: int, digits: int = 2) -> str:
-    """'mean ± std'; '—' for the std of a single run; 'missing' when there is no value."""
+def fmt_stat(mean: float, std: float, n: int, digits: int = 2, empty: str = MISSING) -> str:
+    """'mean ± std'; '—' for the std of a single run; `empty` ('missing', or 'diverged' when
+    every run of the group diverged) when there is no value."""
     if n == 0 or mean is None or (isinstance(mean, float) and math.isnan(mean)):
-        return MISSING if n == 0 else DASH
+        return empty if n == 0 else DASH
     spread = DASH if std is None or math.isnan(std) else f"{std:.{digits}f}"
     return f"{mean:.{digits}f} ± {spread}"
 
@@ -187,19 +197,23 @@ def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
     """Strings for the human-readable summary (Markdown, LaTeX)."""
     rows = []
     for r in summary.itertuples(index=False):
-        n = int(r.n)
+        n, diverged = int(r.n), int(getattr(r, "n_diverged", 0) or 0)
+        empty = DIVERGED if r.status == DIVERGED else MISSING
+        count = f"{n}/{int(r.n_expected)}" if expected else str(n)
         rows.append(
             {
                 "profile": r.profile,
                 "dataset": r.dataset,
                 "arch": r.arch,
                 "method": r.method,
-                "acc": fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, n),
+                "acc": fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, n, empty=empty),
                 "delta": _fmt_num(r.delta_vs_dense_pp, signed=True),
-                "sparsity": fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, n),
-                "compression": fmt_stat(r.compression_ratio_mean, r.compression_ratio_std, n),
+                "sparsity": fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, n, empty=empty),
+                "compression": fmt_stat(
+                    r.compression_ratio_mean, r.compression_ratio_std, n, empty=empty
+                ),
                 "matched": r.matched_to or DASH,
-                "n": f"{n}/{int(r.n_expected)}" if expected else str(n),
+                "n": count + (f" ({diverged} diverged)" if diverged else ""),
                 "floor": _floor(r.dataset, r.arch, r.method),
             }
         )

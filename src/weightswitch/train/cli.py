@@ -122,6 +122,7 @@ def _check_names(arch: str, dataset: str) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from weightswitch.config import build_config, load_params
+    from weightswitch.errors import TrainingDiverged
     from weightswitch.params_cli import default_params
     from weightswitch.train.progress import grid_line
     from weightswitch.train.runner import train
@@ -137,7 +138,12 @@ def run(args: argparse.Namespace) -> int:
     line = grid_line(params, cfg) if args.params else None  # only for a grid's stages
     if line:
         print(line, flush=True)
-    train(cfg, force=args.force, checkpoint_dir=args.checkpoint_dir)
+    try:
+        train(cfg, force=args.force, checkpoint_dir=args.checkpoint_dir)
+    except TrainingDiverged as exc:
+        if not args.diverged_ok:
+            raise
+        print(f"{cfg.out or '.'}: diverged; recorded as this run's result ({exc})", flush=True)
     return 0
 
 
@@ -160,6 +166,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                    help="params.yaml (default: what conf/ composes, as the pipeline)")  # fmt: skip
     p.add_argument("--force", action="store_true", default=False,
                    help="discard existing outputs/checkpoint and train from scratch")  # fmt: skip
+    p.add_argument("--diverged-ok", action="store_true", default=False,
+                   help="a divergence is this run's result: record it (diverged.json) and "
+                   "exit 0, so one diverging seed does not stop a grid (the pipeline's stages; "
+                   "the report counts it)")  # fmt: skip
     p.add_argument("--print-config", action="store_true", default=False,
                    help="print the resolved run config as JSON and exit")  # fmt: skip
     p.add_argument("--checkpoint-dir", default=None, metavar="DIR",

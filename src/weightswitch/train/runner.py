@@ -23,7 +23,14 @@ from weightswitch.config import RunConfig, flatten
 from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError
 from weightswitch.methods import Method, make_method
 from weightswitch.run_files import HISTORY_COLUMNS
-from weightswitch.rundir import CHECKPOINT_VERSION, DIVERGED, Identity, RunDir, identity_of
+from weightswitch.rundir import (
+    CHECKPOINT_VERSION,
+    DIVERGED,
+    Identity,
+    RunDir,
+    diverged_parents,
+    identity_of,
+)
 from weightswitch.train import checkpoint
 from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.loop import evaluate, fit
@@ -195,6 +202,9 @@ def train(
                                    f"{record.get('time')} in {run.out / DIVERGED}; --force "
                                    "retrains]")  # fmt: skip
         try:
+            if parents := diverged_parents(cfg, identity):
+                raise TrainingDiverged(f"nothing to start from: the parent run diverged "
+                                       f"({', '.join(parents)})")  # fmt: skip
             return _train_locked(cfg, run, identity, force, callbacks, bar)
         except TrainingDiverged as exc:
             run.record_divergence(identity, str(exc))
