@@ -106,6 +106,22 @@ STORE_FAILURES = ["server-down", "server-hangs", "bad-scheme", "unwritable-sqlit
                   "sqlite-in-proc", "unwritable-file-store"]  # fmt: skip
 
 
+def test_a_diverged_run_is_failed_and_tagged_diverged(
+    prepared_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    out = tmp_path / "nan"
+    assert train_cli(prepared_root, out, "dense", "--epochs", "1", "--lr", "1e10") == 1
+    client = MlflowClient(uri)
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("ws-test").experiment_id], "tags.outcome = 'diverged'"
+    )
+    assert run.info.status == "FAILED" and (out / "diverged.json").is_file()
+
+
 @pytest.mark.parametrize("kind", STORE_FAILURES)
 def test_tracking_failure_does_not_fail_the_run(
     prepared_root: Path,

@@ -266,9 +266,12 @@ class Tracker:
                 with contextlib.suppress(Exception):  # a run of another store: nothing to end
                     self._client.set_terminated(run_id, status)
 
-    def end(self, status: str = "FINISHED") -> None:
-        """status: FINISHED | FAILED | KILLED."""
+    def end(self, status: str = "FINISHED", outcome: str | None = None) -> None:
+        """status: FINISHED | FAILED | KILLED. `outcome` (a FAILED run's why, e.g. "diverged")
+        becomes the tag `outcome`, so the UI can filter it: tags.outcome = 'diverged'."""
         if self._client is not None:
+            if outcome:
+                self._guard("tag", self._client.set_tag, self.run_id, "outcome", outcome)
             self._guard("end", self._client.set_terminated, self.run_id, status)
 
 

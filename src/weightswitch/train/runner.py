@@ -267,7 +267,8 @@ def _train_locked(
         metrics = _finish(state, method, val_it, spec, (test_x, test_y), commit, saver)
     except BaseException as exc:
         progress.close()
-        tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED")
+        diverged = "diverged" if isinstance(exc, TrainingDiverged) else None
+        tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", diverged)
         raise
     files = [out / n for n in ("metrics.json", "history.csv", "config.json", "model_exported.pt")]
     tracker.log_metrics(_final_for_mlflow(metrics), step=len(state.history))
