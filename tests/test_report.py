@@ -284,6 +284,28 @@ def test_expected_from_params_yaml(synth: dict, tmp_path: Path) -> None:
     assert _profiles(col).loc[0, "grid"] == "mini"
 
 
+def test_a_grids_report_leaves_out_another_grids_runs_in_the_same_folder(
+    tmp_path: Path,
+) -> None:
+    """Grids share results/runs/<profile>: the mnist grid's report must not pool cifar runs."""
+    root = tmp_path / "runs"
+    for pair in PAIRS:
+        for method in ("dense", "switcher"):
+            write_run(root, *pair, method, 0)
+    params = {
+        "grid": "mnist",
+        "profile": PROFILE,
+        "models": [{"dataset": "mnist", "arch": "lenet300"}],
+        "methods": {"dense": {}, "switcher": {}},
+        "seeds": [0],
+    }
+    (tmp_path / "params.yaml").write_text(json.dumps(params))
+    col = gather(root, PROFILE, tmp_path / "params.yaml", log=lambda _: None)
+    assert set(col.runs["dataset"]) == set(col.history["dataset"]) == {"mnist"}
+    assert set(col.layers["dataset"]) == {"mnist"} and len(col.ok) == 2
+    assert any("left out the runs of cifar10/resnet18" in w for w in col.warnings)
+
+
 def test_references_are_separate(synth: dict) -> None:
     tables = synth["out"] / "tables"
     summary = pd.read_csv(tables / "summary.csv")

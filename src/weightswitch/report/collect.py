@@ -362,9 +362,31 @@ def _frame(rows: dict[RunId, dict[str, Any]]) -> pd.DataFrame:
 
 
 def with_expected(col: Collection, expected: list[RunId], profile: str | None = None) -> Collection:
-    """Add a "missing" row for every expected run that left no trace under the results root."""
+    """Add a "missing" row for every expected run that left no trace under the results root,
+    and leave out the runs of dataset/arch pairs the expected grid does not have: grids share
+    a profile's results folder (results/runs/<profile>), and a grid's report must not pool in
+    another grid's runs. Extra seeds or methods of an expected pair stay."""
+    pairs = {(rid.dataset, rid.arch) for rid in expected}
     rows = {RunId(*(r[k] for k in KEYS)): r for r in col.runs.to_dict("records")}
+    other = sorted({f"{r.dataset}/{r.arch}" for r in rows if (r.dataset, r.arch) not in pairs})
+    if other:
+        col.warnings.append(
+            f"left out the runs of {', '.join(other)}: not in the expected grid (another grid's "
+            "runs in the same results folder)"
+        )
+    rows = {rid: r for rid, r in rows.items() if (rid.dataset, rid.arch) in pairs}
     for rid in expected:
         if (profile is None or rid.profile == profile) and rid not in rows:
             rows[rid] = _empty_row(rid, "missing", "not found (never ran?)", None)
-    return replace(col, runs=_frame(rows), expected=list(expected))
+
+    def mine(df: pd.DataFrame) -> pd.DataFrame:
+        keep = [(d, a) in pairs for d, a in zip(df["dataset"], df["arch"], strict=True)]
+        return df[keep].reset_index(drop=True) if len(df) else df
+
+    return replace(
+        col,
+        runs=_frame(rows),
+        history=mine(col.history),
+        layers=mine(col.layers),
+        expected=list(expected),
+    )

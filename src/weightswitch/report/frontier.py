@@ -315,8 +315,10 @@ def write(
     if frontier_root is not None and not Path(frontier_root).is_dir():
         col.warnings.append(f"frontier directory {frontier_root} does not exist; no frontier")
     points = collect_frontier(Path(frontier_root), None, col.warnings) if frontier_root else None
-    if points is not None:
-        points = points[points["profile"].isin(profiles)]
+    if points is not None:  # the report's profiles and dataset/arch pairs only
+        pairs = set(zip(col.runs["dataset"], col.runs["arch"], strict=True))
+        mine = [(d, a) in pairs for d, a in zip(points["dataset"], points["arch"], strict=True)]
+        points = points[points["profile"].isin(profiles) & pd.Series(mine, index=points.index)]
     table = frontier_table(T.runs_table(col), points if points is not None else pd.DataFrame())
     interesting = table[table["kind"].isin(("switcher variant", "frontier"))]
     if interesting.empty:
