@@ -77,14 +77,11 @@ def summary_table(col: Collection) -> pd.DataFrame:
             row[f"{stem}_std"] = values.std(ddof=1) if len(values) > 1 else math.nan
         matched = sorted({m for m in map(_matched_method, ok["matched_run"]) if m})
         row["matched_to"] = ",".join(matched)
-        complete = row["n_missing"] == 0 and row["n_diverged"] == 0
-        row["status"] = (
-            ("ok" if complete else "partial")
-            if len(ok)
-            else DIVERGED
-            if row["n_diverged"] and not row["n_missing"]
-            else MISSING
-        )
+        if len(ok):
+            complete = row["n_missing"] == 0 and row["n_diverged"] == 0
+            row["status"] = "ok" if complete else "partial"
+        else:  # nothing to show: say why, when every run of the group diverged
+            row["status"] = DIVERGED if row["n_diverged"] and not row["n_missing"] else MISSING
         rows.append(row)
     df = pd.DataFrame(rows)
     dense = df[df["method"] == "dense"].set_index(list(PAIR))["test_acc_pct_mean"]
@@ -197,7 +194,7 @@ def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
     """Strings for the human-readable summary (Markdown, LaTeX)."""
     rows = []
     for r in summary.itertuples(index=False):
-        n, diverged = int(r.n), int(getattr(r, "n_diverged", 0) or 0)
+        n, diverged = int(r.n), int(r.n_diverged)
         empty = DIVERGED if r.status == DIVERGED else MISSING
         count = f"{n}/{int(r.n_expected)}" if expected else str(n)
         rows.append(
