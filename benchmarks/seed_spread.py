@@ -104,10 +104,11 @@ def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: i
 
 
 def spread(values: list[float]) -> str:
+    """mean ± sample std (range); one value has no std, written '—' as in the report."""
     if not values:
         return "—"
-    std = statistics.stdev(values) if len(values) > 1 else float("nan")
-    return f"{statistics.mean(values):.2f} ± {std:.2f} ({min(values):.2f}-{max(values):.2f})"
+    std = f"{statistics.stdev(values):.2f}" if len(values) > 1 else "—"
+    return f"{statistics.mean(values):.2f} ± {std} ({min(values):.2f}-{max(values):.2f})"
 
 
 def table(rows: list[dict[str, Any]], threads: list[int]) -> str:

@@ -82,3 +82,5 @@ def test_table_only_tabulates_finished_runs_and_trains_nothing(
     assert (row["seed"], row["diverged"]) == (0, None)
     text = (tmp_path / "seed_spread.md").read_text()
     assert "| lenet300 | 1 | 1 | 0 |" in text and "summed over the runs" in text
+    acc = row["test_acc_pct"]  # one seed has no std: '—', as in the report, never 'nan'
+    assert f"| {acc:.2f} ± — ({acc:.2f}-{acc:.2f}) |" in text and "nan" not in text
