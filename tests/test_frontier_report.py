@@ -137,3 +137,33 @@ def test_a_collapsed_seed_draws_a_range_bar_inside_the_measured_values(synth: Pa
     assert (x_seg[0][0], x_seg[1][0]) == pytest.approx((0.1, 61.7))
     assert (y_seg[0][1], y_seg[1][1]) == pytest.approx((9.8, 97.1))
     assert "range over seeds" in plot.caption and "std" not in plot.caption
+
+
+def test_frontier_compared_per_run_not_at_the_mean_sparsity() -> None:
+    """Seeds at 0 % and 90 % sparsity: the frontier at their mean (45 %) is 98.0, but each run
+    sits on the frontier at its own sparsity, so the gap is 0 ± 0, not -9.5."""
+    dense, cliff = 98.0, 79.0  # frontier: 98.0 at 0 and 50 %, 79.0 at 90 %
+    runs = pd.DataFrame(
+        [{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": m,
+          "status": "ok", "fc_sparsity_pct": s, "test_acc_pct": a}
+         for m, s, a in (("dense", 0.0, dense), ("switcher", 0.0, dense),
+                         ("switcher", 90.0, cliff), ("magnitude", 90.0, cliff - 1))]
+    )  # fmt: skip
+    points = pd.DataFrame(
+        [{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": "magnitude",
+          "seed": 0, "target_sparsity_pct": t, "fc_sparsity_pct": t, "test_acc_pct": a}
+         for t, a in ((50.0, dense), (90.0, cliff))]
+    )  # fmt: skip
+    table = FR.frontier_table(runs, points).set_index(["kind", "method"])
+    sw = table.loc[("switcher variant", "switcher")]
+    assert math.isclose(sw["fc_sparsity_pct_mean"], 45.0) and math.isclose(
+        sw["fc_sparsity_pct_std"], 90.0 / math.sqrt(2))  # fmt: skip
+    assert math.isclose(sw["frontier_acc_pct"], (dense + cliff) / 2)
+    assert sw["delta_vs_frontier_pp"] == 0.0 and sw["delta_vs_frontier_pp_std"] == 0.0
+    matched = table.loc[("matched pruning", "magnitude")]  # one run: no std
+    assert math.isclose(matched["delta_vs_frontier_pp"], -1.0)
+    assert math.isnan(matched["delta_vs_frontier_pp_std"])
+    shown = FR.display(table.reset_index()).set_index(["kind", "method"])
+    assert shown.loc[("switcher variant", "switcher"), "delta"] == "+0.00 ± 0.00"
+    assert shown.loc[("switcher variant", "switcher"), "sparsity"] == "45.00 ± 63.64"
+    assert shown.loc[("matched pruning", "magnitude"), "delta"] == "-1.00 ± —"

@@ -49,11 +49,12 @@ FLOOR_PROVENANCE = "reference code's hard-coded floor, not a measurement"
 CURVE_LINE = {"magnitude": "-", "iterative": "--", "random": ":"}
 
 
-STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean", "n",
+STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean",
+                "fc_sparsity_pct_std", "n",
                 "test_acc_pct_min", "test_acc_pct_max", "fc_sparsity_pct_min",
                 "fc_sparsity_pct_max")  # fmt: skip
 COLUMNS = (*PAIR, "kind", "method", "target_sparsity_pct", *STAT_COLUMNS,
-           "frontier_acc_pct", "delta_vs_frontier_pp")  # fmt: skip
+           "frontier_acc_pct", "delta_vs_frontier_pp", "delta_vs_frontier_pp_std")  # fmt: skip
 HEADERS = {
     "dataset": "dataset",
     "arch": "arch",
@@ -62,7 +63,7 @@ HEADERS = {
     "target": "target FC sparsity (%)",
     "sparsity": "FC sparsity (%)",
     "acc": "test acc. (%)",
-    "frontier": "magnitude frontier at this sparsity (%)",
+    "frontier": "magnitude frontier at each run's sparsity (%)",
     "delta": "Δ vs frontier (pp)",
     "n": "n",
 }
@@ -109,15 +110,18 @@ def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.Dat
     return pd.DataFrame(rows, columns=cols)
 
 
-def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    def std(s: pd.Series) -> float:
-        return s.std(ddof=1) if s.count() > 1 else math.nan
+def _std(s: pd.Series) -> float:
+    """Sample std over seeds; NaN for one seed (shown as '—')."""
+    return s.std(ddof=1) if s.count() > 1 else math.nan
 
+
+def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     g = df.groupby(keys, dropna=False)
     return g.agg(
         test_acc_pct_mean=("test_acc_pct", "mean"),
-        test_acc_pct_std=("test_acc_pct", std),
+        test_acc_pct_std=("test_acc_pct", _std),
         fc_sparsity_pct_mean=("fc_sparsity_pct", "mean"),
+        fc_sparsity_pct_std=("fc_sparsity_pct", _std),
         n=("test_acc_pct", "count"),
         test_acc_pct_min=("test_acc_pct", "min"),
         test_acc_pct_max=("test_acc_pct", "max"),
@@ -145,7 +149,13 @@ def frontier_at(curve: pd.DataFrame, sparsity_pct: float) -> float:
 def frontier_table(runs: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     """Per profile/dataset/arch: dense, every switcher variant, the matched pruning runs and
     every frontier point (mean, sample std and n over seeds); switcher variants and matched
-    runs also get the magnitude frontier's accuracy at their sparsity."""
+    runs also get the magnitude frontier's accuracy at their sparsity and their difference
+    from it.
+
+    The comparison is made per run, each at its own sparsity, then averaged: the frontier is
+    not linear, so where seeds land far apart (one collapsed at 96 %, two near 1 %), the
+    frontier at the *mean* sparsity describes no run, while the mean of per-run differences
+    is the expected gap of one run, with its spread over seeds."""
     ok = runs[runs["status"] == "ok"].copy()
     ok["fc_sparsity_pct"] = ok["fc_sparsity_pct"].where(ok["method"] != "dense", 0.0)
     parts = []
@@ -161,17 +171,7 @@ def frontier_table(runs: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     if not parts:
         return pd.DataFrame(columns=list(COLUMNS))
     df = pd.concat(parts, ignore_index=True)
-    df["frontier_acc_pct"] = math.nan
-    for _, g in df.groupby(list(PAIR)):
-        magnitude = (g["kind"] == "frontier") & (g["method"] == "magnitude")
-        curve = g[(g["kind"] == "dense") | magnitude]
-        curve = curve.sort_values("fc_sparsity_pct_mean")
-        if (curve["kind"] == "frontier").any():
-            idx = g.index[g["kind"].isin(("switcher variant", "matched pruning"))]
-            df.loc[idx, "frontier_acc_pct"] = [
-                frontier_at(curve, s) for s in df.loc[idx, "fc_sparsity_pct_mean"]
-            ]
-    df["delta_vs_frontier_pp"] = df["test_acc_pct_mean"] - df["frontier_acc_pct"]
+    df = df.merge(_against_frontier(df, ok), how="left", on=[*PAIR, "kind", "method"])
     order = {m: i for i, m in enumerate(("dense", *VARIANTS, *FRONTIER_METHODS))}
     df = df.assign(
         _k=df["kind"].map(KINDS.index), _m=df["method"].map(lambda m: order.get(m, len(order)))
@@ -180,11 +180,39 @@ def frontier_table(runs: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     return df.drop(columns=["_k", "_m"]).reset_index(drop=True)[list(COLUMNS)]
 
 
+def _against_frontier(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
+    """Per pair and compared method: the magnitude frontier (dense mean at 0, then the
+    frontier points' means) interpolated at each run's own sparsity, and the run's accuracy
+    minus it; mean over seeds of both, and the sample std of the difference. A run outside
+    the frontier's range makes its method's comparison NaN: no partial means."""
+    keys = [*PAIR, "kind", "method"]
+    cols = [*keys, "frontier_acc_pct", "delta_vs_frontier_pp", "delta_vs_frontier_pp_std"]
+    kind_of = {**dict.fromkeys(VARIANTS, "switcher variant"),
+               **dict.fromkeys(MATCHED, "matched pruning")}  # fmt: skip
+    rows = []
+    for pair, g in stats.groupby(list(PAIR)):
+        magnitude = (g["kind"] == "frontier") & (g["method"] == "magnitude")
+        curve = g[(g["kind"] == "dense") | magnitude]
+        if not (curve["kind"] == "frontier").any():
+            continue
+        curve = curve.sort_values("fc_sparsity_pct_mean")
+        mine = ok[(ok[list(PAIR)] == pd.Series(pair, index=list(PAIR))).all(axis=1)
+                  & ok["method"].isin(kind_of)]  # fmt: skip
+        for method, runs in mine.groupby("method"):
+            at = pd.Series([frontier_at(curve, s) for s in runs["fc_sparsity_pct"]],
+                           index=runs.index, dtype=float)  # fmt: skip
+            delta = runs["test_acc_pct"] - at
+            rows.append((*pair, kind_of[method], method, at.mean(skipna=False),
+                         delta.mean(skipna=False), _std(delta) if delta.notna().all()
+                         else math.nan))  # fmt: skip
+    return pd.DataFrame(rows, columns=cols)
+
+
 def display(df: pd.DataFrame) -> pd.DataFrame:
     """Strings for Markdown / LaTeX."""
 
-    def num(v: float, signed: bool = False) -> str:
-        return T.DASH if v is None or math.isnan(v) else f"{v:+.2f}" if signed else f"{v:.2f}"
+    def num(v: float) -> str:
+        return T.DASH if v is None or math.isnan(v) else f"{v:.2f}"
 
     rows = [
         {
@@ -194,10 +222,12 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
             "kind": r.kind,
             "method": r.method,
             "target": num(r.target_sparsity_pct),
-            "sparsity": num(r.fc_sparsity_pct_mean),
+            "sparsity": T.fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, int(r.n)),
             "acc": T.fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, int(r.n)),
             "frontier": num(r.frontier_acc_pct),
-            "delta": num(r.delta_vs_frontier_pp, signed=True),
+            "delta": T.fmt_stat(
+                r.delta_vs_frontier_pp, r.delta_vs_frontier_pp_std, int(r.n), signed=True
+            ),
             "n": str(int(r.n)),
         }
         for r in df.itertuples(index=False)
@@ -328,11 +358,13 @@ def write(
     shown = display(table)
     cap = (
         "Switcher variants, matched pruning and the pruning frontier per dataset/arch: test "
-        "accuracy (%, mean ± sample std over seeds), measured FC sparsity (%), and for the "
+        "accuracy and measured FC sparsity (%, mean ± sample std over seeds), and for the "
         "switcher variants and the runs matched to the switcher's per-layer sparsity, the "
-        "magnitude frontier's accuracy at the same FC sparsity (linear interpolation between "
-        "its points, dense at 0; '—' outside its range) and the difference in percentage "
-        "points. Frontier runs: "
+        "magnitude frontier's accuracy at each run's own FC sparsity (linear interpolation "
+        "between its points, dense at 0; '—' outside its range) and the run's difference "
+        "from it in percentage points, both as mean (± sample std) over seeds: where seeds "
+        "land at very different sparsities, the frontier at their mean sparsity would "
+        "describe no run. Frontier runs: "
         + (f"{frontier_root}." if frontier_root else "none given.")
         + " The reference's claimed accuracies below are NOT measurements."
     )

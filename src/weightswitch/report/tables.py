@@ -154,13 +154,15 @@ def missing_table(col: Collection) -> pd.DataFrame:
 # ---------------------------------------------------------------- formatting
 
 
-def fmt_stat(mean: float, std: float, n: int, digits: int = 2, empty: str = MISSING) -> str:
-    """'mean ± std'; '—' for the std of a single run; `empty` ('missing', or 'diverged' when
-    every run of the group diverged) when there is no value."""
+def fmt_stat(mean: float, std: float, n: int, digits: int = 2, empty: str = MISSING,
+             signed: bool = False) -> str:  # fmt: skip
+    """'mean ± std' ('+mean ± std' when `signed`, for differences); '—' for the std of a
+    single run; `empty` ('missing', or 'diverged' when every run of the group diverged) when
+    there is no value."""
     if n == 0 or mean is None or (isinstance(mean, float) and math.isnan(mean)):
         return empty if n == 0 else DASH
     spread = DASH if std is None or math.isnan(std) else f"{std:.{digits}f}"
-    return f"{mean:.{digits}f} ± {spread}"
+    return f"{mean:{'+' if signed else ''}.{digits}f} ± {spread}"
 
 
 def _fmt_num(value: float, digits: int = 2, signed: bool = False) -> str:
