@@ -105,10 +105,13 @@ def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: i
 
 def spread(values: list[float]) -> str:
     """mean ± sample std (range); one value has no std, written '—' as in the report."""
+    from weightswitch.report.tables import DASH, fmt_stat
+
     if not values:
-        return "—"
-    std = f"{statistics.stdev(values):.2f}" if len(values) > 1 else "—"
-    return f"{statistics.mean(values):.2f} ± {std} ({min(values):.2f}-{max(values):.2f})"
+        return DASH
+    std = statistics.stdev(values) if len(values) > 1 else float("nan")
+    mean = fmt_stat(statistics.mean(values), std, len(values))
+    return f"{mean} ({min(values):.2f}-{max(values):.2f})"
 
 
 def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
