@@ -187,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--archs", nargs="+", default=["lenet300", "lenet5"])
     ap.add_argument("--method", default="switcher", help="switcher | switcher-neuron | ...")
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
+    ap.add_argument("--only", type=int, nargs="+", default=None, metavar="SEED",
+                    help="train only these of the seeds (a table measured in pieces)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--root", type=Path, default=PROJECT / "data", help="prepared data")
     ap.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
@@ -206,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     # thread count outermost: the 1-thread spread (the committed results' setting) comes
     # first; seed 0 last, as the grid's own seed-0 run is often there already
     seeds = [*range(1, args.seeds), 0]
+    if args.only is not None:
+        if bad := sorted(set(args.only) - set(seeds)):
+            ap.error(f"--only {bad}: not among the seeds 0-{args.seeds - 1}")
+        seeds = [s for s in seeds if s in args.only]
     plan = [(arch, seed, t) for t in args.threads for arch in args.archs for seed in seeds]
     start = time.perf_counter()
     rows: list[dict[str, Any]] = []
