@@ -15,6 +15,10 @@ stopped (finished runs are recognised, a half-trained one resumes from its check
 a run folder of the same configuration copied in (e.g. the grid's seed-0 run) is reused.
 `--jobs 2` trains two runs at once in separate processes (each with its own thread count);
 `--table-only` trains nothing and tabulates the planned runs already finished.
+A table measured in pieces (run folders since deleted, other machines) is completed with
+`--prior earlier/seed_spread.json`: its rows of the plan are kept, not retrained, each checked
+against the planned run's identity (config + data) where the row records one; `--only SEED...`
+trains just some seeds of the plan.
 A run that diverges is an outcome, not a failure of the benchmark: it is counted per arch and
 thread count (the run folder records it, so a resumed benchmark does not retrain it), and the
 mean ± std are over the runs that finished.
@@ -26,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures as futures
+import json
 import multiprocessing
 import statistics
 import sys
@@ -51,7 +56,7 @@ def compose(grid: str, profile: str, overrides: list[str], folder: Path) -> dict
     return load_params(out)
 
 
-def run_config(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
+def run_config(params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int,
                threads: int) -> Any:  # fmt: skip
     from weightswitch.config import build_config
 
@@ -61,10 +66,14 @@ def run_config(params: dict[str, Any], arch: str, args: argparse.Namespace, seed
     return build_config(arch, args.dataset, args.method, params, overrides)
 
 
-def _row(arch: str, threads: int, seed: int, metrics: dict[str, Any] | None = None,
+def _row(arch: str, threads: int, seed: int, identity: str,
+         metrics: dict[str, Any] | None = None,
          diverged: str | None = None) -> dict[str, Any]:  # fmt: skip
-    """A table row: a finished run's metrics, or a divergence (no metrics)."""
-    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed, "diverged": diverged}
+    """A table row: a finished run's metrics, or a divergence (no metrics). `identity` is the
+    run's identity digest (config + data), so a row merged later (--prior) can be checked
+    against the configuration it claims to measure."""
+    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed, "diverged": diverged,
+                           "identity": identity}  # fmt: skip
     if metrics is None:
         return {**row, "test_acc_pct": None, "fc_sparsity_pct": None}
     return {**row, "test_acc_pct": 100 * metrics["test_accuracy"],
@@ -72,35 +81,38 @@ def _row(arch: str, threads: int, seed: int, metrics: dict[str, Any] | None = No
             "wall_seconds": metrics["wall_seconds"]}  # fmt: skip
 
 
-def finished_row(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
+def finished_row(params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int,
                  threads: int) -> dict[str, Any] | None:  # fmt: skip
     """The row of a run already finished (or recorded as diverged) for exactly this
     configuration, else None: what `--table-only` collects without training anything."""
     from weightswitch.rundir import RunDir, identity_of
 
-    cfg = run_config(params, arch, args, seed, threads)
+    cfg = run_config(params, args, arch, seed, threads)
     run, identity = RunDir(Path(cfg.out)), identity_of(cfg)
     if (record := run.divergence(identity)) is not None:
-        return _row(arch, threads, seed, diverged=record.get("message", "diverged"))
+        return _row(arch, threads, seed, identity.digest,
+                    diverged=record.get("message", "diverged"))  # fmt: skip
     if not (Path(cfg.out) / "metrics.json").is_file():
         return None
-    return _row(arch, threads, seed, run.completed(identity))
+    return _row(arch, threads, seed, identity.digest, run.completed(identity))
 
 
-def one_run(params: dict[str, Any], arch: str, args: argparse.Namespace, seed: int,
+def one_run(params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int,
             threads: int) -> dict[str, Any]:  # fmt: skip
     from weightswitch.errors import TrainingDiverged
+    from weightswitch.rundir import identity_of
     from weightswitch.train.runner import train
 
     torch.set_num_threads(threads)
-    cfg = run_config(params, arch, args, seed, threads)
+    cfg = run_config(params, args, arch, seed, threads)
+    identity = identity_of(cfg).digest
     print(f"seed_spread: start {arch} seed {seed} threads {threads} -> {cfg.out}", flush=True)
     try:
         metrics = train(cfg, bar=False)
     except TrainingDiverged as exc:
         print(f"seed_spread: {arch} seed {seed} threads {threads} diverged: {exc}", flush=True)
-        return _row(arch, threads, seed, diverged=str(exc))
-    return _row(arch, threads, seed, metrics)
+        return _row(arch, threads, seed, identity, diverged=str(exc))
+    return _row(arch, threads, seed, identity, metrics)
 
 
 def spread(values: list[float]) -> str:
@@ -156,27 +168,63 @@ def run_all(plan: list[tuple[str, int, int]], params: dict[str, Any],
     else in --jobs spawned processes (a fresh torch each, so its own thread pool)."""
     if args.jobs == 1:
         for arch, seed, threads in plan:
-            yield one_run(params, arch, args, seed, threads)
+            yield one_run(params, args, arch, seed, threads)
         return
     ctx = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        jobs = [pool.submit(one_run, params, a, args, s, t) for a, s, t in plan]
+        jobs = [pool.submit(one_run, params, args, a, s, t) for a, s, t in plan]
         for done in futures.as_completed(jobs):
             yield done.result()
 
 
-def describe(args: argparse.Namespace, minutes: float) -> str:
-    took = "min of training, summed over the runs" if args.table_only else "min"
+def describe(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
+    minutes = sum(r.get("wall_seconds") or 0.0 for r in rows) / 60
+    prior = sum(1 for r in rows if r.get("prior"))
+    merged = f"; {prior} of {len(rows)} rows from --prior" if prior else ""
     return (f"{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
-            f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} {took}")  # fmt: skip
+            f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} min of training, "
+            f"summed over the runs{merged}")  # fmt: skip
 
 
-def write_tables(args: argparse.Namespace, rows: list[dict[str, Any]], minutes: float) -> None:
+def write_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     rows = sorted(rows, key=lambda r: (r["threads"], r["arch"], r["seed"]))
     threads = sorted({r["threads"] for r in rows})
     atomic.write_json(args.out / "seed_spread.json", rows)
-    atomic.write_text(args.out / "seed_spread.md", f"{describe(args, minutes)}\n\n"
+    atomic.write_text(args.out / "seed_spread.md", f"{describe(args, rows)}\n\n"
                       + table(rows, threads))  # fmt: skip
+
+
+Key = tuple[str, int, int]  # (arch, seed, threads)
+
+
+def prior_rows(files: list[Path], plan: list[Key], params: dict[str, Any],
+               args: argparse.Namespace) -> dict[Key, dict[str, Any]]:  # fmt: skip
+    """Rows of the plan measured earlier (earlier seed_spread.json files, later files win), so
+    a table measured in pieces, on other machines or by runs since deleted, can be completed.
+    A row whose recorded identity is not the planned run's was another configuration: refused.
+    Rows written before rows recorded an identity are taken as they are."""
+    from weightswitch.errors import WeightswitchError
+    from weightswitch.rundir import identity_of
+
+    rows: dict[Key, dict[str, Any]] = {}
+    for path in files:
+        try:
+            loaded = json.loads(path.read_text())
+            keyed = [((r["arch"], r["seed"], r["threads"]), r) for r in loaded]
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise WeightswitchError(f"--prior {path}: not a seed_spread.json ({exc!r})") from None
+        for key, row in keyed:
+            if key not in plan:
+                continue
+            want = identity_of(run_config(params, args, *key)).digest
+            if row.get("identity") not in (None, want):
+                raise WeightswitchError(
+                    f"--prior {path}: {row['arch']} seed {row['seed']} threads {row['threads']} "
+                    f"measured another configuration (identity {row['identity'][:12]}, the plan's "
+                    f"{want[:12]}); drop the file or match its --grid/--profile/--set"
+                )
+            rows[key] = {**row, "prior": str(path)}
+    return rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,6 +242,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
     ap.add_argument("--set", action="append", default=[], help="extra Hydra override")
     ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
+    ap.add_argument("--prior", type=Path, nargs="+", default=[], metavar="JSON",
+                    help="earlier seed_spread.json: its rows of the plan are used, not retrained "
+                    "(a run finished in --out replaces one)")  # fmt: skip
     ap.add_argument(
         "--table-only",
         action="store_true",
@@ -214,25 +265,36 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [s for s in seeds if s in args.only]
     plan = [(arch, seed, t) for t in args.threads for arch in args.archs for seed in seeds]
     start = time.perf_counter()
-    rows: list[dict[str, Any]] = []
+    from weightswitch.errors import WeightswitchError
+
+    try:
+        prior = prior_rows(args.prior, plan, params, args)
+    except WeightswitchError as exc:
+        ap.error(str(exc))
+    found = {k: r for k in plan if (r := finished_row(params, args, *k))}
     if args.table_only:
-        rows = [r for a, s, t in plan if (r := finished_row(params, a, args, s, t))]
-        print(f"seed_spread: {len(rows)} of {len(plan)} planned runs finished (--table-only)")
-        write_tables(args, rows, sum(r.get("wall_seconds") or 0.0 for r in rows) / 60)
-        print(table(rows, args.threads))
-        tmp.cleanup()
-        return 0
-    for k, row in enumerate(run_all(plan, params, args), 1):
+        rows = list({**prior, **found}.values())
+        print(f"seed_spread: {len(found)} of {len(plan)} planned runs finished, "
+              f"{len(set(prior) - set(found))} more from --prior (--table-only)")  # fmt: skip
+        return finish(args, rows, tmp)
+    todo = [k for k in plan if k not in prior or k in found]
+    rows = [r for k, r in prior.items() if k not in todo]
+    for k, row in enumerate(run_all(todo, params, args), 1):
         rows.append(row)
         minutes = (time.perf_counter() - start) / 60
-        print(f"seed_spread: {k}/{len(plan)} done: {row['arch']} seed {row['seed']} threads "
+        print(f"seed_spread: {k}/{len(todo)} done: {row['arch']} seed {row['seed']} threads "
               f"{row['threads']}, {minutes:.1f} min", flush=True)  # fmt: skip
-        write_tables(args, rows, minutes)  # a killed benchmark leaves what it measured
-    print(f"\n{describe(args, minutes)}\n")
+        write_tables(args, rows)  # a killed benchmark leaves what it measured
+    return finish(args, rows, tmp)
+
+
+def finish(args: argparse.Namespace, rows: list[dict[str, Any]],
+           tmp: tempfile.TemporaryDirectory) -> int:  # fmt: skip
+    write_tables(args, rows)
+    print(f"\n{describe(args, rows)}\n")
     print(table(rows, args.threads))
     tmp.cleanup()
     return 0
-
 
 if __name__ == "__main__":
     sys.exit(main())

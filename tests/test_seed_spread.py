@@ -84,3 +84,36 @@ def test_table_only_tabulates_finished_runs_and_trains_nothing(
     assert "| lenet300 | 1 | 1 | 0 |" in text and "summed over the runs" in text
     acc = row["test_acc_pct"]  # one seed has no std: '—', as in the report, never 'nan'
     assert f"| {acc:.2f} ± — ({acc:.2f}-{acc:.2f}) |" in text and "nan" not in text
+
+
+def test_prior_rows_complete_a_table_and_another_configuration_is_refused(
+    bench, prepared_root: Path, tmp_path: Path, capsys
+) -> None:
+    common = ["--archs", "lenet300", "--threads", "1", "--root", str(prepared_root),
+              "--set", "recipe.epochs=1", "--set", "recipe.train_limit=64",
+              "--set", "+recipe.eval_limit=100",
+              "--set", "+archs.lenet300.hidden=[32,16]"]  # fmt: skip
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert bench.main([*common, "--seeds", "2", "--only", "0", "--out", str(first)]) == 0
+    assert not (first / "threads1" / "fashion_mnist-lenet300-switcher-s1").exists()
+    (seed0,) = json.loads((first / "seed_spread.json").read_text())
+    assert seed0["seed"] == 0 and len(seed0["identity"]) == 64
+
+    prior = ["--prior", str(first / "seed_spread.json")]
+    assert bench.main([*common, "--seeds", "2", "--out", str(second), *prior]) == 0
+    assert not (second / "threads1" / "fashion_mnist-lenet300-switcher-s0").exists()  # kept
+    assert (second / "threads1" / "fashion_mnist-lenet300-switcher-s1" / "metrics.json").is_file()
+    rows = json.loads((second / "seed_spread.json").read_text())
+    assert [(r["seed"], bool(r.get("prior"))) for r in rows] == [(0, True), (1, False)]
+    assert rows[0]["test_acc_pct"] == seed0["test_acc_pct"]
+    assert "1 of 2 rows from --prior" in (second / "seed_spread.md").read_text()
+
+    other = [*common, "--set", "recipe.train_limit=32", "--seeds", "2", "--table-only",
+             "--out", str(tmp_path / "third"), *prior]  # fmt: skip
+    with pytest.raises(SystemExit) as exc:
+        bench.main(other)
+    assert exc.value.code == 2
+    assert "measured another configuration" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        bench.main([*common, "--seeds", "2", "--only", "5", "--out", str(tmp_path / "x")])
+    assert "--only [5]: not among the seeds 0-1" in capsys.readouterr().err
