@@ -43,6 +43,7 @@ from typing import Any
 import torch
 
 from weightswitch import atomic
+from weightswitch.errors import WeightswitchError
 
 PROJECT = Path(__file__).resolve().parents[1]
 
@@ -203,7 +204,6 @@ def prior_rows(files: list[Path], plan: list[Key], params: dict[str, Any],
     a table measured in pieces, on other machines or by runs since deleted, can be completed.
     A row whose recorded identity is not the planned run's was another configuration: refused.
     Rows written before rows recorded an identity are taken as they are."""
-    from weightswitch.errors import WeightswitchError
     from weightswitch.rundir import identity_of
 
     rows: dict[Key, dict[str, Any]] = {}
@@ -265,8 +265,6 @@ def main(argv: list[str] | None = None) -> int:
         seeds = [s for s in seeds if s in args.only]
     plan = [(arch, seed, t) for t in args.threads for arch in args.archs for seed in seeds]
     start = time.perf_counter()
-    from weightswitch.errors import WeightswitchError
-
     try:
         prior = prior_rows(args.prior, plan, params, args)
     except WeightswitchError as exc:
@@ -279,10 +277,10 @@ def main(argv: list[str] | None = None) -> int:
         return finish(args, rows, tmp)
     todo = [k for k in plan if k not in prior or k in found]
     rows = [r for k, r in prior.items() if k not in todo]
-    for k, row in enumerate(run_all(todo, params, args), 1):
+    for n, row in enumerate(run_all(todo, params, args), 1):
         rows.append(row)
         minutes = (time.perf_counter() - start) / 60
-        print(f"seed_spread: {k}/{len(todo)} done: {row['arch']} seed {row['seed']} threads "
+        print(f"seed_spread: {n}/{len(todo)} done: {row['arch']} seed {row['seed']} threads "
               f"{row['threads']}, {minutes:.1f} min", flush=True)  # fmt: skip
         write_tables(args, rows)  # a killed benchmark leaves what it measured
     return finish(args, rows, tmp)
@@ -295,6 +293,7 @@ def finish(args: argparse.Namespace, rows: list[dict[str, Any]],
     print(table(rows, args.threads))
     tmp.cleanup()
     return 0
+
 
 if __name__ == "__main__":
     sys.exit(main())
