@@ -473,3 +473,18 @@ def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
     text = (reports / "mini" / "smoke" / "README.md").read_text()
     assert "Budget: grid mini, profile smoke (reduced budget" in text
     assert "1,000 training images, 1 seed(s) (0)" in text
+
+
+def test_workspace_index_lists_report_folders_and_benchmark_tables(tmp_path: Path) -> None:
+    from weightswitch.report.build import write_workspace_index
+
+    (tmp_path / "mnist" / "cpu" / "figures").mkdir(parents=True)
+    (tmp_path / "mnist" / "cpu" / "README.md").write_text("# report\n")
+    (tmp_path / "mnist" / "cpu" / "figures" / "a.png").write_bytes(b"")
+    (tmp_path / "bench").mkdir()
+    (tmp_path / "bench" / "seed_spread_x.md").write_text("\n# Seed spread of X\n\ntext\n")
+    text = write_workspace_index(tmp_path).read_text()
+    assert "[mnist/cpu/README.md](mnist/cpu/README.md) | 1 |" in text
+    assert "- [bench/seed_spread_x.md](bench/seed_spread_x.md): Seed spread of X" in text
+    (tmp_path / "bench" / "seed_spread_x.md").unlink()
+    assert "bench/" not in write_workspace_index(tmp_path).read_text()

@@ -405,7 +405,9 @@ def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Lo
 
 
 def write_workspace_index(workspace: Path) -> Path:
-    """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found."""
+    """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found,
+    then the committed benchmark tables (bench/*.md, measured by benchmarks/, not by DVC),
+    so a reader of reports/ finds the seed spread next to the results it qualifies."""
     rows = []
     for readme in sorted(workspace.glob("*/*/README.md")):
         grid, profile = readme.parent.parent.name, readme.parent.name
@@ -414,6 +416,13 @@ def write_workspace_index(workspace: Path) -> Path:
             f"| `{grid}` | `{profile}`{budget_label(profile)} | "
             f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {figures} |"
         )
+    bench = [
+        f"- [bench/{md.name}](bench/{md.name}): {_title(md)}"
+        for md in sorted(workspace.glob("bench/*.md"))
+    ]
+    if bench:
+        bench = ["", "Benchmarks (measured by `benchmarks/`, not by `dvc repro`; each file says "
+                 "how):", "", *bench]  # fmt: skip
     text = "\n".join(
         [
             "# weightswitch — reports",
@@ -425,10 +434,19 @@ def write_workspace_index(workspace: Path) -> Path:
             "| grid | profile | report | figures |",
             "|---|---|---|---|",
             *rows,
+            *bench,
             "",
         ]
     )
     return write_text(workspace / "README.md", text)
+
+
+def _title(markdown: Path) -> str:
+    """A markdown file's first heading, else its stem."""
+    for line in markdown.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return markdown.stem
 
 
 def build_report(
