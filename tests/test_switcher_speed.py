@@ -19,7 +19,7 @@ SNN = {"widths": (4, 8)}  # 2 levels for a 24 x 20 weight image
 
 
 def _phase(layer: SwitchedLinear, phase: str) -> None:
-    """The phase semantics of DESIGN 1.3: TNN trains W and the SNN's BatchNorm affine
+    """The phase semantics of docs/method.md: TNN trains W and the SNN's BatchNorm affine
     parameters (conv kernels frozen); SNN trains the whole SNN, W frozen."""
     layer.weight.requires_grad_(phase == "tnn")
     for p in layer.snn.parameters():
