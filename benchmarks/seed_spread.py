@@ -235,8 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--archs", nargs="+", default=["lenet300", "lenet5"])
     ap.add_argument("--method", default="switcher", help="switcher | switcher-neuron | ...")
     ap.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1")
-    ap.add_argument("--only", type=int, nargs="+", default=None, metavar="SEED",
-                    help="train only these of the seeds (a table measured in pieces)")
+    ap.add_argument(
+        "--only",
+        type=int,
+        nargs="+",
+        default=None,
+        metavar="SEED",
+        help="train only these of the seeds (a table measured in pieces)",
+    )
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--root", type=Path, default=PROJECT / "data", help="prepared data")
     ap.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")

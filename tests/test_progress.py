@@ -53,7 +53,7 @@ def test_grid_line_counts_finished_runs_and_estimates_the_rest(tmp_path: Path) -
     line = grid_line(params, cfg)
     assert line is not None and line.startswith("grid fashion x quick: run 3 of 4 (switcher")
     assert "2 finished, 11.0 min of training so far" in line
-    assert "ETA ~11.0 min for 2 left" in line  # one dense (1 min) + one switcher (10 min)
+    assert line.endswith("ETA ~11.0 min for 2 of 2 left (mean per method so far)")  # 1 + 10 min
     assert grid_line(None, cfg) is None
     out5 = str(base / "fashion_mnist-lenet300-switcher-s5")
     extra = build_config("lenet300", "fashion_mnist", "switcher", params, {"seed": 5, "out": out5})
@@ -82,4 +82,17 @@ def test_grid_line_counts_frontier_points_among_the_frontier_runs(tmp_path: Path
     cfg = build_config("lenet300", "mnist", "magnitude", params, overrides)
     line = grid_line(params, cfg)
     assert line is not None and line.startswith("grid mnist x cpu frontier: run 2 of 4 (magn")
-    assert "1 finished, 30 s of training so far; ETA ~1.5 min for 3 left" in line
+    assert "1 finished, 30 s of training so far; ETA ~30 s for 1 of 3 left" in line
+    # a method with no finished run is counted, never timed from another method's runs
+    assert line.endswith("and 2 left of methods not yet timed (random)")
+    (base / names[0] / "metrics.json").unlink()
+    line = grid_line(params, cfg)
+    assert line is not None and line.endswith("ETA after the first finished run of each method")
+    (base / names[3]).mkdir(parents=True)
+    (base / names[3] / "metrics.json").write_text(json.dumps({"wall_seconds": 40.0}))
+    (base / names[2]).mkdir(parents=True)
+    (base / names[2] / "metrics.json").write_text(json.dumps({"wall_seconds": 40.0}))
+    line = grid_line(params, cfg)
+    assert line is not None and line.endswith(
+        "ETA unknown: 2 left of methods not yet timed (magnitude)"
+    )

@@ -157,8 +157,18 @@ def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
         f"{' frontier' if frontier else ''}: "
         f"{where}; {done} finished, {_duration(spent)} of training so far"
     )
+    if not left:
+        return head
     if not seconds:
-        return head + "; ETA after the first finished run"
-    overall = spent / done
-    eta = sum(sum(seconds[m]) / len(seconds[m]) if m in seconds else overall for m in left)
-    return head + f"; ETA ~{_duration(eta)} for {len(left)} left (mean per method so far)"
+        return head + "; ETA after the first finished run of each method"
+    # only methods with a finished run are estimated: a switcher run takes ~100x a pruning
+    # run, so one method's mean says nothing about another's (the rest is counted, not timed)
+    timed = [m for m in left if m in seconds]
+    untimed = sorted(set(left) - set(timed), key=left.index)
+    tail = f"{len(left) - len(timed)} left of methods not yet timed ({', '.join(untimed)})"
+    if not timed:
+        return f"{head}; ETA unknown: {tail}"
+    eta = sum(sum(seconds[m]) / len(seconds[m]) for m in timed)
+    line = f"{head}; ETA ~{_duration(eta)} for {len(timed)} of {len(left)} left"
+    line += " (mean per method so far)"
+    return f"{line}, and {tail}" if untimed else line
