@@ -483,8 +483,11 @@ def test_workspace_index_lists_report_folders_and_benchmark_tables(tmp_path: Pat
     (tmp_path / "mnist" / "cpu" / "figures" / "a.png").write_bytes(b"")
     (tmp_path / "bench").mkdir()
     (tmp_path / "bench" / "seed_spread_x.md").write_text("\n# Seed spread of X\n\ntext\n")
+    (tmp_path / "bench" / "x_seeds").mkdir()  # a report a benchmark file links: not a grid
+    (tmp_path / "bench" / "x_seeds" / "README.md").write_text("# report\n")
     text = write_workspace_index(tmp_path).read_text()
     assert "[mnist/cpu/README.md](mnist/cpu/README.md) | 1 |" in text
+    assert "x_seeds" not in text and "| `bench` |" not in text
     assert "- [bench/seed_spread_x.md](bench/seed_spread_x.md): Seed spread of X" in text
     (tmp_path / "bench" / "seed_spread_x.md").unlink()
     assert "bench/" not in write_workspace_index(tmp_path).read_text()

@@ -404,6 +404,9 @@ def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Lo
     return written
 
 
+BENCH = "bench"  # reports/bench/: measured by benchmarks/, not by a grid's report stage
+
+
 def write_workspace_index(workspace: Path) -> Path:
     """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found,
     then the committed benchmark tables (bench/*.md, measured by benchmarks/, not by DVC),
@@ -411,6 +414,8 @@ def write_workspace_index(workspace: Path) -> Path:
     rows = []
     for readme in sorted(workspace.glob("*/*/README.md")):
         grid, profile = readme.parent.parent.name, readme.parent.name
+        if grid == BENCH:  # a report a benchmark file builds and links, not a grid's
+            continue
         figures = len(list((readme.parent / "figures").glob("*.png")))
         rows.append(
             f"| `{grid}` | `{profile}`{budget_label(profile)} | "
@@ -418,7 +423,7 @@ def write_workspace_index(workspace: Path) -> Path:
         )
     bench = [
         f"- [bench/{md.name}](bench/{md.name}): {_title(md)}"
-        for md in sorted(workspace.glob("bench/*.md"))
+        for md in sorted(workspace.glob(f"{BENCH}/*.md"))
     ]
     if bench:
         bench = ["", "Benchmarks (measured by `benchmarks/`, not by `dvc repro`; each file says "
