@@ -422,7 +422,7 @@ def write_workspace_index(workspace: Path) -> Path:
             f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {figures} |"
         )
     bench = [
-        f"- [bench/{md.name}](bench/{md.name}): {_title(md)}"
+        f"- [{BENCH}/{md.name}]({BENCH}/{md.name}): {_title(md)}"
         for md in sorted(workspace.glob(f"{BENCH}/*.md"))
     ]
     if bench:

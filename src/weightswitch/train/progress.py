@@ -164,7 +164,7 @@ def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
     # only methods with a finished run are estimated: a switcher run takes ~100x a pruning
     # run, so one method's mean says nothing about another's (the rest is counted, not timed)
     timed = [m for m in left if m in seconds]
-    untimed = sorted(set(left) - set(timed), key=left.index)
+    untimed = list(dict.fromkeys(m for m in left if m not in seconds))
     tail = f"{len(left) - len(timed)} left of methods not yet timed ({', '.join(untimed)})"
     if not timed:
         return f"{head}; ETA unknown: {tail}"
