@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-MIRROR_ENV = "WEIGHTSWITCH_MIRROR"
+from weightswitch.data.mirrors import MIRROR_ENV
 
 
 def _non_negative(text: str) -> int:
@@ -20,10 +20,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p = subparsers.add_parser(
         "fetch",
         help="download/verify/prepare a dataset",
-        description="Get the original archives (torchvision's downloaders, or --mirror without "
-        "network), verify their checksums, and write ROOT/DATASET/{train,val,test}.pt + "
-        "manifest.json. Does nothing when the prepared files are already up to date. "
-        "WEIGHTSWITCH_CHECKSUMS=FILE.json adds trusted checksums.",
+        description="Get the original archives, verify their checksums, and write "
+        "ROOT/DATASET/{train,val,test}.pt + manifest.json. Archives come from --mirror DIR, else "
+        f"the first local copy that holds them (a folder of ${MIRROR_ENV}, then the folder a "
+        "system package installs, e.g. Debian's dataset-fashion-mnist in "
+        "/usr/share/datasets/fashion-mnist), else torchvision's downloaders. Does nothing when "
+        "the prepared files are already up to date. WEIGHTSWITCH_CHECKSUMS=FILE.json adds "
+        "trusted checksums.",
     )
     p.add_argument("dataset", help="mnist, fashion_mnist, cifar10 or cifar100")
     p.add_argument("--root", type=Path, default=Path("data"), help="data root (default: data)")
@@ -31,7 +34,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "--mirror",
         type=Path,
         default=None,
-        help=f"folder with the original archives; no network access (default: ${MIRROR_ENV})",
+        help=f"folder with the original archives; no network access (default: the folders of "
+        f"${MIRROR_ENV}, separated by ':', then known system copies)",
     )
     p.add_argument(
         "--val-size",
@@ -48,11 +52,11 @@ def run(args: argparse.Namespace) -> int:
     from weightswitch.data.checksums import CHECKSUMS_ENV, load_extra_checksums
     from weightswitch.data.fetch import fetch
 
-    mirror = args.mirror or os.environ.get(MIRROR_ENV) or None
     fetch(
         args.dataset,
         args.root,
-        mirror=mirror,
+        mirror=args.mirror,
+        search=True,
         val_size=args.val_size,
         seed=args.seed,
         extra_checksums=load_extra_checksums(os.environ.get(CHECKSUMS_ENV)),

@@ -22,6 +22,7 @@ from torchvision.datasets import MNIST, VisionDataset
 
 from weightswitch.data.checksums import ExtraChecksums, Verified, verify
 from weightswitch.data.manifest import PARTIAL, remove
+from weightswitch.data.mirrors import offline_fix
 from weightswitch.data.registry import Archive, DatasetSpec
 from weightswitch.errors import ChecksumError, WeightswitchError
 
@@ -122,10 +123,11 @@ def download(spec: DatasetSpec, raw: Path, extra: ExtraChecksums, log: Log) -> d
         try:
             spec.torchvision_class(str(raw), train=True, download=True)
         except (RuntimeError, OSError, urllib.error.URLError) as exc:
-            msg = " ".join(str(exc).split())
+            reason = " ".join(str(exc).split())
+            if "urlopen error" in reason:  # the cause, not every URL torchvision tried
+                reason = reason[reason.rindex("urlopen error") :].strip("<>() ")
             raise WeightswitchError(
-                f"could not download {spec.name} ({msg}); without internet, pass --mirror DIR "
-                f"(or set WEIGHTSWITCH_MIRROR) to a folder holding {names}"
+                f"could not download {spec.name} ({reason}); without internet: {offline_fix(spec)}"
             ) from exc
         for archive in missing:
             verified[archive.filename] = check(archive)
