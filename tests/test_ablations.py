@@ -14,6 +14,7 @@ from weightswitch.errors import UsageError
 from weightswitch.models import build_model
 from weightswitch.switcher import FreeGates, SwitcherNet, attach_switcher, switched_layers
 from weightswitch.switcher.unet import NeuronHead
+from weightswitch.train import checkpoint
 
 
 def tiny_model() -> torch.nn.Module:
@@ -116,7 +117,7 @@ def test_ablation_trains_through_cli(prepared_root: Path, tmp_path: Path, method
     assert abs(m["exported_test_accuracy"] - m["test_accuracy"]) <= 0.01
     assert set(torch.load(out / "gates.pt", weights_only=True)) == set(LAYERS)
     if method == "switcher-noise":  # the image in the final checkpoint: N(0, 1) from seed 0,
-        state = torch.load(out / "checkpoint.pt", weights_only=False)["model"]
+        state = checkpoint.load(out / "checkpoint.pt")["model"]
         generator = torch.Generator().manual_seed(0)
         for name in LAYERS:  # scaled by the std of W's initial values (reference: 0.01)
             image = state[f"{name}.snn_image"]

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from weightswitch.cli import main
+from weightswitch.train import checkpoint
 
 ARGS = ["--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",
         "--device", "cpu", "--no-mlflow", "--profile", "test"]  # fmt: skip
@@ -55,9 +56,8 @@ def wait_for(predicate, proc: subprocess.Popen[str], what: str, timeout: float =
 
 
 def checkpoint_epoch(path: Path) -> int:
-    import torch
 
-    return int(torch.load(path, weights_only=False)["epoch"])
+    return int(checkpoint.load(path)["epoch"])
 
 
 def comparable(run: Path) -> tuple:

@@ -29,34 +29,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+# The methods, their switcher variants and pruning criteria: one catalog (weightswitch.catalog).
+from weightswitch.catalog import (
+    METHODS,
+    PRUNE_CRITERIA,
+    PRUNE_METHODS,
+    SWITCHER_METHODS,
+    SWITCHER_VARIANTS,
+)
 from weightswitch.data.registry import INPUT_NORMS
 from weightswitch.errors import UsageError, unknown_choice
 
-METHODS: tuple[str, ...] = (
-    "dense",
-    "switcher",
-    "switcher-neuron",
-    "magnitude",
-    "random",
-    "switcher-noise",
-    "free-gates",
-    "free-gates-neuron",
-    "iterative",
-)
-# What each alternating method fixes (issue 12's ablations are the switcher with one part
-# swapped: the SNN reads a fixed noise image, or no SNN at all, a free score per gate).
-SWITCHER_VARIANTS: dict[str, dict[str, str]] = {
-    "switcher": {"granularity": "connection", "gate_net": "unet", "snn_input": "weights"},
-    "switcher-neuron": {"granularity": "neuron", "gate_net": "unet", "snn_input": "weights"},
-    "switcher-noise": {"granularity": "connection", "gate_net": "unet", "snn_input": "noise"},
-    "free-gates": {"granularity": "connection", "gate_net": "free", "snn_input": "weights"},
-    "free-gates-neuron": {"granularity": "neuron", "gate_net": "free", "snn_input": "weights"},
-}
-SWITCHER_METHODS: tuple[str, ...] = tuple(SWITCHER_VARIANTS)
-# Pruning method -> criterion; `iterative` is magnitude pruning in `steps` rounds (Han 2015).
-PRUNE_CRITERIA: dict[str, str] = {"magnitude": "magnitude", "random": "random",
-                                  "iterative": "magnitude"}  # fmt: skip
-PRUNE_METHODS: tuple[str, ...] = tuple(PRUNE_CRITERIA)
 GATE_NETS: tuple[str, ...] = ("unet", "free")
 SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam", "adamw")
@@ -65,6 +48,7 @@ GRANULARITIES: tuple[str, ...] = ("connection", "neuron")
 PHASE_UNITS: tuple[str, ...] = ("epoch", "step")
 SCOPES: tuple[str, ...] = ("layer", "global")
 AMP_MODES: tuple[str, ...] = ("off", "bf16")
+FC_INITS: tuple[str, ...] = ("reference", "pytorch")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DEFAULT_PROFILE = "default"
 # Fields that change where/how a run is stored or watched, not what it computes: a
@@ -110,8 +94,8 @@ class ScheduleConfig:
 class SwitcherConfig:
     """Alternating TNN/SNN training (DESIGN 1.3).
 
-    `snn_schedule` None reuses the run's TNN schedule; `reference_init` re-initialises the
-    switched FC weights N(0, 0.01) at the start, as the reference code does.
+    `snn_schedule` None reuses the run's TNN schedule. The switched FC weights' init is the
+    run's `fc_init` (shared by every method of a pair: same start).
     `train_snn_norm_in_tnn_phase`: the affine parameters of the SNNs' BatchNorms train in TNN
     phases too, as in the reference (its optimisers span every parameter; only the SNN's conv
     kernels are frozen there). False is the "frozen-normalisation" variant, which diverges at
@@ -130,7 +114,6 @@ class SwitcherConfig:
     warmup_epochs: int = 0
     train_backbone_in_snn_phase: bool = True
     train_snn_norm_in_tnn_phase: bool = True
-    reference_init: bool = True
     snn_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     snn_schedule: ScheduleConfig | None = None
     # Speed, same gates and gradients up to float rounding (README "Switcher speed"): the
@@ -178,6 +161,9 @@ class RunConfig:
     # reference: raw [0, 1] pixels for MNIST/Fashion-MNIST, the reference's mean/std for CIFAR
     input_norm: str = "reference"
     fc_bias: bool = False  # bias on the switchable FC layers (the reference has none)
+    # init of the switchable FC layers, for EVERY method (compared methods share their start):
+    # "reference" W ~ N(0, 0.01), b = 0 (the reference switcher's); "pytorch" U(+-1/sqrt(fan_in))
+    fc_init: str = "reference"
     device: str = "auto"
     amp: str = "off"
     channels_last: bool | None = None  # None: on for convnets (CPU and CUDA)
@@ -204,8 +190,40 @@ class RunConfig:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
 
     def fingerprint(self) -> dict[str, Any]:
-        """The part of the config that determines the results (see NON_SEMANTIC)."""
-        return {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
+        """The part of the config that determines the results (see NON_SEMANTIC), as the
+        fields that differ from their defaults (OpenLTH): a new field whose default changes
+        nothing leaves every existing run's identity intact."""
+        semantic = {k: v for k, v in self.to_dict().items() if k not in NON_SEMANTIC}
+        return _differences(semantic, _DEFAULTS)
+
+
+def _differences(value: dict[str, Any], default: dict[str, Any]) -> dict[str, Any]:
+    """The entries of `value` that differ from `default`, recursively (nested sections that
+    end up equal to their defaults vanish)."""
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        base = default.get(key, _MISSING)
+        if isinstance(item, dict) and isinstance(base, dict) and item is not base:
+            diff = _differences(item, base)
+            if diff:
+                out[key] = diff
+        elif item != base:
+            out[key] = item
+    return out
+
+
+_MISSING = object()
+# Every field at its default; the sections a method may have are compared with their own
+# defaults (a switcher run's all-default switcher section contributes nothing).
+_DEFAULTS: dict[str, Any] = {
+    **dataclasses.asdict(RunConfig(arch="", dataset="", method="")),
+    "switcher": dataclasses.asdict(SwitcherConfig()),
+    "prune": dataclasses.asdict(PruneConfig()),
+}
+
+def expand(fingerprint: dict[str, Any]) -> dict[str, Any]:
+    """A `fingerprint()` with its defaults filled back in (to say what differs, in words)."""
+    return _deep_merge(_DEFAULTS, fingerprint)
 
 
 # ----------------------------------------------------------------------------- building
@@ -587,6 +605,7 @@ def validate(cfg: RunConfig) -> None:
     dev = cfg.device.split(":")[0]
     _check_choice("device", cfg.device if dev != "cuda" else "cuda", DEVICES)
     _check_choice("amp mode", cfg.amp, AMP_MODES)
+    _check_choice("fc_init", cfg.fc_init, FC_INITS)
     _check_choice("input normalisation", cfg.input_norm, INPUT_NORMS)
     _check(bool(cfg.profile) and "/" not in cfg.profile, f"bad profile name {cfg.profile!r}")
     _validate_optimizer(cfg.optimizer, "optimizer")

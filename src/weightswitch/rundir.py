@@ -33,14 +33,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from weightswitch import atomic
-from weightswitch.config import PRUNE_METHODS, RunConfig, flatten
+from weightswitch import atomic, numerics
+from weightswitch.config import PRUNE_METHODS, RunConfig, expand, flatten
 from weightswitch.errors import UsageError, WeightswitchError
 
 LOCK_NAME = ".lock"
 CHECKPOINT = "checkpoint.pt"
 DIVERGED = "diverged.json"
-CHECKPOINT_VERSION = 2  # 2: checkpoints carry the run's identity
+CHECKPOINT_VERSION = 3  # 2: checkpoints carry the run's identity; 3: and a content checksum
 # Everything `train` writes into a run directory (removed by --force).
 OUTPUTS = (
     "metrics.json",
@@ -72,6 +72,7 @@ class Identity:
     config: dict[str, Any]  # RunConfig.fingerprint(): the semantic config
     data: dict[str, str] = field(default_factory=dict)  # {prepared file: sha256}
     parents: dict[str, str] = field(default_factory=dict)  # {"init_from": parent digest}
+    numerics: dict[str, int] = field(default_factory=dict)  # weightswitch.numerics.versions
 
     @property
     def digest(self) -> str:
@@ -86,12 +87,16 @@ class Identity:
         """The recorded identity, or None if `data` is not one (an older weightswitch)."""
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             return None
-        return cls(data["config"], dict(data.get("data") or {}), dict(data.get("parents") or {}))
+        return cls(data["config"], dict(data.get("data") or {}), dict(data.get("parents") or {}),
+                   dict(data.get("numerics") or {}))  # fmt: skip
 
     def changes(self, old: Identity) -> str:
         """What differs from `old`, in words (at most three items)."""
         items: list[str] = []
-        fa, fb = flatten(old.config), flatten(self.config)
+        if old.numerics != self.numerics:
+            items.append(f"numerics version {_versions(old.numerics)} -> "
+                         f"{_versions(self.numerics)}")  # fmt: skip
+        fa, fb = flatten(expand(old.config)), flatten(expand(self.config))
         for key in sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k)):
             items.append(f"{key}: {fa.get(key)!r} -> {fb.get(key)!r}")
         for name in sorted(set(old.data) | set(self.data)):
@@ -110,17 +115,22 @@ class Identity:
         return "; ".join(items[:3]) + ("; ..." if len(items) > 3 else "") or "nothing"
 
 
+def _versions(numerics: dict[str, int]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in sorted(numerics.items())) or "(none recorded)"
+
+
 DIVERGED_PARENT = "diverged:"  # prefix of a parent digest whose run diverged
 
 
-def _parent_digest(run_dir: Path, flag: str) -> str:
-    """A finished parent run's identity digest (a hash of its metrics for older runs); a
-    parent that diverged gives its recorded identity behind DIVERGED_PARENT, so the child's
-    identity is defined and its outcome (nothing to start from) can be recorded too."""
+def _parent_digest(run_dir: Path, flag: str, data: dict[str, str]) -> str:
+    """A finished parent run's identity digest; a parent that diverged gives its recorded
+    identity behind DIVERGED_PARENT, so the child's identity is defined and its outcome
+    (nothing to start from) can be recorded too. A parent trained on other prepared data
+    than today's (`data`: the child's {file: sha256}) is refused: its weights were fitted to
+    a split that no longer exists (e.g. its training images are now validation images)."""
     path = run_dir / "metrics.json"
     try:
-        raw = path.read_bytes()
-        metrics = json.loads(raw)
+        metrics = json.loads(path.read_bytes())
     except FileNotFoundError:
         record = _try_json(run_dir / DIVERGED)
         recorded = Identity.from_dict(record.get("identity")) if record else None
@@ -130,9 +140,18 @@ def _parent_digest(run_dir: Path, flag: str) -> str:
     except (OSError, ValueError) as exc:
         raise UsageError(f"{flag}: cannot read {path} ({type(exc).__name__})") from None
     recorded = Identity.from_dict(metrics.get("identity") if isinstance(metrics, dict) else None)
-    if recorded is not None:
-        return recorded.digest
-    return "unrecorded:" + hashlib.sha256(raw).hexdigest()
+    if recorded is None:
+        raise UsageError(f"{flag} {run_dir}: a finished run with no recorded identity (an "
+                         "older weightswitch); retrain it")  # fmt: skip
+    changed = sorted(n for n in set(recorded.data) | set(data)
+                     if recorded.data.get(n) != data.get(n))  # fmt: skip
+    if changed:
+        raise UsageError(
+            f"{flag} {run_dir} was trained on other prepared data ({', '.join(changed)}: sha256 "
+            f"{_short(recorded.data.get(changed[0]))} there, {_short(data.get(changed[0]))} "
+            "now); retrain it"
+        )
+    return recorded.digest
 
 
 def identity_of(cfg: RunConfig) -> Identity:
@@ -152,8 +171,8 @@ def identity_of(cfg: RunConfig) -> Identity:
         for key, flag in PARENTS.items():
             path = getattr(cfg.prune, key)
             if path:
-                parents[key] = _parent_digest(Path(path), flag)
-    return Identity(cfg.fingerprint(), data, parents)
+                parents[key] = _parent_digest(Path(path), flag, data)
+    return Identity(cfg.fingerprint(), data, parents, numerics.versions(cfg.method))
 
 
 def diverged_parents(cfg: RunConfig, identity: Identity) -> list[str]:

@@ -31,19 +31,6 @@ from weightswitch.train.callbacks import TrainState
 from weightswitch.train.metrics import switchable_names
 
 
-@torch.no_grad()
-def reference_init(model: nn.Module, std: float = 0.01) -> None:
-    """The reference initialisation of the layers to be switched: W ~ N(0, std), b = 0.
-
-    Same rule as `switcher.init_switched_weights`, but applied to the plain layers before
-    the switcher is attached, so a dense warm-up starts from it too."""
-    for name in switchable_names(model):
-        layer = model.get_submodule(name)
-        nn.init.normal_(layer.weight, 0.0, std)
-        if layer.bias is not None:
-            nn.init.zeros_(layer.bias)
-
-
 def to_half(gates: torch.Tensor) -> torch.Tensor:
     """float16 copy that keeps zero == zero: tiny positive gates that would underflow to 0
     become the smallest float16 subnormal, so gates.pt never shows extra sparsity."""
@@ -64,11 +51,11 @@ class SwitcherMethod(Method):
         self._current: str | None = None
         self._counts: dict[str, int] = {}
         self.init_std: dict[str, float] = {}
+        # per epoch: Spearman(g, |W|) per switched layer (a measurement: changes no number)
+        self.spearman: list[dict[str, float]] = []
 
     # --- life cycle ---------------------------------------------------------------------
     def setup(self, state: TrainState) -> None:
-        if self.sw.reference_init:
-            reference_init(state.model)
         self.init_std = {  # the noise ablation's scale: W's initial values, before any warm-up
             n: float(state.model.get_submodule(n).weight.detach().std())
             for n in switchable_names(state.model)
@@ -79,9 +66,11 @@ class SwitcherMethod(Method):
         if saved.get("attached"):
             self._attach(state)
             self.start_step = int(saved["start_step"])
+        self.spearman = [dict(r) for r in saved.get("spearman", [])]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"attached": self.attached, "start_step": self.start_step}
+        return {"attached": self.attached, "start_step": self.start_step,
+                "spearman": self.spearman}  # fmt: skip
 
     def _attach(self, state: TrainState) -> None:
         from weightswitch.switcher import attach_switcher, snn_parameters, task_parameters
@@ -171,6 +160,11 @@ class SwitcherMethod(Method):
             self._counts[phase] += 1
 
     def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
+        if self.attached:
+            from weightswitch.switcher.stats import gate_weight_spearman
+
+            self.spearman.append({"epoch": int(row["epoch"]),
+                                  **gate_weight_spearman(state.model)})  # fmt: skip
         if self.per_step and self.attached:
             # step-unit epochs mix phases: label the epoch by the phase of most of its steps
             row["phase"] = "snn" if self._counts["snn"] > self._counts["tnn"] else "tnn"
@@ -180,6 +174,9 @@ class SwitcherMethod(Method):
             state.stop = True
 
     # --- outputs ------------------------------------------------------------------------
+    def run_metrics(self, model: nn.Module) -> dict[str, Any]:
+        return {**super().run_metrics(model), "gate_weight_spearman": self.spearman}
+
     @torch.no_grad()
     def gates(self, model: nn.Module) -> dict[str, torch.Tensor]:
         from weightswitch.switcher import switched_layers

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from weightswitch.data.registry import get_spec
@@ -68,11 +69,32 @@ def _dataset_geometry(dataset: str) -> tuple[int, int, int]:
     return spec.channels, spec.height, spec.num_classes
 
 
-def build_model(arch: str, dataset: str, fc_bias: bool = False, **kwargs: Any) -> nn.Module:
+FC_INIT_STD = 0.01  # the reference switcher's N(0, 0.01) for the switched FC weights
+
+
+@torch.no_grad()
+def init_switchable(model: nn.Module, scheme: str) -> None:
+    """Initialise the switchable FC layers: "reference" W ~ N(0, 0.01), b = 0 (the reference
+    switcher's init, drawn from the current RNG state); "pytorch" keeps nn.Linear's own."""
+    if scheme == "pytorch":
+        return
+    if scheme != "reference":
+        raise unknown_choice("fc_init", scheme, ("reference", "pytorch"))
+    for name in model.switchable:
+        layer = model.get_submodule(name)
+        nn.init.normal_(layer.weight, 0.0, FC_INIT_STD)
+        if layer.bias is not None:
+            nn.init.zeros_(layer.bias)
+
+
+def build_model(
+    arch: str, dataset: str, fc_bias: bool = False, fc_init: str = "pytorch", **kwargs: Any
+) -> nn.Module:
     """Build `arch` sized for `dataset`; `kwargs` are the arch's options (e.g. vgg16 head_width).
 
     `fc_bias=False` (the reference's switched layers) removes the bias of every switchable FC
-    layer, for every method alike, so dense, switcher and pruned runs share one architecture."""
+    layer, for every method alike, so dense, switcher and pruned runs share one architecture.
+    `fc_init` (see `init_switchable`): runs pass their config's, the same for every method."""
     spec = get_arch(arch)
     channels, size, classes = _dataset_geometry(dataset)
     if dataset not in spec.datasets:
@@ -88,4 +110,5 @@ def build_model(arch: str, dataset: str, fc_bias: bool = False, **kwargs: Any) -
     if not fc_bias:
         for name in model.switchable:
             model.get_submodule(name).register_parameter("bias", None)
+    init_switchable(model, fc_init)
     return model

@@ -120,3 +120,24 @@ def gate_stats(model: nn.Module) -> dict[str, Any]:
 
 
 sparsity_stats = gate_stats
+
+
+@torch.no_grad()
+def gate_weight_spearman(model: nn.Module) -> dict[str, float]:
+    """Spearman rank correlation between each switched layer's gate g and |W| (average ranks
+    for ties: about half the gates are exactly 0). Neuron gates are compared with the mean
+    |W| of their input unit. It says how much of the gate is a function of the weight's size
+    (the paper's "knowledge in the weights" versus a magnitude ranking in disguise)."""
+    from scipy.stats import spearmanr
+
+    out: dict[str, float] = {}
+    for name, layer in model.named_modules():
+        if not isinstance(layer, SwitchedLinear):
+            continue
+        g = layer.gates().detach().float().cpu()
+        w = layer.weight.detach().float().abs().cpu()
+        if g.shape != w.shape:  # neuron gates: one per input unit
+            w = w.mean(dim=0)
+        rho = spearmanr(g.flatten().numpy(), w.flatten().numpy()).statistic
+        out[name] = float(rho) if rho == rho else float("nan")  # constant gates: undefined
+    return out

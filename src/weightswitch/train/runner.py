@@ -164,7 +164,9 @@ def new_state(cfg: RunConfig, device: torch.device) -> tuple[TrainState, Method]
     from weightswitch.models import build_model
 
     checkpoint.seed_everything(cfg.seed)
-    model = build_model(cfg.arch, cfg.dataset, fc_bias=cfg.fc_bias, **cfg.model).to(device)
+    model = build_model(
+        cfg.arch, cfg.dataset, fc_bias=cfg.fc_bias, fc_init=cfg.fc_init, **cfg.model
+    ).to(device)
     channels_last = uses_convs(model) and cfg.channels_last is not False
     if channels_last:  # NHWC: faster convs with oneDNN (CPU) and cuDNN (GPU)
         model = model.to(memory_format=torch.channels_last)
