@@ -10,6 +10,7 @@ Composition uses DVC's own code, so the file written is exactly what `dvc exp ru
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import re
 import tempfile
@@ -42,17 +43,95 @@ def find_conf_dir() -> Path:
     )
 
 
-def default_params(conf_dir: Path | None = None) -> dict[str, Any]:
-    """What conf/ composes with its own defaults: the settings of a bare `weightswitch
-    train`, so that it runs exactly what the pipeline runs for the same grid x profile
-    (one source of defaults, not a second set in the dataclasses)."""
+def default_params(conf_dir: Path | None = None, profile: str | None = None) -> dict[str, Any]:
+    """What conf/ composes with its own defaults (or with `profile` on the workspace's grid):
+    the settings of a bare `weightswitch train`, so that it runs exactly what the pipeline
+    runs for the same grid x profile (one source of defaults, not a second set in the
+    dataclasses)."""
     from weightswitch.config import load_params
 
     conf_dir = conf_dir or find_conf_dir()
     with tempfile.TemporaryDirectory(prefix="weightswitch-params-") as tmp:
         out = Path(tmp) / "params.yaml"
-        compose_params(conf_dir, out, None, None, [])
+        compose_params(conf_dir, out, None, profile, [])
         return load_params(out)
+
+
+# ------------------------------------------------------------ one key syntax: dotted keys
+
+# Top-level keys of a params file that hold settings (`recipe.epochs`, `archs.lenet5.epochs`,
+# `methods.switcher.phase_length`, `seeds`, ...): the keys both `weightswitch params
+# KEY=VALUE` and `weightswitch train --set KEY=VALUE` take.
+PARAMS_HEADS = ("recipe", "archs", "methods", "data", "seeds", "datasets", "models",
+                "ablations", "frontier")  # fmt: skip
+
+
+def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        if not isinstance(tree.get(part), dict):
+            tree[part] = {}
+        tree = tree[part]
+    tree[last] = value
+
+
+def check_key(params: dict[str, Any], dotted: str, value: Any) -> bool:
+    """Whether params file key `dotted` exists in `params` (False: absent but valid there);
+    a one-line UsageError with the closest valid key when a params file may not hold it."""
+    from weightswitch.config import check_params
+
+    node: Any = params
+    parts = dotted.split(".")
+    for i, part in enumerate(parts):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            continue
+        probe = copy.deepcopy(params)
+        set_dotted(probe, dotted, value)
+        try:
+            check_params(probe, "params")
+        except UsageError as exc:
+            close = re.search(r"did you mean '([^']+)'\?", str(exc))
+            if close is None:
+                raise UsageError(
+                    f"unknown key {dotted!r}: {exc}".replace(": params:", ":")
+                ) from None
+            better = ".".join([*parts[:i], close.group(1), *parts[i + 1 :]])
+            raise UsageError(f"unknown key {dotted!r}; did you mean {better!r}?") from None
+        return False
+    return True
+
+
+def apply_overrides(params: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
+    """`params` with dotted params-file keys set (`recipe.train_limit: None` unsets it)."""
+    out = copy.deepcopy(params)
+    for dotted, value in items.items():
+        check_key(out, dotted, value)
+        set_dotted(out, dotted, value)
+    return out
+
+
+def _hydra_overrides(conf_dir: Path, overrides: list[str]) -> list[str]:
+    """Check `KEY=VALUE` overrides against what conf/ composes (a typo names the closest
+    key) and add Hydra's `+` to a valid key that the composed file does not hold yet."""
+    import yaml
+
+    plain = [o for o in overrides if re.match(r"^[A-Za-z_][\w.-]*=", o)]
+    if not plain:
+        return overrides
+    base = default_params(conf_dir)
+    out = []
+    for item in overrides:
+        key, _, text = item.partition("=")
+        if item not in plain or key in GROUPS:
+            out.append(item)
+            continue
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError:
+            value = text
+        out.append(item if check_key(base, key, value) else f"+{item}")
+    return out
 
 
 def _config(conf_dir: Path) -> Path:
@@ -133,7 +212,9 @@ def run(args: argparse.Namespace) -> int:
     conf_dir = Path(args.conf)
     current = workspace_choice(conf_dir)
     grid, profile = args.grid or current["grid"], args.profile or current["profile"]
-    compose_params(conf_dir, Path(args.out), grid, profile, args.overrides)
+    compose_params(
+        conf_dir, Path(args.out), grid, profile, _hydra_overrides(conf_dir, args.overrides)
+    )
     # only the workspace's own params.yaml moves the workspace default (--out elsewhere: no)
     workspace = Path(args.out).resolve() == conf_dir.resolve().parent / "params.yaml"
     changed = workspace and set_workspace(conf_dir, grid, profile)
@@ -162,7 +243,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--conf", default="conf", help="config folder (default: conf)")
     p.add_argument("--out", default="params.yaml", help="file to write (default: params.yaml)")
     p.add_argument(
-        "overrides", nargs="*", help="Hydra overrides, e.g. recipe.epochs=3 'seeds=[0,1]'"
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="params file keys, dotted as in `train --set`: recipe.epochs=3 'seeds=[0,1]' "
+        "recipe.train_limit=null (unsets)",
     )
     p.set_defaults(func=run)
     return p

@@ -1,18 +1,22 @@
 """`weightswitch train`: one run of one method on one arch/dataset/seed.
 
 Settings resolve as: params file recipe < archs[arch] < methods[method] < explicit flags
-(< `--set key=value`, which reaches any config key). Without `--params`, the params are what
-conf/ composes with its defaults, so a bare command trains what the pipeline trains.
-Re-running a finished run is a fast no-op; re-running a killed run resumes from its last
-checkpoint.
+(< `--set key=value`). Without `--params`, the params are what conf/ composes with its
+defaults (`--profile P`: with conf/profile/P.yaml, on the workspace's grid), so a bare
+command trains what the pipeline trains. `--set` takes the keys of a params file, as
+`weightswitch params` does (`recipe.epochs=3`, `methods.switcher.phase_length=2`), and the
+keys of the run itself (`epochs=3`, `optimizer.lr=0.01`: above every params section);
+`KEY=null` unsets a key. Re-running a finished run is a fast no-op; re-running a killed run
+resumes from its last checkpoint.
 """
 
 from __future__ import annotations
 
 import argparse
+import difflib
 from typing import Any
 
-from weightswitch.errors import UsageError
+from weightswitch.errors import UsageError, unknown_choice
 
 # (flags, config key, argparse kwargs). Defaults are SUPPRESSed: only flags actually given
 # override the params file.
@@ -26,8 +30,6 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--eval-batch-size",), "eval_batch_size", {"type": int}),
     (("--input-norm",), "input_norm", {"help": "reference ([0, 1] MNIST, reference mean/std "
      "CIFAR; default) | dataset (the dataset's mean/std) | none"}),
-    (("--fc-init",), "fc_init", {"help": "switchable FC layers' init, every method alike: "
-     "reference (N(0, 0.01), default) | pytorch (nn.Linear's own)"}),
     (("--fc-bias",), "fc_bias", {"action": argparse.BooleanOptionalAction,
      "help": "bias on the switchable FC layers (default off, as the reference)"}),
     (("--device",), "device", {"help": "auto (cuda if available) | cpu | cuda[:N]"}),
@@ -37,7 +39,6 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--root",), "data_root", {"metavar": "DATA_DIR", "help": "prepared data (default data)"}),
     (("--out",), "out", {"metavar": "DIR",
      "help": "run directory (default results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>)"}),
-    (("--profile",), "profile", {"help": "label stamped on every output"}),
     (("--experiment",), "experiment",
      {"help": "MLflow experiment (default weightswitch/<grid>/<profile>)"}),
     (("--mlflow",), "tracking", {"action": argparse.BooleanOptionalAction,
@@ -65,6 +66,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
      {"action": argparse.BooleanOptionalAction,
       "help": "SNN BatchNorm affine params train in TNN phases too "
               "(default on, as the reference)"}),
+    (("--reference-init",), "switcher.reference_init", {"action": argparse.BooleanOptionalAction,
+     "help": "switched FC weights ~ N(0, 0.01), as the reference (default on)"}),
     (("--gate-net",), "switcher.gate_net", {"help": "unet (the SNN) | free (a learnable score "
      "per gate, no SNN: the free-gates ablation)"}),
     (("--snn-input",), "switcher.snn_input", {"help": "weights | noise (a fixed random image "
@@ -106,6 +109,58 @@ def parse_set(items: list[str]) -> dict[str, Any]:
     return out
 
 
+def _params(args: argparse.Namespace, profile: str | None) -> dict[str, Any]:
+    """The params file, or what conf/ composes (with `profile`'s recipe when given)."""
+    from weightswitch.config import load_params
+    from weightswitch.params_cli import choices, default_params, find_conf_dir
+
+    if not args.params:
+        known = choices(find_conf_dir(), "profile")
+        if profile is None or profile in known:
+            return default_params(profile=profile)
+        if difflib.get_close_matches(profile, known, n=1):  # a typo of a profile: say so
+            raise unknown_choice("profile", profile, known)
+        # no profile's name: a label on the workspace's recipe (as `--set profile=LABEL`)
+        return {**default_params(), "profile": profile}
+    params = load_params(args.params)
+    if profile is not None and profile != params.get("profile"):
+        raise UsageError(
+            f"--profile {profile} is not the profile of {args.params} "
+            f"({params.get('profile')}): drop --params to train {profile}'s recipe, or switch "
+            f"the workspace: weightswitch params --profile {profile}"
+        )
+    return params
+
+
+def _check_run_key(key: str) -> None:
+    """A `--set` key that is neither a params file key nor a run key: the closest of both."""
+    import dataclasses
+
+    from weightswitch.config import RunConfig, unknown_key
+    from weightswitch.params_cli import PARAMS_HEADS
+
+    valid = {f.name for f in dataclasses.fields(RunConfig)}
+    head = key.split(".")[0]
+    if head not in valid:
+        close = difflib.get_close_matches(head, sorted(valid | set(PARAMS_HEADS)), 1, 0.75)
+        if close:
+            raise UsageError(f"unknown key {key!r}; did you mean {close[0]!r}?")
+        raise UsageError(unknown_key(key, valid))
+
+
+def _unset(cfg: Any, keys: list[str]) -> Any:
+    """`cfg` with the run keys `keys` set to None (`--set train_limit=null`), checked."""
+    from weightswitch.config import config_from_json, validate
+    from weightswitch.params_cli import set_dotted
+
+    data = cfg.to_dict()
+    for key in keys:
+        set_dotted(data, key, None)
+    cfg = config_from_json(data)
+    validate(cfg)
+    return cfg
+
+
 def _check_names(arch: str, dataset: str) -> None:
     """Fail on a bad arch/dataset before any data is read."""
     from weightswitch.data import get_spec
@@ -121,16 +176,27 @@ def _check_names(arch: str, dataset: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from weightswitch.config import build_config, load_params
+    from weightswitch.config import build_config
     from weightswitch.errors import TrainingDiverged
-    from weightswitch.params_cli import default_params
+    from weightswitch.params_cli import PARAMS_HEADS, apply_overrides
     from weightswitch.train.progress import grid_line
     from weightswitch.train.runner import train
 
     overrides = {k: v for k, v in vars(args).items() if k in KEYS}
-    overrides.update(parse_set(args.set or []))
-    params = load_params(args.params) if args.params else default_params()
+    in_params: dict[str, Any] = {}
+    for key, value in parse_set(args.set or []).items():
+        # `profile`: the params file's label, not a recipe (that is --profile)
+        if key == "profile" or key.split(".")[0] in PARAMS_HEADS:
+            in_params[key] = value
+        else:
+            _check_run_key(key)
+            overrides[key] = value
+    profile = getattr(args, "profile", None)
+    params = apply_overrides(_params(args, profile), in_params)
     cfg = build_config(args.arch, args.dataset, args.method, params, overrides)
+    unset = [k for k, v in overrides.items() if v is None]
+    if unset:
+        cfg = _unset(cfg, unset)
     _check_names(cfg.arch, cfg.dataset)
     if args.print_config:
         print(cfg.to_json())
@@ -175,8 +241,13 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
                    help="keep checkpoints here while training, outside the run directory "
                    "(the pipeline: survives DVC's removal of a stage's outputs)")  # fmt: skip
+    p.add_argument("--profile", metavar="P",
+                   help="train profile P's recipe (conf/profile/P.yaml on the workspace's grid); "
+                   "with --params, P must be that file's profile; a name that is no profile "
+                   "labels the workspace's recipe, as --set profile=LABEL")  # fmt: skip
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="any config key, e.g. --set schedule.name=cosine (repeatable)")  # fmt: skip
+                   help="a params file key (recipe.epochs=3, as `weightswitch params`) or a run "
+                   "key (schedule.name=cosine); KEY=null unsets (repeatable)")  # fmt: skip
     group = p.add_argument_group("run settings (override the params file)")
     for flags, key, kwargs in OPTIONS:
         group.add_argument(*flags, dest=key, **kwargs)

@@ -1,0 +1,120 @@
+"""What a mistyped command line gets: the sub-command, the bad option or key, the closest
+valid one, in at most 3 lines; `train --profile` and `--set` mean what they say."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from weightswitch.cli import main
+
+PROJECT = Path(__file__).resolve().parents[1]
+RUN = ["--arch", "lenet300", "--dataset", "fashion_mnist", "--method", "dense"]
+
+
+def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    return capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["train", "--sed", "1"], ["weightswitch train: error:", "--sed", "did you mean --seed?"]),
+        ([*["train", *RUN], "--sed", "1"], ["weightswitch train: error:", "--sed 1", "--seed?"]),
+        ([*["train", *RUN], "--epochs", "1.5"], ["weightswitch train: error:", "--epochs", "1.5"]),
+        (["fetch", "mnist", "--mirorr", "x"], ["weightswitch fetch: error:", "--mirror?"]),
+        (["params", "--grdi", "mini"], ["weightswitch params: error:", "--grid?"]),
+        (["trian"], ["weightswitch: error:", "'trian'"]),
+    ],
+)
+def test_argparse_errors_are_short_and_name_the_subcommand(argv, says, capsys) -> None:
+    err = _exit(argv, capsys)
+    assert 1 <= len(err) <= 3, err
+    assert all(word in err[0] for word in says), err
+    assert not any(line.startswith("usage:") for line in err)
+
+
+def _one_line_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1, err
+    return err[0]
+
+
+@pytest.fixture
+def conf(tmp_path: Path) -> Path:
+    shutil.copytree(PROJECT / "conf", tmp_path / "conf")
+    return tmp_path / "conf"
+
+
+def test_params_suggests_the_closest_key(conf: Path, tmp_path: Path, capsys) -> None:
+    out = str(tmp_path / "p.yaml")
+    base = ["params", "--conf", str(conf), "--out", out]
+    err = _one_line_error([*base, "recipe.epoch=3"], capsys)
+    assert "unknown key 'recipe.epoch'; did you mean 'recipe.epochs'?" in err
+    err = _one_line_error([*base, "recipes.epochs=3"], capsys)
+    assert "did you mean 'recipe.epochs'?" in err
+    # a valid key the profile does not set is added (Hydra needs '+' for it), null unsets
+    assert main([*base, "--profile", "quick", "recipe.eval_batch_size=500",
+                 "recipe.train_limit=null"]) == 0  # fmt: skip
+    recipe = yaml.safe_load(Path(out).read_text())["recipe"]
+    assert recipe["eval_batch_size"] == 500 and recipe["train_limit"] is None
+
+
+def _config(argv: list[str], capsys: pytest.CaptureFixture[str]) -> dict:
+    assert main(["train", *RUN, "--print-config", *argv]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_train_set_takes_the_params_keys_and_null_unsets(tmp_path: Path, capsys) -> None:
+    params = yaml.safe_load((PROJECT / "params.yaml").read_text())
+    params["recipe"]["train_limit"] = 100
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(params))
+    given = ["--params", str(path)]
+    assert _config(given, capsys)["train_limit"] == 100
+    assert _config([*given, "--set", "recipe.train_limit=null"], capsys)["train_limit"] is None
+    assert _config([*given, "--set", "train_limit=null"], capsys)["train_limit"] is None
+    assert _config([*given, "--set", "recipe.epochs=3"], capsys)["epochs"] == 3
+    cfg = _config([*given, "--set", "methods.dense.batch_size=7"], capsys)
+    assert cfg["batch_size"] == 7
+    err = _one_line_error(["train", *RUN, *given, "--set", "recipe.epoch=3"], capsys)
+    assert "did you mean 'recipe.epochs'?" in err
+    err = _one_line_error(["train", *RUN, *given, "--set", "epoch=3"], capsys)
+    assert "did you mean 'epochs'?" in err
+    err = _one_line_error(["train", *RUN, *given, "--set", "epochs=null"], capsys)
+    assert "epochs must be an integer" in err
+
+
+def test_train_profile_trains_that_profiles_recipe(tmp_path: Path, capsys) -> None:
+    cpu = yaml.safe_load((PROJECT / "conf" / "profile" / "cpu.yaml").read_text())["recipe"]
+    cfg = _config(["--profile", "cpu"], capsys)
+    assert cfg["profile"] == "cpu" and cfg["epochs"] == cpu["epochs"]
+    assert cfg["train_limit"] == cpu["train_limit"] is None  # not quick's 6,000 images
+    assert cfg["schedule"]["milestones"] == cpu["schedule"]["milestones"]
+    assert cfg["out"].startswith("results/runs/cpu/")
+    # with a params file of another profile: refused, with the command that switches
+    path = tmp_path / "params.yaml"
+    shutil.copy2(PROJECT / "params.yaml", path)
+    other = yaml.safe_load(path.read_text())["profile"]
+    want = "paper" if other != "paper" else "cpu"
+    err = _one_line_error(["train", *RUN, "--params", str(path), "--profile", want], capsys)
+    assert f"weightswitch params --profile {want}" in err and f"({other})" in err
+
+
+def test_plots_on_a_pair_that_has_not_run_says_so(tmp_path: Path, monkeypatch, capsys) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("grid: mini\nprofile: smoke\n")
+    (tmp_path / "reports" / "fashion" / "quick" / "tables").mkdir(parents=True)
+    (tmp_path / "reports" / "fashion" / "quick" / "tables" / "runs.csv").write_text("x\n")
+    assert main(["plots", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "mini x smoke has not run" in err[0], err
+    assert "dvc repro" in err[0] and "fashion x quick" in err[0]
