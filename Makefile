@@ -1,8 +1,11 @@
-# Two entry points, both self-installing and idempotent:
+# Two entry points, both self-installing and idempotent (durations: README):
 #   make test    create .venv if missing, install pinned deps, lint, run the test suite
 #   make repro   same set-up, then regenerate every result with DVC, on the workspace's grid x
-#                profile (conf/config.yaml; committed: fashion x quick). GRID=... and/or PROFILE=...
-#                switch the workspace first (weightswitch params), e.g. make repro PROFILE=smoke
+#                profile (conf/config.yaml; committed: fashion x quick, 110 stages, hours).
+#                GRID=... and/or PROFILE=... switch the workspace first (weightswitch params);
+#                the 5-minute check: make repro GRID=mini PROFILE=smoke
+# Data offline: `weightswitch fetch` takes a local copy by itself (the folders of
+# WEIGHTSWITCH_MIRROR, then Debian's dataset-fashion-mnist) and says which.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -31,6 +34,7 @@ test: install lint
 
 repro: install
 	$(VENV)/bin/weightswitch params $(if $(GRID),--grid $(GRID)) $(if $(PROFILE),--profile $(PROFILE))
+	@echo "make repro: $$($(VENV)/bin/weightswitch dag --summary); stages already done are skipped"
 	source $(VENV)/bin/activate && dvc repro
 
 clean-venv:

@@ -90,6 +90,15 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.root)
     if not (root / "dvc.yaml").is_file() or not (root / "params.yaml").is_file():
         raise UsageError(f"no dvc.yaml and params.yaml in {root}: run it in the project root")
+    if args.summary:
+        counts, _ = kind_graph(root)
+        import yaml
+
+        params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
+        kinds = ", ".join(f"{n} {kind}" for kind, n in counts.items())
+        print(f"{sum(counts.values())} stages on {params.get('grid')} x {params.get('profile')}"
+              f" ({kinds})")  # fmt: skip
+        return 0
     print(mermaid(root), end="")
     return 0
 
@@ -101,5 +110,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description=__doc__.splitlines()[0].split(": ", 1)[1] if __doc__ else None,
     )
     p.add_argument("--root", default=".", help="project folder (default: .)")
+    p.add_argument("--summary", action="store_true", help="one line: stages per kind")
     p.set_defaults(func=run)
     return p
