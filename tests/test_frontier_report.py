@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from matplotlib.collections import PathCollection
 
 from weightswitch.cli import main
 from weightswitch.report import frontier as FR
@@ -68,10 +69,11 @@ def test_report_writes_frontier_figure_and_table(synth: Path, capsys) -> None:
     args = ["report", "--results", str(synth / "runs"), "--out", str(out),
             "--frontier", str(synth / "frontier")]  # fmt: skip
     assert main(args) == 0
-    for pair in ("mnist_lenet300", "fashion_mnist_lenet300"):
-        # one report per grid x profile folder: PNG under figures/, PDF under pdf/
-        assert (out / "figures" / f"frontier_{pair}.png").stat().st_size > 0
-        assert (out / "pdf" / f"frontier_{pair}.pdf").stat().st_size > 0
+    # one report per grid x profile folder: PNG under figures/, PDF under pdf/
+    assert (out / "figures" / "frontier_mnist_lenet300.png").stat().st_size > 0
+    assert (out / "pdf" / "frontier_mnist_lenet300.pdf").stat().st_size > 0
+    # no figure without its data: fashion_mnist has switcher runs but no frontier runs
+    assert not list(out.rglob("frontier_fashion_mnist_lenet300.*"))
     table = pd.read_csv(out / "tables" / "frontier.csv")
     mnist = table[table["dataset"] == "mnist"].set_index(["kind", "method"])
     points = mnist.loc[("frontier", "magnitude")]
@@ -95,6 +97,7 @@ def test_report_writes_frontier_figure_and_table(synth: Path, capsys) -> None:
     assert "98.50" in md and FR.FLOOR_PROVENANCE in md and "97.00 ± 0.14" in md
     readme = (out / "README.md").read_text()
     assert "frontier_mnist_lenet300.png" in readme and "frontier.md" in readme
+    assert "frontier_fashion_mnist" not in readme
     assert "mnist-lenet300-random-0.7-s0" in capsys.readouterr().err  # the corrupt one, named
 
 
@@ -106,37 +109,45 @@ def test_reference_claims_drawn_only_where_they_apply(synth: Path) -> None:
             for d, m, _, s, a in RUNS
         ]
     )  # fmt: skip
-    table = FR.frontier_table(runs, FR.collect_frontier(synth / "frontier", PROFILE, []))
+    points = FR.collect_frontier(synth / "frontier", PROFILE, [])
     for dataset, expected in (("mnist", 2), ("fashion_mnist", 0)):
-        plot = FR.draw(table, PROFILE, dataset, "lenet300", "synthetic")
+        plot = FR.draw(runs, points, PROFILE, dataset, "lenet300", "synthetic")
         labels = plot.figure.axes[0].get_legend_handles_labels()[1]
         floors = [label for label in labels if FR.FLOOR_PROVENANCE in label]
         assert len(floors) == expected, labels
-        assert any("switcher (n=1)" in label for label in labels)
+        assert "switcher: 1 seed" in labels
         assert sum("(frontier)" in label for label in labels) == (3 if dataset == "mnist" else 0)
         assert ("dashed" in plot.caption) == (expected > 0)
     assert {c.test_accuracy_pct for c in FR.claims("mnist", "lenet5")} == {99.29, 99.32}
 
 
-def test_a_collapsed_seed_draws_a_range_bar_inside_the_measured_values(synth: Path) -> None:
-    """Seeds 97.1, 96.7 and 9.8 %: mean ± std would reach 118 %; the bar is min to max."""
+def test_a_collapsed_seed_moves_the_marker_to_the_median_run(synth: Path) -> None:
+    """Seeds 97.1, 96.7 and 9.8 %: their mean, 67.9 %, is where no run is (and mean ± std
+    would reach 118 %). Each seed is drawn (the collapsed one hollow), the large marker is the
+    median run, and its bars span the seeds, min to max."""
     runs = pd.DataFrame(
         [{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": m,
           "status": "ok", "fc_sparsity_pct": s, "test_acc_pct": a}
          for m, s, a in (("dense", 0.0, 97.0), ("switcher", 1.4, 97.1),
                          ("switcher", 0.1, 96.7), ("switcher", 61.7, 9.8))]
     )  # fmt: skip
-    table = FR.frontier_table(runs, FR.collect_frontier(synth / "frontier", PROFILE, []))
-    plot = FR.draw(table, PROFILE, "mnist", "lenet300", "synthetic", runs)
+    points = FR.collect_frontier(synth / "frontier", PROFILE, [])
+    plot = FR.draw(runs, points, PROFILE, "mnist", "lenet300", "synthetic")
     ax = plot.figure.axes[0]
-    seeds = [c.get_offsets() for c in ax.collections if len(c.get_offsets()) == 3]
-    assert len(seeds) == 1 and sorted(seeds[0][:, 1]) == pytest.approx([9.8, 96.7, 97.1])
-    (sw,) = [c for c in ax.containers if c.get_label() == "switcher (n=3)"]
-    _, _, (xbar, ybar) = sw.lines  # one segment each: [[x_lo, y], [x_hi, y]], [[x, y_lo], ...]
+    blue = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())
+            and tuple(c.get_edgecolor()[0][:3]) == pytest.approx((0, 0x72 / 255, 0xB2 / 255))]
+    seeds = sorted(y for c in blue for y in c.get_offsets()[:, 1])
+    assert seeds == pytest.approx([9.8, 96.7, 97.1])  # every seed its own marker
+    hollow = [c for c in blue if not len(c.get_facecolor())]
+    assert [list(c.get_offsets()[:, 1]) for c in hollow] == [pytest.approx([9.8])]
+    (sw,) = [c for c in ax.containers
+             if c.get_label() == "switcher: 3 seeds (1 collapsed), median run"]  # fmt: skip
+    marker, _, (xbar, ybar) = sw.lines  # bars: [[x_lo, y], [x_hi, y]], [[x, y_lo], ...]
+    assert (marker.get_xdata()[0], marker.get_ydata()[0]) == pytest.approx((0.1, 96.7))
     (x_seg,), (y_seg,) = xbar.get_segments(), ybar.get_segments()
     assert (x_seg[0][0], x_seg[1][0]) == pytest.approx((0.1, 61.7))
     assert (y_seg[0][1], y_seg[1][1]) == pytest.approx((9.8, 97.1))
-    assert "range over seeds" in plot.caption and "std" not in plot.caption
+    assert "median run" in plot.caption and "std" not in plot.caption
 
 
 def test_frontier_compared_per_run_not_at_the_mean_sparsity() -> None:

@@ -249,7 +249,7 @@ def test_extra_seeds_of_one_method_count_and_label_the_budget(tmp_path: Path) ->
     """A study may give one method more seeds than the grid (e.g. the switcher, whose spread
     decides whether one seed says anything): n counts them and the budget says so."""
     from weightswitch.report import tables as T
-    from weightswitch.report.build import budget_text
+    from weightswitch.report.index import budget_text
 
     root = tmp_path / "runs"
     for method in ("dense", "switcher"):
@@ -476,7 +476,7 @@ def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
 
 
 def test_workspace_index_lists_report_folders_and_benchmark_tables(tmp_path: Path) -> None:
-    from weightswitch.report.build import write_workspace_index
+    from weightswitch.report.index import write_workspace_index
 
     (tmp_path / "mnist" / "cpu" / "figures").mkdir(parents=True)
     (tmp_path / "mnist" / "cpu" / "README.md").write_text("# report\n")
@@ -486,8 +486,119 @@ def test_workspace_index_lists_report_folders_and_benchmark_tables(tmp_path: Pat
     (tmp_path / "bench" / "x_seeds").mkdir()  # a report a benchmark file links: not a grid
     (tmp_path / "bench" / "x_seeds" / "README.md").write_text("# report\n")
     text = write_workspace_index(tmp_path).read_text()
-    assert "[mnist/cpu/README.md](mnist/cpu/README.md) | 1 |" in text
+    assert "[mnist/cpu/README.md](mnist/cpu/README.md) | ? | 1 |" in text  # no runs.csv
     assert "x_seeds" not in text and "| `bench` |" not in text
     assert "- [bench/seed_spread_x.md](bench/seed_spread_x.md): Seed spread of X" in text
     (tmp_path / "bench" / "seed_spread_x.md").unlink()
     assert "bench/" not in write_workspace_index(tmp_path).read_text()
+
+
+def test_workspace_index_counts_runs_labels_partial_reports_and_keeps_full_commits(
+    tmp_path: Path,
+) -> None:
+    """Issue 29: '2 of 54 runs' in the index; a run from a dirty tree says '-dirty'."""
+    from weightswitch.report.index import write_workspace_index
+
+    dirty, clean = "4805c7674d0a4f34444a295172a1ad3ff11ea153-dirty", "10f24c2282" + "0" * 30
+    for grid, statuses, commits in (("paper", ["ok", "ok", "missing"], [clean, clean, None]),
+                                    ("cpu", ["ok", "diverged"], [dirty, clean])):  # fmt: skip
+        folder = tmp_path / "mnist" / grid
+        (folder / "tables").mkdir(parents=True)
+        (folder / "README.md").write_text("# report\n")
+        pd.DataFrame({"status": statuses, "git_commit": commits}).to_csv(
+            folder / "tables" / "runs.csv", index=False
+        )
+    text = write_workspace_index(tmp_path).read_text()
+    assert "| runs | figures |" in text
+    assert "[mnist/paper/README.md](mnist/paper/README.md) | 2 of 3 (partial) | 0 |" in text
+    assert "[mnist/cpu/README.md](mnist/cpu/README.md) | 1 | 0 |" in text  # diverged: a result
+    assert f"- `mnist/cpu`: `{clean}`, `{dirty}`" in text
+    assert f"- `mnist/paper`: `{clean}`" in text
+
+
+def test_partial_reports_say_so_in_every_figure_caption_and_the_readme(
+    synth: dict, tmp_path: Path
+) -> None:
+    """The synthetic grid lacks 2 of its 20 runs: the README and each figure say so."""
+    text = synth["readme"].read_text()
+    label = "partial report: 18 of 20 runs (2 missing)"
+    assert "**Partial report** (profile `quick`): 18 of 20 runs (2 missing)" in text
+    assert text.count(f"This is a {label}.") == len(FIGURES)
+
+    from weightswitch.report import figures as F
+
+    plot = F.Plot("x", F.plt.figure(), "caption.")
+    entry = F.publish(plot, tmp_path, "budget", label, "x", log=lambda _: None)
+    assert label in [t.get_text() for t in plot.figure.texts]  # in the image itself
+    assert entry.caption.endswith(f"Budget: budget. This is a {label}.")
+    complete = F.Plot("y", F.plt.figure(), "caption.")
+    F.publish(complete, tmp_path, "budget", "", "y", log=lambda _: None)
+    assert [t.get_text() for t in complete.figure.texts] == ["budget"]
+
+
+def test_run_commits_are_never_cut(synth: dict, tmp_path: Path) -> None:
+    """A cut hash drops '-dirty': the profiles table and the citation keep commits whole."""
+    from weightswitch.report.index import bibtex
+
+    root = tmp_path / "runs"
+    write_run(root, "mnist", "lenet300", "dense", 0)
+    path = root / PROFILE / run_name("mnist", "lenet300", "dense", 0) / "metrics.json"
+    dirty = "d93222b7c131dabb7eee523ac90be31620acf1dd-dirty"
+    path.write_text(json.dumps({**json.loads(path.read_text()), "git_commit": dirty}))
+    assert _profiles(collect(root)).loc[0, "run commits"] == dirty
+    from datetime import datetime, timezone
+
+    assert f"Commit {dirty};" in bibtex(dirty, datetime.now(timezone.utc), "mnist", PROFILE)
+
+
+def test_training_curves_wrap_into_a_grid_a_laptop_can_show(tmp_path: Path) -> None:
+    """Nine methods: 3 x 3 cells (accuracy above loss), about 1,600 px wide, not 9 in a row."""
+    from weightswitch.catalog import METHODS as ALL
+    from weightswitch.report import figures as F
+
+    root = tmp_path / "runs"
+    for method in ALL:
+        write_run(root, "mnist", "lenet300", method, 0)
+    plots = F.training_curves(collect(root).history, PROFILE, "synthetic")
+    plot = F.save(plots[0], tmp_path)
+    from PIL import Image
+
+    width, height = Image.open(plot.files[0]).size
+    assert 1300 <= width <= 1700 and height > width * 0.8, (width, height)
+    cells = [s.get_suptitle() for s in plot.figure.subfigs]
+    assert len(cells) == 9 and cells[0].startswith("dense") and len(plot.figure.axes) == 18
+
+
+def test_no_accuracy_vs_sparsity_figure_of_dense_runs_alone(tmp_path: Path) -> None:
+    from weightswitch.report import figures as F
+    from weightswitch.report import tables as T
+
+    root = tmp_path / "runs"
+    write_run(root, "mnist", "lenet300", "dense", 0)
+    assert F.accuracy_vs_sparsity(T.runs_table(collect(root)), PROFILE, "synthetic") is None
+    write_run(root, "mnist", "lenet300", "magnitude", 0)
+    assert F.accuracy_vs_sparsity(T.runs_table(collect(root)), PROFILE, "synthetic") is not None
+    F.plt.close("all")
+
+
+@pytest.mark.parametrize(
+    ("acc", "diverged", "centre", "legend"),
+    [
+        ((97.0, 97.2, 10.0), 0, (1.0, 97.0), "switcher: 3 seeds (1 collapsed), median run"),
+        ((97.0, 97.2), 0, (1.5, 97.1), "switcher: 2 seeds, mean"),
+        ((97.0, 10.0), 0, None, "switcher: 2 seeds (1 collapsed), no centre: seeds disagree"),
+        ((10.0, 11.0), 0, (1.5, 10.5), "switcher: 2 seeds (2 collapsed), mean"),
+        ((97.0, 97.2), 1, (1.0, 97.0), "switcher: 3 seeds (1 diverged), median run"),
+        ((97.0,), 0, (1.0, 97.0), "switcher: 1 seed"),
+    ],
+)
+def test_a_mean_is_drawn_only_where_the_seeds_agree(
+    acc: tuple[float, ...], diverged: int, centre: tuple | None, legend: str
+) -> None:
+    """Seeds at 97, 97 and 10 % (one collapsed): their mean, 68 %, is where no run is."""
+    from weightswitch.report.figures import collapsed, summarise_seeds
+
+    x = [1.0 + i for i in range(len(acc))]
+    summary = summarise_seeds(x, acc, collapsed(acc, "mnist"), diverged)
+    assert summary.centre == (pytest.approx(centre) if centre else None)
+    assert summary.legend("switcher") == legend

@@ -2,29 +2,66 @@
 iterative magnitude / random pruning.
 
 Each method is a `Method` (a loop callback with setup/restore/export hooks); the loop in
-`weightswitch.train` runs any of them the same way.
+`weightswitch.train` runs any of them the same way. Which class runs a method follows from
+its `kind` in `weightswitch.catalog`: one class per kind, so a new switcher variant or
+pruning method is a catalog entry (and, for pruning, a criterion in `methods.prune`), and
+only a new kind of training needs a class of its own (`register_kind`; docs/extending.md).
 """
 
 from __future__ import annotations
 
-from weightswitch.config import METHODS, PRUNE_METHODS, SWITCHER_METHODS, RunConfig
-from weightswitch.errors import unknown_choice
+from collections.abc import Callable
+
+from weightswitch.catalog import METHODS, get_method
+from weightswitch.config import RunConfig
+from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.methods.base import Method
+
+# kind -> a function that returns the Method class (imported only when a run needs it)
+_KINDS: dict[str, Callable[[], type[Method]]] = {}
+
+
+def register_kind(kind: str, method_class: type[Method]) -> None:
+    """Run every catalog method of `kind` with `method_class` (a `Method` subclass)."""
+    _KINDS[kind] = lambda: method_class
+
+
+def _dense() -> type[Method]:
+    from weightswitch.methods.dense import DenseMethod
+
+    return DenseMethod
+
+
+def _switcher() -> type[Method]:
+    from weightswitch.methods.switcher import SwitcherMethod
+
+    return SwitcherMethod
+
+
+def _prune() -> type[Method]:
+    from weightswitch.methods.prune import PruneMethod
+
+    return PruneMethod
+
+
+_KINDS.update(dense=_dense, switcher=_switcher, prune=_prune)
+
+
+def method_class(name: str) -> type[Method]:
+    """The `Method` class that runs the catalog method `name`."""
+    spec = get_method(name)
+    if spec is None:
+        raise unknown_choice("method", name, METHODS)
+    if spec.kind not in _KINDS:
+        raise UsageError(
+            f"method {name!r} is of kind {spec.kind!r}, which no Method class runs; "
+            f"kinds: {', '.join(_KINDS)} (methods.register_kind adds one)"
+        )
+    return _KINDS[spec.kind]()
 
 
 def make_method(cfg: RunConfig) -> Method:
-    from weightswitch.methods.dense import DenseMethod
-    from weightswitch.methods.prune import PruneMethod
-    from weightswitch.methods.switcher import SwitcherMethod
-
-    classes: dict[str, type[Method]] = {
-        "dense": DenseMethod,
-        **dict.fromkeys(SWITCHER_METHODS, SwitcherMethod),
-        **dict.fromkeys(PRUNE_METHODS, PruneMethod),
-    }
-    if cfg.method not in classes:
-        raise unknown_choice("method", cfg.method, METHODS)
-    return classes[cfg.method](cfg)
+    return method_class(cfg.method)(cfg)
 
 
-__all__ = ["Method", "make_method"]
+__all__ = ["Method", "make_method", "method_class", "register_kind"]

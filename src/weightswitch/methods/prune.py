@@ -11,24 +11,105 @@ each followed by `finetune_epochs`: after round j of k a layer keeps the fractio
 (1 - s)^(j/k) of its weights (a geometric schedule), so the last round lands on exactly the
 same per-layer counts as one-shot pruning to s. Weights pruned in a round stay pruned (they
 are exact zeros, the smallest magnitudes, when the next round ranks the layer again).
+
+Criteria are plug-ins: `CRITERIA` maps a name (a catalog method's `criterion`) to a function
+that scores one layer's weights; the weights with the lowest scores are pruned first (per
+layer, or over all switchable layers with scope=global). Adding one is a function and
+`@register_criterion("name")` (docs/extending.md). Masks are applied with
+`torch.nn.utils.prune.custom_from_mask`, so a pruned layer is the same module as before.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.nn.utils import prune
 
 from weightswitch.config import ScheduleConfig
-from weightswitch.errors import UsageError
+from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.methods.base import Method
-from weightswitch.train import checkpoint
-from weightswitch.train.callbacks import TrainState
-from weightswitch.train.metrics import switchable_names
+from weightswitch.train import checkpoint  # layering: docs/architecture.md, "Known exceptions"
+
+if TYPE_CHECKING:
+    from weightswitch.train.callbacks import TrainState
+
+Score = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class Criterion:
+    """`score(weight)`: a tensor of weight's shape; the lowest scores are pruned first (the
+    highest with `prune_highest`)."""
+
+    score: Score
+    prune_highest: bool = False
+
+
+CRITERIA: dict[str, Criterion] = {}
+
+
+def register_criterion(name: str, *, prune_highest: bool = False) -> Callable[[Score], Score]:
+    """Decorator: make `fn(weight) -> scores` the pruning criterion `name`."""
+
+    def add(fn: Score) -> Score:
+        CRITERIA[name] = Criterion(fn, prune_highest)
+        return fn
+
+    return add
+
+
+@register_criterion("magnitude")
+def magnitude(weight: Tensor) -> Tensor:
+    """|w| (Han et al. 2015): the smallest weights go first."""
+    return weight.abs()
+
+
+@register_criterion("random", prune_highest=True)
+def uniform(weight: Tensor) -> Tensor:
+    """Uniform draws from the global RNG (seeded per run); the k highest go, as in torch's
+    `RandomUnstructured`, so masks are those of earlier versions."""
+    return torch.rand_like(weight)
+
+
+def get_criterion(name: str) -> Criterion:
+    if name not in CRITERIA:
+        raise unknown_choice("pruning criterion", name, CRITERIA)
+    return CRITERIA[name]
+
+
+@torch.no_grad()
+def prune_masks(
+    weights: Mapping[str, Tensor], counts: Mapping[str, int], criterion: Criterion, scope: str
+) -> dict[str, Tensor]:
+    """A 0/1 mask per layer that zeroes `counts[name]` weights of each layer (scope "layer"),
+    or `sum(counts)` weights over all layers together ("global"), those the criterion ranks
+    first. A layer (or, global, a model) with nothing to prune is not scored at all, so a
+    random criterion draws exactly what torch's pruning did."""
+    masks = {n: torch.ones_like(w) for n, w in weights.items()}
+
+    def zero(flat_mask: Tensor, scores: Tensor, k: int) -> None:
+        picked = torch.topk(scores.reshape(-1), k, largest=criterion.prune_highest).indices
+        flat_mask[picked] = 0
+
+    if scope == "global":
+        total = sum(counts.values())
+        if total:
+            flat = torch.cat([m.reshape(-1) for m in masks.values()])
+            zero(flat, torch.cat([criterion.score(w).reshape(-1) for w in weights.values()]), total)
+            sizes = [m.numel() for m in masks.values()]
+            for (name, mask), part in zip(masks.items(), flat.split(sizes), strict=True):
+                masks[name] = part.view_as(mask)
+        return masks
+    for name, weight in weights.items():
+        if counts.get(name, 0):
+            zero(masks[name].view(-1), criterion.score(weight), counts[name])
+    return masks
 
 
 def _read_json(path: Path, what: str) -> dict[str, Any]:
@@ -55,6 +136,7 @@ class PruneMethod(Method):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.pr = cfg.prune
+        self.criterion = get_criterion(self.pr.method)
         self.dense_epochs = cfg.epochs
         self.steps_done = 0  # pruning rounds applied (one-shot: 0 or 1)
         self.finetune_lr: float | None = None
@@ -66,7 +148,7 @@ class PruneMethod(Method):
     # --- targets ------------------------------------------------------------------------
     def _targets(self, model: nn.Module) -> dict[str, int]:
         """Number of weights to zero per switchable layer."""
-        names = switchable_names(model)
+        names = tuple(model.switchable)
         sizes = self.sizes = {n: model.get_submodule(n).weight.numel() for n in names}
         if self.pr.match is None:
             return {n: round(self.pr.sparsity * sizes[n]) for n in names}
@@ -118,7 +200,7 @@ class PruneMethod(Method):
         state.total_epochs = self._total_epochs()
         self.steps_done = int(saved.get("steps_done", 1 if saved.get("pruned") else 0))
         if self.pruned:
-            for name in switchable_names(state.model):  # masks come with the model state
+            for name in state.model.switchable:  # masks come with the model state
                 prune.identity(state.model.get_submodule(name), "weight")
             self._start_finetune(state, float(saved["finetune_lr"]))
 
@@ -149,22 +231,19 @@ class PruneMethod(Method):
     def _prune_step(self, state: TrainState) -> None:
         """One pruning round: rank the (already masked) weights again and zero more."""
         model = state.model
-        names = switchable_names(model)
+        names = tuple(model.switchable)
         if self.pruned:  # bake the current masks in: pruned weights become exact zeros
             for name in names:
                 prune.remove(model.get_submodule(name), "weight")
         counts = self.step_counts(self.steps_done + 1)
-        layers = [(model.get_submodule(n), "weight") for n in names]
-        method = prune.L1Unstructured if self.pr.method == "magnitude" else prune.RandomUnstructured
+        modules = {n: model.get_submodule(n) for n in names}
         devices = [state.device] if state.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.cfg.seed)  # random masks depend on the seed only
-            if self.pr.scope == "global":
-                total = sum(counts.values())
-                prune.global_unstructured(layers, pruning_method=method, amount=total)
-            else:
-                for (module, _), count in zip(layers, counts.values(), strict=True):
-                    method.apply(module, "weight", amount=count)
+            weights = {n: m.weight for n, m in modules.items()}
+            masks = prune_masks(weights, counts, self.criterion, self.pr.scope)
+        for name, module in modules.items():
+            prune.custom_from_mask(module, "weight", masks[name])
         if self.finetune_lr is None:
             lr = self.pr.finetune_lr or (state.history[-1]["lr"] if state.history else None)
             self.finetune_lr = float(lr or self.cfg.optimizer.lr)

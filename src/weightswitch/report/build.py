@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from weightswitch.atomic import write_text
+from weightswitch.catalog import method_order
 from weightswitch.errors import WeightswitchError
 from weightswitch.report import tables as T
 from weightswitch.report.collect import (
@@ -33,10 +34,14 @@ from weightswitch.report.collect import (
 from weightswitch.report.index import (
     Entry,
     Index,
+    RunCount,
     budget_label,
+    budget_text,
+    commits,
     generated_at,
     git_commit,
     render,
+    write_workspace_index,
 )
 from weightswitch.report.references import reference_table
 
@@ -116,7 +121,7 @@ def _profiles(col: Collection) -> pd.DataFrame:
                 "profile": profile,
                 "grid": col.grid or "—",
                 "dataset/arch": ", ".join(pairs),
-                "methods": ", ".join(T.method_order(g["method"].unique())),
+                "methods": ", ".join(method_order(g["method"].unique())),
                 "seeds": ", ".join(map(str, sorted(ok["seed"].unique()))) or "—",
                 "runs ok": len(ok),
                 "missing": int((g["status"] == "missing").sum()),
@@ -126,8 +131,7 @@ def _profiles(col: Collection) -> pd.DataFrame:
                     or "—"
                     for split, col in (("train", "train_size"), ("test", "test_size"))
                 },
-                "run commits": ", ".join(sorted({str(c)[:10] for c in ok["git_commit"].dropna()}))
-                or "—",
+                "run commits": ", ".join(commits(ok["git_commit"])) or "—",
                 "devices": ", ".join(sorted({str(d) for d in ok["device"].dropna()})) or "—",
             }
         )
@@ -279,13 +283,13 @@ def write_figures(
     runs = T.runs_table(col)
     hist = histogram_table(col.runs, warn=col.warnings)
     maps = gate_maps(col.runs, warn=col.warnings)
-    fdir = out / "figures"
     figures: dict[str, list[Entry]] = {}
     notes: list[str] = []
     profiles = sorted(col.ok["profile"].unique())
     for profile in profiles:
         source = _source(col, profile)
         budget = budget_text(col, profile)
+        partial = RunCount.of(col.runs, profile).label()
         plots = [
             F.accuracy_vs_sparsity(runs, profile, source),
             *F.training_curves(col.history, profile, source),
@@ -308,35 +312,10 @@ def write_figures(
         for plot in filter(None, plots):
             if len(profiles) == 1:  # one report per folder: no profile sub-folder
                 plot.stem = plot.stem.split("/", 1)[1]
-            F.stamp(plot.figure, budget)
-            F.save(plot, fdir, out / "pdf")
             title = plot.stem.split("/")[-1].replace("_", " ")
-            plot.caption += f" Budget: {budget}."
-            entries.append(Entry(title, plot.caption, plot.files, image=plot.files[0]))
-            log(f"wrote {', '.join(str(f.relative_to(out)) for f in plot.files)}")
+            entries.append(F.publish(plot, out, budget, partial, title, log))
         figures[profile] = entries
     return figures, notes
-
-
-def budget_text(col: Collection, profile: str) -> str:
-    """What the runs of one profile were given: epochs, training images, seeds, grid."""
-    ok = col.ok[col.ok["profile"] == profile]
-
-    def values(column: str) -> str:
-        found = sorted({int(v) for v in ok[column].dropna()})
-        if not found:
-            return "?"
-        return f"{found[0]:,}" if len(found) == 1 else f"{found[0]:,}-{found[-1]:,}"
-
-    seeds = sorted(int(s) for s in ok["seed"].unique())
-    # runs per dataset/arch/method: a study may give some methods more seeds than others
-    per = sorted(set(ok.groupby(["dataset", "arch", "method"])["seed"].nunique()))
-    count = f"{per[0]}-{per[-1]} seeds per method" if len(per) > 1 else f"{len(seeds)} seed(s)"
-    grid = f"grid {col.grid}, " if col.grid else ""
-    return (
-        f"{grid}profile {profile}{budget_label(profile)}: {values('epochs')} epochs per run, "
-        f"{values('train_size')} training images, {count} ({', '.join(map(str, seeds))})"
-    )
 
 
 def _prune_stale(out: Path, written: list[Path], log: Log) -> None:
@@ -402,56 +381,6 @@ def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Lo
             path.unlink()
     log(f"wrote {len(written)} headline metric files to {folder}")
     return written
-
-
-BENCH = "bench"  # reports/bench/: measured by benchmarks/, not by a grid's report stage
-
-
-def write_workspace_index(workspace: Path) -> Path:
-    """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found,
-    then the committed benchmark tables (bench/*.md, measured by benchmarks/, not by DVC),
-    so a reader of reports/ finds the seed spread next to the results it qualifies."""
-    rows = []
-    for readme in sorted(workspace.glob("*/*/README.md")):
-        grid, profile = readme.parent.parent.name, readme.parent.name
-        if grid == BENCH:  # a report a benchmark file builds and links, not a grid's
-            continue
-        figures = len(list((readme.parent / "figures").glob("*.png")))
-        rows.append(
-            f"| `{grid}` | `{profile}`{budget_label(profile)} | "
-            f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {figures} |"
-        )
-    bench = [
-        f"- [{BENCH}/{md.name}]({BENCH}/{md.name}): {_title(md)}"
-        for md in sorted(workspace.glob(f"{BENCH}/*.md"))
-    ]
-    if bench:
-        bench = ["", "Benchmarks (measured by `benchmarks/`, not by `dvc repro`; each file says "
-                 "how):", "", *bench]  # fmt: skip
-    text = "\n".join(
-        [
-            "# weightswitch — reports",
-            "",
-            "Generated by `weightswitch report`. One folder per grid x profile; regenerating "
-            "one never touches another. `metrics/` holds the headline metrics of the "
-            "workspace's latest report (the files `dvc metrics` and `dvc exp show` compare).",
-            "",
-            "| grid | profile | report | figures |",
-            "|---|---|---|---|",
-            *rows,
-            *bench,
-            "",
-        ]
-    )
-    return write_text(workspace / "README.md", text)
-
-
-def _title(markdown: Path) -> str:
-    """A markdown file's first heading, else its stem."""
-    for line in markdown.read_text(encoding="utf-8").splitlines():
-        if line.startswith("#"):
-            return line.lstrip("#").strip()
-    return markdown.stem
 
 
 def build_report(

@@ -7,6 +7,7 @@ with status "diverged" and its message; every metric of either stays NaN.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -17,12 +18,13 @@ from typing import Any
 
 import pandas as pd
 
+from weightswitch.catalog import METHODS, STUDY_METHODS, Names
 from weightswitch.errors import UsageError
 from weightswitch.run_files import HISTORY_COLUMNS
 from weightswitch.rundir import DIVERGED
 
-METHODS: tuple[str, ...] = ("dense", "switcher", "switcher-neuron", "magnitude", "random")
-SWITCHER_METHODS: tuple[str, ...] = ("switcher", "switcher-neuron")
+# the study's switcher methods: the runs whose gates the figures show
+SWITCHER_METHODS = Names(lambda spec: spec.study and spec.kind == "switcher")
 KEYS: tuple[str, ...] = ("profile", "dataset", "arch", "method", "seed")
 PAIR: tuple[str, ...] = ("profile", "dataset", "arch")
 NUMERIC = (
@@ -53,10 +55,6 @@ RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_g
 # Files that mark a directory as a run directory even before metrics.json exists.
 RUN_MARKERS = ("metrics.json", "history.csv", "config.json", "checkpoint.pt", DIVERGED)
 
-_METHOD_RE = "|".join(re.escape(m) for m in sorted(METHODS, key=len, reverse=True))
-_KNOWN_NAME = re.compile(
-    rf"^(?P<dataset>.+)-(?P<arch>[^-]+)-(?P<method>{_METHOD_RE})-s(?P<seed>\d+)$"
-)
 _ANY_NAME = re.compile(r"^(?P<dataset>[^-]+)-(?P<arch>[^-]+)-(?P<method>.+)-s(?P<seed>\d+)$")
 
 
@@ -75,9 +73,18 @@ class RunId:
         return f"{self.dataset}-{self.arch}-{self.method}-s{self.seed}"
 
 
+@functools.cache
+def _known_name(methods: tuple[str, ...]) -> re.Pattern[str]:
+    """Run names of the catalog's methods (a dataset name may hold '-' then)."""
+    alternatives = "|".join(re.escape(m) for m in sorted(methods, key=len, reverse=True))
+    return re.compile(
+        rf"^(?P<dataset>.+)-(?P<arch>[^-]+)-(?P<method>{alternatives})-s(?P<seed>\d+)$"
+    )
+
+
 def parse_run_name(name: str) -> dict[str, Any] | None:
     """Split a run directory name into dataset, arch, method, seed (None if it is not one)."""
-    match = _KNOWN_NAME.match(name) or _ANY_NAME.match(name)
+    match = _known_name(tuple(METHODS)).match(name) or _ANY_NAME.match(name)
     if match is None:
         return None
     out: dict[str, Any] = match.groupdict()
@@ -228,7 +235,9 @@ def read_yaml(path: str | Path, what: str = "--expected") -> Any:
 
 def _from_params(data: dict[str, Any]) -> list[dict[str, Any]]:
     """Expand a params.yaml (models x methods x seeds) into run entries."""
-    methods = list(data["methods"]) if isinstance(data.get("methods"), dict) else list(METHODS)
+    methods = (
+        list(data["methods"]) if isinstance(data.get("methods"), dict) else list(STUDY_METHODS)
+    )
     return [
         {**model, "method": method, "seed": seed, "profile": data.get("profile")}
         for model in data["models"]

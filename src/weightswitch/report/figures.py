@@ -1,13 +1,21 @@
 """Figures drawn only from the tidy tables (ShrinkBench style: no metric is computed here).
 
 Every function returns `Plot`s (a matplotlib figure, a file stem and a caption saying what
-data, profile and seeds it shows); `save` writes each as PNG and PDF, atomically.
+data, profile and seeds it shows), or nothing where there is no data to show; `save` writes
+each as PNG and PDF, atomically. Small multiples wrap at `COLUMNS` panels per row, so a
+figure stays readable on a laptop screen (about 1,600 pixels wide at 150 dpi).
+
+Seeds: every seed is its own marker. A method's summary marker is the mean over its seeds
+only where the seeds had the same outcome; where some collapsed (accuracy at most
+`COLLAPSE_FACTOR` x chance) or diverged and others did not, a mean lies where no run is (97,
+97 and 10 % give 68 %), so the marker is the median run (odd number of seeds) or absent
+(even), and the legend says which (`summarise_seeds`).
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,11 +31,17 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from weightswitch.atomic import write_with
+from weightswitch.catalog import method_order
+from weightswitch.data.registry import get_spec
+from weightswitch.errors import WeightswitchError
 from weightswitch.report.gates import GateMap
+from weightswitch.report.index import Entry
 from weightswitch.report.references import dense_reference
 from weightswitch.report.style import method_colors, method_hatch, method_marker
-from weightswitch.report.tables import method_order
 
+COLUMNS = 3  # small multiples per row
+COLLAPSE_FACTOR = 2.0  # a run at most this many times the chance accuracy has collapsed
+PARTIAL_COLOR = "#B2182B"
 PHASES = ("warmup", "dense", "tnn", "snn", "finetune")
 ZERO_COLOR = "#d62728"  # gates that are exactly zero, in the gate maps (and in MLflow's)
 _EXTRA = ("#009E73", "#E69F00", "#F0E442", "#999999")  # phases beyond the five known
@@ -51,9 +65,13 @@ def phase_colors(phases: Sequence[str]) -> dict[str, str]:
     return {p: pal[i % len(pal)] for i, p in enumerate(order)}
 
 
-def stamp(fig: plt.Figure, budget: str) -> None:
-    """Write the budget into the image itself, so a cited figure keeps it."""
+def stamp(fig: plt.Figure, budget: str, partial: str = "") -> None:
+    """Write the budget into the image itself, so a cited figure keeps it, and, for a
+    partial report, its label ('partial report: 2 of 54 runs (52 missing)') above it all."""
     fig.text(0.5, 0.0, budget, ha="center", va="top", fontsize=8, color="0.2", wrap=True)
+    if partial:
+        fig.text(0.5, 1.0, partial, ha="center", va="bottom",
+                 fontsize=10, fontweight="bold", color=PARTIAL_COLOR)  # fmt: skip
 
 
 def _seeds(df: pd.DataFrame) -> str:
@@ -61,7 +79,7 @@ def _seeds(df: pd.DataFrame) -> str:
     return ", ".join(map(str, seeds)) if seeds else "none"
 
 
-def _grid(n: int, ncols: int = 3, size: tuple[float, float] = (4.2, 3.4)):
+def _grid(n: int, ncols: int = COLUMNS, size: tuple[float, float] = (4.2, 3.4)):
     ncols = max(1, min(ncols, n))
     nrows = math.ceil(n / ncols)
     fig, axes = plt.subplots(
@@ -82,44 +100,120 @@ def range_bars(mean, low, high) -> np.ndarray:
     return np.nan_to_num(np.vstack([lo, hi]))
 
 
+def collapsed(acc_pct: Sequence[float], dataset: str) -> np.ndarray:
+    """Which runs collapsed: test accuracy (%) at most COLLAPSE_FACTOR x chance (1 / classes
+    of `dataset`; none for a dataset the registry does not know)."""
+    acc = np.asarray(acc_pct, float)
+    try:
+        chance = 100.0 / get_spec(dataset).num_classes
+    except WeightswitchError:
+        return np.zeros(acc.shape, bool)
+    return acc <= COLLAPSE_FACTOR * chance
+
+
+@dataclass(frozen=True)
+class SeedSummary:
+    """Where a method's summary marker goes, and what the legend says about it."""
+
+    n: int  # seeds, diverged ones included
+    collapsed: int
+    diverged: int
+    centre: tuple[float, float] | None  # (x, y); None: no marker means anything here
+    kind: str  # "mean", "median run", "" (one seed, or no centre)
+
+    def legend(self, method: str) -> str:
+        if self.n == 1:
+            return f"{method}: 1 seed" + (", diverged" if self.diverged else "")
+        parts = [f"{k} {what}" for k, what in ((self.collapsed, "collapsed"),
+                                                (self.diverged, "diverged")) if k]  # fmt: skip
+        odd = f" ({', '.join(parts)})" if parts else ""
+        centre = self.kind or "no centre: seeds disagree"
+        return f"{method}: {self.n} seeds{odd}, {centre}"
+
+
+def summarise_seeds(x: Sequence[float], y: Sequence[float], is_collapsed: Sequence[bool],
+                    diverged: int = 0) -> SeedSummary:  # fmt: skip
+    """The mean of (x, y) over seeds when every seed had the same outcome (none collapsed or
+    diverged, or all collapsed); otherwise the median run, counting diverged runs as the
+    lowest (an odd number of seeds), or no centre (an even number)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    k = int(np.sum(is_collapsed))
+    n = len(y) + diverged
+    if len(y) and diverged == 0 and k in (0, len(y)):
+        kind = "mean" if len(y) > 1 else ""
+        return SeedSummary(n, k, diverged, (float(x.mean()), float(y.mean())), kind)
+    rank = n // 2 - diverged  # diverged runs take the lowest ranks
+    if n % 2 == 0 or rank < 0:
+        return SeedSummary(n, k, diverged, None, "")
+    i = int(np.argsort(y, kind="stable")[rank])
+    return SeedSummary(n, k, diverged, (float(x[i]), float(y[i])), "median run")
+
+
+def draw_seeds(
+    ax: plt.Axes,
+    x: Sequence[float],
+    y: Sequence[float],
+    dataset: str,
+    method: str,
+    color: str,
+    diverged: int = 0,
+) -> SeedSummary:
+    """Each seed as a small marker (hollow where it collapsed), then the summary marker with
+    the range over seeds (min to max) as bars, labelled for the legend."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    low = collapsed(y, dataset)
+    marker = method_marker(method)
+    summary = summarise_seeds(x, y, low, diverged)
+    if len(y) > 1 or summary.centre is None:
+        for sel, face in ((~low, color), (low, "none")):
+            ax.scatter(x[sel], y[sel], marker=marker, s=26, facecolors=face, edgecolors=color,
+                       linewidths=1.1, alpha=0.85, zorder=5)  # fmt: skip
+    if summary.centre is None:
+        ax.scatter([], [], marker=marker, s=26, color=color, label=summary.legend(method))
+        return summary
+    cx, cy = summary.centre
+    ax.errorbar(cx, cy, xerr=range_bars(cx, x.min(), x.max()),
+                yerr=range_bars(cy, y.min(), y.max()), fmt=marker, ms=8, color=color,
+                mec="black", mew=0.7, capsize=3, zorder=6,
+                label=summary.legend(method))  # fmt: skip
+    return summary
+
+
+SEED_NOTE = (
+    "Every seed is its own small marker (hollow: a collapsed run, test accuracy at most "
+    f"{COLLAPSE_FACTOR:g}x chance); the large marker is the mean over seeds where all seeds had "
+    "the same outcome, the median run where some collapsed or diverged and others did not (odd "
+    "number of seeds; with an even number there is none), as each legend entry says; bars: "
+    "the range over seeds, min to max."
+)
+
+
 def _pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
     return sorted({(d, a) for d, a in zip(df["dataset"], df["arch"], strict=True)})
 
 
 def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot | None:
-    """(a) test accuracy vs FC sparsity per method; dense sits at sparsity 0."""
-    ok = runs[(runs["profile"] == profile) & (runs["status"] == "ok")].copy()
-    if ok.empty:
-        return None
+    """(a) test accuracy vs FC sparsity per method; dense sits at sparsity 0. Only pairs with
+    a finished sparse run are drawn (a panel of dense points alone answers nothing)."""
+    mine = runs[runs["profile"] == profile]
+    ok = mine[mine["status"] == "ok"].copy()
     dense = ok["method"] == "dense"
     ok.loc[dense, "fc_sparsity_pct"] = ok.loc[dense, "fc_sparsity_pct"].fillna(0.0)
+    ok = ok.dropna(subset=["test_acc_pct", "fc_sparsity_pct"])
+    pairs = _pairs(ok[ok["method"] != "dense"])
+    if not pairs:
+        return None
     colors = method_colors(ok["method"].unique())
-    pairs = _pairs(ok)
     published: list[str] = []
-    fig, axes = _grid(len(pairs))
+    fig, axes = _grid(len(pairs), size=(4.4, 4.6))  # room for a legend of 9 methods below
     for ax, (dataset, arch) in zip(axes, pairs, strict=True):
         sel = ok[(ok["dataset"] == dataset) & (ok["arch"] == arch)]
+        gone = mine[(mine["dataset"] == dataset) & (mine["arch"] == arch)
+                    & (mine["status"] == "diverged")]  # fmt: skip
         for method in method_order(sel["method"].unique()):
-            m = sel[sel["method"] == method].dropna(subset=["test_acc_pct", "fc_sparsity_pct"])
-            if m.empty:
-                continue
-            c, mk = colors[method], method_marker(method)
-            ax.scatter(m["fc_sparsity_pct"], m["test_acc_pct"], color=c, marker=mk, s=14,
-                       alpha=0.45)  # fmt: skip
-            x, y = m["fc_sparsity_pct"], m["test_acc_pct"]
-            ax.errorbar(
-                x.mean(),
-                y.mean(),
-                xerr=range_bars(x.mean(), x.min(), x.max()),
-                yerr=range_bars(y.mean(), y.min(), y.max()),
-                fmt=mk,
-                ms=7,
-                color=c,
-                mec="black",
-                mew=0.6,
-                capsize=3,
-                label=f"{method} (n={len(m)})",
-            )
+            m = sel[sel["method"] == method]
+            draw_seeds(ax, m["fc_sparsity_pct"], m["test_acc_pct"], dataset, method,
+                       colors[method], diverged=int((gone["method"] == method).sum()))  # fmt: skip
         ref = dense_reference(dataset, arch)
         if ref is not None and ref.test_accuracy_pct is not None:
             published.append(f"{dataset}/{arch}")
@@ -134,13 +228,13 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
         ax.set_xlabel("FC sparsity (%)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_xlim(-3, 103)
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)
+        ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
+                  columnspacing=0.8, handletextpad=0.3)  # fmt: skip
     fig.tight_layout()
     caption = (
         f"Test accuracy vs. FC sparsity per method. Profile {profile}; seeds {_seeds(ok)}; "
-        f"{len(ok)} completed runs from {source}. Small dots are single runs; large markers "
-        "are the mean over seeds, with the range over seeds (min to max) as bars. Dense runs "
-        "sit at sparsity 0; magnitude and random pruning are set to the switcher's sparsity."
+        f"{len(ok)} completed runs from {source}. {SEED_NOTE} Dense runs sit at sparsity 0; "
+        "magnitude and random pruning are set to the switcher's sparsity."
     )
     if published:
         caption += (
@@ -150,28 +244,37 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
     return Plot(f"{profile}/accuracy_vs_sparsity", fig, caption)
 
 
+CURVES = (("val_accuracy", "val. accuracy (%)", 100.0), ("train_loss", "train loss", 1.0))
+
+
 def training_curves(history: pd.DataFrame, profile: str, source: str) -> list[Plot]:
-    """(b) validation accuracy and training loss per epoch, coloured and marked by phase."""
+    """(b) validation accuracy and training loss per epoch, coloured and marked by phase: one
+    cell per method (accuracy above loss), `COLUMNS` cells per row."""
     hist = history[history["profile"] == profile]
     plots: list[Plot] = []
     colors = phase_colors(hist["phase"].astype(str).unique())
     for dataset, arch in _pairs(hist):
         sel = hist[(hist["dataset"] == dataset) & (hist["arch"] == arch)]
         methods = method_order(sel["method"].unique())
-        fig, axes = plt.subplots(
-            2, len(methods), figsize=(3.6 * len(methods), 5.6), squeeze=False, sharex="col"
-        )
-        for j, method in enumerate(methods):
+        ncols = min(COLUMNS, len(methods))
+        nrows = math.ceil(len(methods) / ncols)
+        height = 3.4 * nrows + 1.0  # inches: the cells, then the title and legend above them
+        fig = plt.figure(figsize=(3.5 * ncols, height))
+        margins = {"left": 0.3 / ncols, "right": 0.99, "bottom": 0.5 / height,
+                   "top": 1 - 1.05 / height}  # fmt: skip
+        outer = fig.add_gridspec(nrows, ncols, wspace=0.38, hspace=0.3, **margins)
+        handles = {}
+        for k, method in enumerate(methods):
             m = sel[sel["method"] == method]
-            for i, (col, label, scale) in enumerate(
-                (("val_accuracy", "val. accuracy (%)", 100.0), ("train_loss", "train loss", 1.0))
-            ):
-                ax = axes[i][j]
+            cell = outer[k // ncols, k % ncols].subgridspec(2, 1, hspace=0.08)
+            top = fig.add_subplot(cell[0])
+            axes = (top, fig.add_subplot(cell[1], sharex=top))
+            for ax, (col, label, scale) in zip(axes, CURVES, strict=True):
                 for _, run in m.groupby("seed"):
                     run = run.sort_values("epoch")
                     ax.plot(run["epoch"], run[col] * scale, color="0.7", lw=0.8, zorder=1)
                 for phase, p in m.groupby("phase"):
-                    ax.scatter(
+                    handles[str(phase)] = ax.scatter(
                         p["epoch"],
                         p[col] * scale,
                         s=12,
@@ -181,25 +284,23 @@ def training_curves(history: pd.DataFrame, profile: str, source: str) -> list[Pl
                         zorder=2,
                     )
                 ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-                if i == 0:
-                    word = "seed" if m["seed"].nunique() == 1 else "seeds"
-                    ax.set_title(f"{method} ({word} {_seeds(m)})", fontsize=9)
-                ax.set_ylabel(label if j == 0 else "")
-                ax.set_xlabel("epoch" if i == 1 else "")
-        handles = {}
-        for ax in axes.flat:
-            for h, lab in zip(*ax.get_legend_handles_labels(), strict=True):
-                handles.setdefault(lab, h)
+                ax.set_ylabel(label, fontsize=8)
+            axes[1].set_xlabel("epoch")
+            axes[0].tick_params(labelbottom=False)
+            word = "seed" if m["seed"].nunique() == 1 else "seeds"
+            axes[0].set_title(f"{method} ({word} {_seeds(m)})", fontsize=9)
         order = [p for p in colors if p in handles]
-        fig.legend([handles[p] for p in order], order, title="phase", loc="center right")
-        fig.suptitle(f"{dataset} / {arch} — training curves ({profile})")
-        fig.tight_layout(rect=(0, 0, 0.9, 1))
+        fig.suptitle(f"{dataset} / {arch} — training curves ({profile})", y=1 - 0.05 / height,
+                     va="top")  # fmt: skip
+        fig.legend([handles[p] for p in order], order, title="phase", loc="upper center",
+                   bbox_to_anchor=(0.5, 1 - 0.35 / height), ncol=len(order))  # fmt: skip
         caption = (
-            f"Training curves of {dataset}/{arch}: validation accuracy (top) and training loss "
-            f"(bottom) per epoch, one column per method, marker colour and shape = training "
-            f"phase (warmup, dense, tnn = task-network epochs, snn = switcher epochs, finetune). "
-            f"Grey lines join the epochs of one seed. Profile {profile}; seeds {_seeds(sel)}; "
-            f"history.csv of {sel.groupby(['method', 'seed']).ngroups} runs from {source}."
+            f"Training curves of {dataset}/{arch}: one panel pair per method, validation "
+            f"accuracy (top) and training loss (bottom) per epoch, marker colour and shape = "
+            f"training phase (warmup, dense, tnn = task-network epochs, snn = switcher epochs, "
+            f"finetune). Grey lines join the epochs of one seed. Profile {profile}; seeds "
+            f"{_seeds(sel)}; history.csv of {sel.groupby(['method', 'seed']).ngroups} runs "
+            f"from {source}."
         )
         plots.append(Plot(f"{profile}/training_curves_{dataset}_{arch}", fig, caption))
     return plots
@@ -313,7 +414,7 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
     plots: list[Plot] = []
     for dataset, arch in sorted({(g.ident["dataset"], g.ident["arch"]) for g in mine}):
         layer_maps = [g for g in mine if (g.ident["dataset"], g.ident["arch"]) == (dataset, arch)]
-        fig, axes = _grid(len(layer_maps), ncols=3, size=(4.0, 4.4))
+        fig, axes = _grid(len(layer_maps), size=(3.6, 4.0))
         cmap = matplotlib.colormaps["viridis"].with_extremes(bad=ZERO_COLOR)
         for ax, g in zip(axes, layer_maps, strict=True):
             image = np.ma.masked_array(g.mean, mask=g.all_zero)
@@ -356,6 +457,17 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
     return plots
 
 
+def publish(plot: Plot, out: Path, budget: str, partial: str, title: str,
+            log: Callable[[str], None]) -> Entry:  # fmt: skip
+    """Stamp the budget (and the partial label) into the figure and its caption, save it
+    under `out` (figures/ and pdf/) and return its index entry."""
+    stamp(plot.figure, budget, partial)
+    plot.caption += f" Budget: {budget}." + (f" This is a {partial}." if partial else "")
+    save(plot, out / "figures", out / "pdf")
+    log(f"wrote {', '.join(str(f.relative_to(out)) for f in plot.files)}")
+    return Entry(title, plot.caption, plot.files, image=plot.files[0])
+
+
 def save(plot: Plot, figures_dir: Path, pdf_dir: Path | None = None, dpi: int = 150) -> Plot:
     """Write the plot as PNG (under `figures_dir`: images only, what `dvc plots` renders) and
     PDF (under `pdf_dir`, default the same), atomically, no timestamps in the PDF; close it."""
@@ -385,6 +497,7 @@ __all__ = [
     "gate_histograms",
     "gate_maps",
     "layer_sparsity",
+    "publish",
     "save",
     "setup",
     "stamp",

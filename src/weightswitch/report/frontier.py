@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 
 from weightswitch.atomic import write_text
+from weightswitch.catalog import CATALOG, PRUNE_METHODS, SWITCHER_METHODS
 from weightswitch.report import tables as T
 from weightswitch.report.collect import PAIR, Collection
-from weightswitch.report.index import Entry, budget_label
+from weightswitch.report.index import Entry, RunCount, budget_label, budget_text
 from weightswitch.report.references import (
     REFERENCE_IMPLEMENTATION,
     Reference,
@@ -32,21 +33,15 @@ from weightswitch.report.references import (
     reference_floor,
 )
 
-FRONTIER_METHODS: tuple[str, ...] = ("magnitude", "iterative", "random")
-VARIANTS: tuple[str, ...] = (
-    "switcher",
-    "switcher-neuron",
-    "switcher-noise",
-    "free-gates",
-    "free-gates-neuron",
-)
-MATCHED: tuple[str, ...] = FRONTIER_METHODS
+# from the method catalog: pruning methods draw the frontier (and are matched to the
+# switcher's sparsity), switcher methods are the variants compared with it
+FRONTIER_METHODS = PRUNE_METHODS
+VARIANTS = SWITCHER_METHODS
+MATCHED = PRUNE_METHODS
 KINDS: tuple[str, ...] = ("dense", "switcher variant", "matched pruning", "frontier")
 REQUIRED = ("profile", "dataset", "arch", "method", "seed", "test_accuracy", "fc_sparsity",
             "target_sparsity")  # fmt: skip
 FLOOR_PROVENANCE = "reference code's hard-coded floor, not a measurement"
-# line style per frontier curve; colours and markers: report.style, as in every figure
-CURVE_LINE = {"magnitude": "-", "iterative": "--", "random": ":"}
 
 
 STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean",
@@ -128,13 +123,6 @@ def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         fc_sparsity_pct_min=("fc_sparsity_pct", "min"),
         fc_sparsity_pct_max=("fc_sparsity_pct", "max"),
     ).reset_index()
-
-
-def seed_range(df: pd.DataFrame, metric: str) -> np.ndarray:
-    """Min-max bars over seeds of `metric` for each row of a stats table."""
-    from weightswitch.report.figures import range_bars
-
-    return range_bars(df[f"{metric}_mean"], df[f"{metric}_min"], df[f"{metric}_max"])
 
 
 def frontier_at(curve: pd.DataFrame, sparsity_pct: float) -> float:
@@ -248,49 +236,53 @@ def claims_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
-def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str,
-         runs: pd.DataFrame | None = None):  # fmt: skip
-    """Test accuracy vs FC sparsity: frontier curves, dense, every switcher variant (and,
-    given the per-seed `runs`, each seed of a variant as a small marker: a mean of a seed
-    that collapsed and two that did not lies where no run is)."""
+def _ok(runs: pd.DataFrame, profile: str, dataset: str, arch: str) -> pd.DataFrame:
+    sel = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
+               & (runs["arch"] == arch)]  # fmt: skip
+    return sel[sel["status"] == "ok"] if "status" in sel else sel
+
+
+def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str,
+         source: str):  # fmt: skip
+    """Test accuracy vs FC sparsity: the frontier curves (`points`: one row per frontier
+    run), dense and every switcher variant (`runs`: one row per run, as `tables.runs_table`),
+    every seed its own marker (`figures.draw_seeds`)."""
     import matplotlib.pyplot as plt
 
-    from weightswitch.report.figures import Plot, range_bars
-    from weightswitch.report.style import method_colors, method_marker
+    from weightswitch.report.figures import (
+        SEED_NOTE,
+        Plot,
+        collapsed,
+        draw_seeds,
+        summarise_seeds,
+    )
+    from weightswitch.report.style import method_colors, method_line
 
-    sel = table[(table["profile"] == profile) & (table["dataset"] == dataset)
-                & (table["arch"] == arch)]  # fmt: skip
+    ok = _ok(runs, profile, dataset, arch)
+    ok = ok.assign(fc_sparsity_pct=ok["fc_sparsity_pct"].where(ok["method"] != "dense", 0.0))
+    mine = _ok(points, profile, dataset, arch)
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    colors = method_colors([*sel["method"].unique(), *FRONTIER_METHODS])
-    dense = sel[sel["kind"] == "dense"]
+    colors = method_colors([*ok["method"].unique(), *FRONTIER_METHODS])
+    dense = ok[ok["method"] == "dense"]
+    origin = draw_seeds(ax, dense["fc_sparsity_pct"], dense["test_acc_pct"], dataset, "dense",
+                        colors["dense"]).centre if len(dense) else None  # fmt: skip
     for method in FRONTIER_METHODS:
-        pts = sel[(sel["kind"] == "frontier") & (sel["method"] == method)]
+        pts = mine[mine["method"] == method]
         if pts.empty:
             continue
-        curve = pd.concat([dense, pts]).sort_values("fc_sparsity_pct_mean")
-        ax.errorbar(curve["fc_sparsity_pct_mean"], curve["test_acc_pct_mean"],
-                    yerr=seed_range(curve, "test_acc_pct"), color=colors[method],
-                    ls=CURVE_LINE[method], marker=".", ms=6, lw=1.3, capsize=2,
-                    label=f"{method} pruning (frontier)")  # fmt: skip
-    if len(dense):
-        ax.scatter(0, dense["test_acc_pct_mean"].iloc[0], marker="*", s=120, color="black",
-                   zorder=5, label=f"dense (n={int(dense['n'].iloc[0])})")  # fmt: skip
-    single = False
-    for r in sel[sel["kind"] == "switcher variant"].itertuples(index=False):
-        color, marker = colors[r.method], method_marker(r.method)
-        if runs is not None and r.n > 1:
-            seeds_of = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
-                            & (runs["arch"] == arch) & (runs["method"] == r.method)
-                            & (runs["status"] == "ok")]  # fmt: skip
-            ax.scatter(seeds_of["fc_sparsity_pct"], seeds_of["test_acc_pct"], marker=marker,
-                       s=22, color=color, alpha=0.5, zorder=5)  # fmt: skip
-            single = True
-        ax.errorbar(r.fc_sparsity_pct_mean, r.test_acc_pct_mean,
-                    xerr=range_bars(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_min,
-                                    r.fc_sparsity_pct_max),
-                    yerr=range_bars(r.test_acc_pct_mean, r.test_acc_pct_min, r.test_acc_pct_max),
-                    fmt=marker, ms=8, color=color, mec="black",
-                    mew=0.7, capsize=3, zorder=6, label=f"{r.method} (n={int(r.n)})")  # fmt: skip
+        curve = [origin] if origin else []
+        for _, g in pts.groupby("target_sparsity_pct"):
+            x, y = g["fc_sparsity_pct"], g["test_acc_pct"]
+            centre = summarise_seeds(x, y, collapsed(y, dataset)).centre
+            curve.append(centre or (float(x.median()), float(y.median())))
+        ax.plot(*zip(*curve, strict=True), color=colors[method], ls=method_line(method),
+                marker=".", ms=6, lw=1.3, label=f"{method} pruning (frontier)")  # fmt: skip
+        ax.scatter(pts["fc_sparsity_pct"], pts["test_acc_pct"], s=9, color=colors[method],
+                   alpha=0.6, zorder=4)  # fmt: skip
+    for method in [m for m in VARIANTS if m in set(ok["method"])]:
+        seeds = ok[ok["method"] == method]
+        draw_seeds(ax, seeds["fc_sparsity_pct"], seeds["test_acc_pct"], dataset, method,
+                   colors[method])  # fmt: skip
     for i, claim in enumerate(claims(dataset, arch)):
         ax.axhline(claim.test_accuracy_pct, color=colors.get(_method(claim), "0.3"),
                    ls=("--", "-.")[i % 2], lw=1,
@@ -306,18 +298,17 @@ def draw(table: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
     ax.set_xlim(-3, 101)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.tight_layout()
-    seeds = ", ".join(sorted({str(int(n)) for n in sel["n"]})) if len(sel) else "0"
+    variants = "; ".join(f"{m}: {CATALOG[m].description}" for m in VARIANTS
+                         if m in set(ok["method"]))  # fmt: skip
+    curves = ", ".join(f"{m} ({CATALOG[m].description})" for m in FRONTIER_METHODS
+                       if (mine["method"] == m).any())  # fmt: skip
     caption = (
         f"Test accuracy vs. FC sparsity on {dataset} / {arch}, profile {profile}"
-        f"{budget_label(profile)}, from {source}. Curves: the dense run (black star, sparsity 0) "
-        "pruned per layer to fixed FC sparsities by magnitude, iterative magnitude (Han et al. "
-        "2015) and random pruning, each fine-tuned; markers: the switcher and its ablations "
-        "(switcher-noise: the SNN reads a fixed noise image; free-gates: no SNN, a free score "
-        f"per gate) at the sparsity their gates reached. Markers and curve points: the mean "
-        f"over seeds; bars: the range over seeds, min to max (runs per point: {seeds})."
+        f"{budget_label(profile)}, from {source}. Curves: the dense run (sparsity 0) pruned per "
+        f"layer to fixed FC sparsities by {curves}; each curve point is the seeds' mean, or "
+        "their median where some collapsed; small dots: the frontier runs. Markers: "
+        f"{variants or 'no switcher variant'}, at the sparsity their gates reached. {SEED_NOTE}"
     )
-    if single:
-        caption += " Small faint markers: the single seeds of a switcher variant."
     lines = []
     if claims(dataset, arch):
         lines.append(f"dashed, the accuracy the reference code reports at least "
@@ -339,7 +330,6 @@ def write(
     """Write tables/frontier.{csv,md,tex} and one figure per profile and pair; return the
     table's index entry and the figures' entries per profile."""
     from weightswitch.report import figures as F
-    from weightswitch.report.build import budget_text
 
     profiles = sorted(col.ok["profile"].unique())
     if frontier_root is not None and not Path(frontier_root).is_dir():
@@ -366,7 +356,8 @@ def write(
         "land at very different sparsities, the frontier at their mean sparsity would "
         "describe no run. Frontier runs: "
         + (f"{frontier_root}." if frontier_root else "none given.")
-        + " The reference's claimed accuracies below are NOT measurements."
+        + " A pair without frontier runs has rows here but no frontier figure. The "
+        "reference's claimed accuracies below are NOT measurements."
     )
     md = [f"# Frontier and ablations\n\n{cap}\n"]
     for profile, g in shown.groupby("profile", sort=True):
@@ -384,17 +375,12 @@ def write(
     log(f"wrote {', '.join(str(f.relative_to(out)) for f in files)}")
     figures: dict[str, list[Entry]] = {}
     F.setup()
-    for profile, dataset, arch in sorted(set(map(tuple, interesting[list(PAIR)].to_numpy()))):
-        plot = draw(table, profile, dataset, arch, source(profile), T.runs_table(col))
+    ran = table[table["kind"] == "frontier"]  # a frontier figure only where a frontier ran
+    for profile, dataset, arch in sorted(set(map(tuple, ran[list(PAIR)].to_numpy()))):
+        plot = draw(T.runs_table(col), points, profile, dataset, arch, source(profile))
         if len(profiles) == 1:  # one report per folder (reports/<grid>/<profile>/)
             plot.stem = plot.stem.split("/", 1)[1]
-        budget = budget_text(col, str(profile))
-        F.stamp(plot.figure, budget)
-        plot.caption += f" Budget: {budget}."
-        plot = F.save(plot, out / "figures", out / "pdf")
-        title = f"frontier {dataset} {arch}"
-        figures.setdefault(profile, []).append(
-            Entry(title, plot.caption, plot.files, image=plot.files[0])
-        )
-        log(f"wrote {', '.join(str(f.relative_to(out)) for f in plot.files)}")
+        budget, partial = budget_text(col, str(profile)), RunCount.of(col.runs, profile).label()
+        entry = F.publish(plot, out, budget, partial, f"frontier {dataset} {arch}", log)
+        figures.setdefault(profile, []).append(entry)
     return Entry("Frontier and ablations", cap, files), figures

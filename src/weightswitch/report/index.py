@@ -1,4 +1,6 @@
-"""reports/README.md: the index of every table and figure, with provenance and citations."""
+"""What a report says about itself: its README (the index of every table and figure, with
+provenance and citations), the labels every table and figure carries (budget, reduced budget,
+partial), and reports/README.md, the index of every report folder."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from pathlib import Path
 import pandas as pd
 
 from weightswitch import provenance
+from weightswitch.atomic import write_text
+from weightswitch.report.collect import Collection
 
 REDUCED_BUDGET = ("quick", "cpu", "smoke")  # every profile but `paper`
 
@@ -54,7 +58,7 @@ BIBTEX = r"""@misc{weightswitch,
 
 def bibtex(commit: str, when: datetime, grid: str | None, profiles: str) -> str:
     """The BibTeX block with this report's commit, grid and profile(s) filled in."""
-    fills = {"COMMIT": commit.split("-")[0][:12], "YEAR": str(when.year),
+    fills = {"COMMIT": commit, "YEAR": str(when.year),
              "GRID": grid or "unknown", "PROFILE": profiles or "unknown"}  # fmt: skip
     text = BIBTEX
     for key, value in fills.items():
@@ -65,6 +69,72 @@ def bibtex(commit: str, when: datetime, grid: str | None, profiles: str) -> str:
 def budget_label(profile: str) -> str:
     """A visible tag for reduced-budget profiles wherever their numbers appear."""
     return " (reduced budget: not study results)" if profile in REDUCED_BUDGET else ""
+
+
+def budget_text(col: Collection, profile: str) -> str:
+    """What the runs of one profile were given: epochs, training images, seeds, grid."""
+    ok = col.ok[col.ok["profile"] == profile]
+
+    def values(column: str) -> str:
+        found = sorted({int(v) for v in ok[column].dropna()})
+        if not found:
+            return "?"
+        return f"{found[0]:,}" if len(found) == 1 else f"{found[0]:,}-{found[-1]:,}"
+
+    seeds = sorted(int(s) for s in ok["seed"].unique())
+    # runs per dataset/arch/method: a study may give some methods more seeds than others
+    per = sorted(set(ok.groupby(["dataset", "arch", "method"])["seed"].nunique()))
+    count = f"{per[0]}-{per[-1]} seeds per method" if len(per) > 1 else f"{len(seeds)} seed(s)"
+    grid = f"grid {col.grid}, " if col.grid else ""
+    return (
+        f"{grid}profile {profile}{budget_label(profile)}: {values('epochs')} epochs per run, "
+        f"{values('train_size')} training images, {count} ({', '.join(map(str, seeds))})"
+    )
+
+
+@dataclass(frozen=True)
+class RunCount:
+    """How complete a report is: runs with results, runs without (expected, or started and
+    left unusable) and diverged runs (a result of their inputs, but no point to draw)."""
+
+    ok: int
+    missing: int
+    diverged: int
+
+    @classmethod
+    def of(cls, runs: pd.DataFrame, profile: str | None = None) -> RunCount:
+        """From a runs table with a `status` column (a Collection's runs, or runs.csv)."""
+        if profile is not None:
+            runs = runs[runs["profile"] == profile]
+        status = runs["status"].value_counts()
+        return cls(*(int(status.get(s, 0)) for s in ("ok", "missing", "diverged")))
+
+    @property
+    def total(self) -> int:
+        return self.ok + self.missing + self.diverged
+
+    @property
+    def partial(self) -> bool:
+        return self.missing > 0
+
+    def summary(self) -> str:
+        """'2 of 54 runs (52 missing)'."""
+        more = f", {self.diverged} diverged" if self.diverged else ""
+        return f"{self.ok} of {self.total} runs ({self.missing} missing{more})"
+
+    def label(self) -> str:
+        """'' for a complete report, else e.g. 'partial report: 2 of 54 runs (52 missing)'."""
+        return f"partial report: {self.summary()}" if self.partial else ""
+
+    def cell(self) -> str:
+        """The index's runs column: '38', or '2 of 54 (partial)'."""
+        return f"{self.ok} of {self.total} (partial)" if self.partial else str(self.ok)
+
+
+def commits(values: pd.Series) -> list[str]:
+    """The distinct code commits of a runs table's `git_commit` column, in full: a run from a
+    tree with uncommitted changes keeps its '-dirty' suffix."""
+    return sorted({str(c) for c in values.dropna() if str(c).strip()})
 
 
 @dataclass
@@ -129,6 +199,11 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
     ]
     if reduced:
         lines += [f"> This report contains reduced-budget profile(s): {', '.join(reduced)}.", ""]
+    for row in index.profiles.to_dict("records"):
+        count = RunCount(int(row["runs ok"]), int(row["missing"]), int(row["diverged"]))
+        if count.partial:
+            lines += [f"> **Partial report** (profile `{row['profile']}`): {count.summary()}; "
+                      "every table and figure shows only the runs that finished.", ""]  # fmt: skip
     lines += ["## Profiles, data and seeds", "", _md(index.profiles), ""]
     if index.inline_summary:
         lines += ["## Summary", "", index.inline_summary, ""]
@@ -177,3 +252,76 @@ def _md(df: pd.DataFrame) -> str:
     from weightswitch.report.tables import markdown
 
     return markdown(df)
+
+
+BENCH = "bench"  # reports/bench/: measured by benchmarks/, not by a grid's report stage
+
+
+def _runs_table(folder: Path) -> pd.DataFrame | None:
+    """A report folder's tables/runs.csv (one row per run, with status and git_commit)."""
+    try:
+        runs = pd.read_csv(folder / "tables" / "runs.csv", dtype={"git_commit": str})
+    except (OSError, ValueError):
+        return None
+    return runs if {"status", "git_commit"} <= set(runs.columns) else None
+
+
+def write_workspace_index(workspace: Path) -> Path:
+    """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found,
+    with its run count (partial reports say so: '2 of 54 (partial)'), then the full code
+    commits each report's runs were trained with, then the committed benchmark tables
+    (bench/*.md, measured by benchmarks/, not by DVC), so a reader of reports/ finds the seed
+    spread next to the results it qualifies. Everything is read from the report folders
+    themselves (tables/runs.csv), so the index can be rebuilt from what is in git."""
+    rows, commit_lines = [], []
+    for readme in sorted(workspace.glob("*/*/README.md")):
+        grid, profile = readme.parent.parent.name, readme.parent.name
+        if grid == BENCH:  # a report a benchmark file builds and links, not a grid's
+            continue
+        figures = len(list((readme.parent / "figures").glob("*.png")))
+        runs = _runs_table(readme.parent)
+        count = "?" if runs is None else RunCount.of(runs).cell()
+        rows.append(
+            f"| `{grid}` | `{profile}`{budget_label(profile)} | "
+            f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {count} | {figures} |"
+        )
+        if runs is not None:
+            found = ", ".join(f"`{c}`" for c in commits(runs["git_commit"])) or "none recorded"
+            commit_lines.append(f"- `{grid}/{profile}`: {found}")
+    if commit_lines:
+        commit_lines = ["", "Code commits of each report's runs (`-dirty`: trained from a tree "
+                        "with uncommitted changes):", "", *commit_lines]  # fmt: skip
+    bench = [
+        f"- [{BENCH}/{md.name}]({BENCH}/{md.name}): {_title(md)}"
+        for md in sorted(workspace.glob(f"{BENCH}/*.md"))
+    ]
+    if bench:
+        bench = ["", "Benchmarks (measured by `benchmarks/`, not by `dvc repro`; each file says "
+                 "how):", "", *bench]  # fmt: skip
+    text = "\n".join(
+        [
+            "# weightswitch — reports",
+            "",
+            "Generated by `weightswitch report`. One folder per grid x profile; regenerating "
+            "one never touches another. `metrics/` holds the headline metrics of the "
+            "workspace's latest report (the files `dvc metrics` and `dvc exp show` compare). "
+            "runs: runs with results; a partial report has fewer than its grid expects "
+            "(its figures say so too).",
+            "",
+            "| grid | profile | report | runs | figures |",
+            "|---|---|---|---|---|",
+            *rows,
+            *commit_lines,
+            *bench,
+            "",
+        ]
+    )
+    return write_text(workspace / "README.md", text)
+
+
+def _title(markdown: Path) -> str:
+    """A markdown file's first heading, else its stem."""
+    for line in markdown.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return markdown.stem

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from weightswitch.report.collect import KEYS, METHODS, PAIR, Collection, parse_run_name
+from weightswitch.catalog import STUDY_METHODS, method_order
+from weightswitch.report.collect import KEYS, PAIR, Collection, parse_run_name
 from weightswitch.report.references import reference_floor
 
 GROUP = (*PAIR, "method")
@@ -34,12 +35,6 @@ DIVERGED = "diverged"
 DASH = "—"
 
 
-def method_order(methods: Sequence[str]) -> list[str]:
-    """The study's methods first in their canonical order, then any others alphabetically."""
-    known = [m for m in METHODS if m in set(methods)]
-    return known + sorted(set(methods) - set(METHODS))
-
-
 def _matched_method(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return None
@@ -53,7 +48,7 @@ def summary_table(col: Collection) -> pd.DataFrame:
     groups = set(map(tuple, runs[list(GROUP)].itertuples(index=False, name=None)))
     if col.expected is None:  # the study runs every method on every pair (DESIGN 1.5)
         pairs = {g[:3] for g in groups}
-        groups |= {(*p, m) for p in pairs for m in METHODS}
+        groups |= {(*p, m) for p in pairs for m in STUDY_METHODS}
     expected_n: dict[tuple, int] = {}
     for rid in col.expected or []:
         key = (rid.profile, rid.dataset, rid.arch, rid.method)

@@ -19,7 +19,7 @@ GATE_NETS: tuple[str, ...] = ("unet", "free")
 SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
 
 
-class SwitchedLinear(nn.Module):
+class SwitchedLinear(nn.Module, speed.CompiledGates):
     """y = x (W * G)^T + b (connection) or y = (x * g) W^T + b (neuron); the bias is never gated.
 
     Ablations (issue 12): `snn_input="noise"` makes the SNN read the fixed buffer `snn_image`
@@ -132,27 +132,11 @@ class SwitchedLinear(nn.Module):
             self._gate_cache = (key, gates, self.weight * gates)
         return self._gate_cache[1], self._gate_cache[2]
 
-    def set_compile(self, enabled: bool) -> None:
-        """Compile (or stop compiling) the gradient-carrying gate computation."""
-        self.snn_compile, self._compiled = enabled, None
-
-    def _gates_with_grad(self) -> Tensor:
-        if self.snn_compile and self._compiled is None:
-            self._compiled = speed.compile_snn(self.snn)
-            self.snn_compile = self._compiled is not None
-        if self._compiled is not None:
-            try:
-                return self._compiled(self.snn_source())
-            except Exception as exc:  # a backend failure: fall back to eager, said once
-                speed.unavailable(exc)
-                self.set_compile(False)
-        return self.snn(self.snn_source())
-
     def gates(self) -> Tensor:
         """G >= 0 for the current W: out x in (connection) or [in] (neuron)."""
         if torch.is_grad_enabled():
             self._gate_cache = None  # training: W or the SNN change every step
-            return self._gates_with_grad()
+            return self.run_snn(self.snn_source())
         return self._cached()[0]
 
     def effective_weight(self) -> Tensor:

@@ -60,9 +60,36 @@ def unavailable(exc: BaseException) -> None:
     say_once("snn_compile", f"snn_compile unavailable ({first[:200]}); the SNN runs eagerly")
 
 
+class CompiledGates:
+    """Mixin of a layer whose gradient-carrying gates may come from its SNN compiled:
+    `snn_compile` (asked for), `_compiled` (the compiled forward, made on first use, None
+    while eager). The layer holds its SNN as `snn`."""
+
+    snn: nn.Module
+    snn_compile: bool = False
+    _compiled: Callable[[Tensor], Tensor] | None = None
+
+    def set_compile(self, enabled: bool) -> None:
+        """Compile (or stop compiling) the gradient-carrying gate computation."""
+        self.snn_compile, self._compiled = enabled, None
+
+    def run_snn(self, source: Tensor) -> Tensor:
+        """`snn(source)`, through the compiled forward when asked for (eager where
+        compilation is unavailable or fails, said once)."""
+        if self.snn_compile and self._compiled is None:
+            self._compiled = compile_snn(self.snn)
+            self.snn_compile = self._compiled is not None
+        if self._compiled is not None:
+            try:
+                return self._compiled(source)
+            except Exception as exc:  # a backend failure: fall back to eager, said once
+                unavailable(exc)
+                self.set_compile(False)
+        return self.snn(source)
+
+
 def set_snn_compile(model: nn.Module, enabled: bool) -> None:
     """Turn compiled gate computation on or off for every switched layer of `model`."""
-    from weightswitch.switcher.attach import switched_layers
-
-    for layer in switched_layers(model).values():
-        layer.set_compile(enabled)
+    for module in model.modules():
+        if isinstance(module, CompiledGates):
+            module.set_compile(enabled)
