@@ -141,7 +141,7 @@ def test_a_collapsed_seed_moves_the_marker_to_the_median_run(synth: Path) -> Non
     hollow = [c for c in blue if not len(c.get_facecolor())]
     assert [list(c.get_offsets()[:, 1]) for c in hollow] == [pytest.approx([9.8])]
     (sw,) = [c for c in ax.containers
-             if c.get_label() == "switcher: 3 seeds (1 collapsed), median run"]  # fmt: skip
+             if c.get_label() == "switcher: median of 3 (1 collapsed)"]  # fmt: skip
     marker, _, (xbar, ybar) = sw.lines  # bars: [[x_lo, y], [x_hi, y]], [[x, y_lo], ...]
     assert (marker.get_xdata()[0], marker.get_ydata()[0]) == pytest.approx((0.1, 96.7))
     (x_seg,), (y_seg,) = xbar.get_segments(), ybar.get_segments()

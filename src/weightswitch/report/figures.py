@@ -6,10 +6,10 @@ each as PNG and PDF, atomically. Small multiples wrap at `COLUMNS` panels per ro
 figure stays readable on a laptop screen (about 1,600 pixels wide at 150 dpi).
 
 Seeds: every seed is its own marker. A method's summary marker is the mean over its seeds
-only where the seeds had the same outcome; where some collapsed (accuracy at most
-`COLLAPSE_FACTOR` x chance) or diverged and others did not, a mean lies where no run is (97,
-97 and 10 % give 68 %), so the marker is the median run (odd number of seeds) or absent
-(even), and the legend says which (`summarise_seeds`).
+only where no seed collapsed (accuracy at most `COLLAPSE_FACTOR` x chance) or diverged;
+otherwise a mean lies where no run is (97, 97 and 10 % give 68 %; collapsed runs land at any
+sparsity), so the marker is the median run (odd number of seeds) or absent (even), and the
+legend says which (`summarise_seeds`).
 """
 
 from __future__ import annotations
@@ -122,26 +122,29 @@ class SeedSummary:
     kind: str  # "mean", "median run", "" (one seed, or no centre)
 
     def legend(self, method: str) -> str:
-        if self.n == 1:
-            return f"{method}: 1 seed" + (", diverged" if self.diverged else "")
         parts = [f"{k} {what}" for k, what in ((self.collapsed, "collapsed"),
                                                 (self.diverged, "diverged")) if k]  # fmt: skip
         odd = f" ({', '.join(parts)})" if parts else ""
-        centre = self.kind or "no centre: seeds disagree"
-        return f"{method}: {self.n} seeds{odd}, {centre}"
+        if self.n == 1:
+            return f"{method}: 1 seed{odd}"
+        if self.kind == "mean":
+            return f"{method}: mean of {self.n}"
+        if self.kind:
+            return f"{method}: median of {self.n}{odd}"
+        return f"{method}: {self.n} seeds{odd}, no centre"
 
 
 def summarise_seeds(x: Sequence[float], y: Sequence[float], is_collapsed: Sequence[bool],
                     diverged: int = 0) -> SeedSummary:  # fmt: skip
-    """The mean of (x, y) over seeds when every seed had the same outcome (none collapsed or
-    diverged, or all collapsed); otherwise the median run, counting diverged runs as the
-    lowest (an odd number of seeds), or no centre (an even number)."""
+    """The mean of (x, y) over seeds when none collapsed or diverged; otherwise the median
+    run, counting diverged runs as the lowest (an odd number of seeds), or no centre (even)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     k = int(np.sum(is_collapsed))
     n = len(y) + diverged
-    if len(y) and diverged == 0 and k in (0, len(y)):
-        kind = "mean" if len(y) > 1 else ""
-        return SeedSummary(n, k, diverged, (float(x.mean()), float(y.mean())), kind)
+    if len(y) == 1 and diverged == 0:
+        return SeedSummary(n, k, diverged, (float(x[0]), float(y[0])), "")
+    if len(y) and diverged == 0 and k == 0:
+        return SeedSummary(n, k, diverged, (float(x.mean()), float(y.mean())), "mean")
     rank = n // 2 - diverged  # diverged runs take the lowest ranks
     if n % 2 == 0 or rank < 0:
         return SeedSummary(n, k, diverged, None, "")
@@ -181,10 +184,10 @@ def draw_seeds(
 
 SEED_NOTE = (
     "Every seed is its own small marker (hollow: a collapsed run, test accuracy at most "
-    f"{COLLAPSE_FACTOR:g}x chance); the large marker is the mean over seeds where all seeds had "
-    "the same outcome, the median run where some collapsed or diverged and others did not (odd "
-    "number of seeds; with an even number there is none), as each legend entry says; bars: "
-    "the range over seeds, min to max."
+    f"{COLLAPSE_FACTOR:g}x chance); the large marker is the mean over the seeds ('mean of n') "
+    "where none collapsed or diverged, else the median run ('median of n'; none with an even "
+    "number of seeds: a mean would lie where no run is); bars: the range over seeds, min to "
+    "max."
 )
 
 
@@ -205,7 +208,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
         return None
     colors = method_colors(ok["method"].unique())
     published: list[str] = []
-    fig, axes = _grid(len(pairs), size=(4.4, 4.6))  # room for a legend of 9 methods below
+    fig, axes = _grid(len(pairs), ncols=2, size=(5.0, 4.6))  # room for a legend of 9 methods
     for ax, (dataset, arch) in zip(axes, pairs, strict=True):
         sel = ok[(ok["dataset"] == dataset) & (ok["arch"] == arch)]
         gone = mine[(mine["dataset"] == dataset) & (mine["arch"] == arch)
