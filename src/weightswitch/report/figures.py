@@ -310,7 +310,8 @@ def training_curves(history: pd.DataFrame, profile: str, source: str) -> list[Pl
 
 
 def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | None:
-    """(c) sparsity of each switched layer, one bar per method (mean ± std over seeds)."""
+    """(c) sparsity of each switched layer, one bar per method (mean over seeds, whisker the
+    range), every seed a dot on its bar."""
     sel = layers[layers["profile"] == profile]
     if sel.empty:
         return None
@@ -335,7 +336,7 @@ def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | No
             order=order,
             hue_order=hue_order,
             palette=colors,
-            errorbar="sd",
+            errorbar=("pi", 100),  # min to max over seeds
             capsize=0.1,
             err_kws={"linewidth": 1},
             ax=ax,
@@ -344,6 +345,9 @@ def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | No
             for bar in bars:
                 bar.set_hatch(method_hatch(method))
                 bar.set_edgecolor("white")
+        sns.stripplot(data=p, x="layer", y="sparsity_pct", hue="method", order=order,
+                      hue_order=hue_order, dodge=True, jitter=False, size=3, color="0.15",
+                      palette=dict.fromkeys(hue_order, "0.15"), legend=False, ax=ax)  # fmt: skip
         ax.set_title(f"{dataset} / {arch}")
         ax.set_ylabel("sparsity (%)")
         ax.set_xlabel("switched layer")
@@ -355,7 +359,8 @@ def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | No
     fig.tight_layout()
     caption = (
         f"Per-layer sparsity (fraction of exactly-zero effective weights) of every switched FC "
-        f"layer, by method: bar = mean over seeds, whisker = ± 1 sample std (none when n = 1). "
+        f"layer, by method: bar = mean over seeds, whisker = range over seeds (min to max), "
+        f"dots = the single seeds. "
         f"Profile {profile}; seeds {_seeds(sel)}; layer_sparsity of metrics.json from {source}."
     )
     if omitted:
