@@ -90,7 +90,8 @@ def prune_masks(
     """A 0/1 mask per layer that zeroes `counts[name]` weights of each layer (scope "layer"),
     or `sum(counts)` weights over all layers together ("global"), those the criterion ranks
     first. A layer (or, global, a model) with nothing to prune is not scored at all, so a
-    random criterion draws exactly what torch's pruning did."""
+    random criterion draws exactly what torch's pruning did (tests/test_catalog.py; with
+    scope=global on a GPU, torch drew once for all layers, here each layer draws its own)."""
     masks = {n: torch.ones_like(w) for n, w in weights.items()}
 
     def zero(flat_mask: Tensor, scores: Tensor, k: int) -> None:
