@@ -54,15 +54,16 @@ def kind_graph(root: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
             graph = repo.index.graph
     except DvcException as exc:
         raise UsageError(f"cannot read the pipeline in {root}: {exc}") from None
+    def kind(stage: Any) -> str:  # `train@model0-dense-0` -> `train`
+        return str(getattr(stage, "name", None) or stage.addressing).split("@")[0]
+
     counts: dict[str, int] = {}
     for stage in graph.nodes:
-        kind = stage.addressing.split("@")[0]
-        counts[kind] = counts.get(kind, 0) + 1
+        counts[kind(stage)] = counts.get(kind(stage), 0) + 1
     edges = set()
     for dependent, dependency in graph.edges:  # DVC's edges point at what a stage needs
-        a, b = dependency.addressing.split("@")[0], dependent.addressing.split("@")[0]
-        if a != b:
-            edges.add((a, b))
+        if kind(dependency) != kind(dependent):
+            edges.add((kind(dependency), kind(dependent)))
     return counts, edges
 
 
