@@ -43,17 +43,19 @@ def find_conf_dir() -> Path:
     )
 
 
-def default_params(conf_dir: Path | None = None, profile: str | None = None) -> dict[str, Any]:
-    """What conf/ composes with its own defaults (or with `profile` on the workspace's grid):
-    the settings of a bare `weightswitch train`, so that it runs exactly what the pipeline
-    runs for the same grid x profile (one source of defaults, not a second set in the
-    dataclasses)."""
+def default_params(
+    conf_dir: Path | None = None, profile: str | None = None, grid: str | None = None
+) -> dict[str, Any]:
+    """What conf/ composes with its own defaults (or with `profile` and/or `grid` instead of
+    the workspace's): the settings of a bare `weightswitch train`, so that it runs exactly
+    what the pipeline runs for the same grid x profile (one source of defaults, not a second
+    set in the dataclasses)."""
     from weightswitch.config import load_params
 
     conf_dir = conf_dir or find_conf_dir()
     with tempfile.TemporaryDirectory(prefix="weightswitch-params-") as tmp:
         out = Path(tmp) / "params.yaml"
-        compose_params(conf_dir, out, None, profile, [])
+        compose_params(conf_dir, out, grid, profile, [])
         return load_params(out)
 
 
@@ -93,9 +95,7 @@ def check_key(params: dict[str, Any], dotted: str, value: Any) -> bool:
         except UsageError as exc:
             close = re.search(r"did you mean '([^']+)'\?", str(exc))
             if close is None:
-                raise UsageError(
-                    f"unknown key {dotted!r}: {exc}".replace(": params:", ":")
-                ) from None
+                raise UsageError(str(exc).removeprefix("params: ")) from None
             better = ".".join([*parts[:i], close.group(1), *parts[i + 1 :]])
             raise UsageError(f"unknown key {dotted!r}; did you mean {better!r}?") from None
         return False
@@ -111,15 +111,15 @@ def apply_overrides(params: dict[str, Any], items: dict[str, Any]) -> dict[str, 
     return out
 
 
-def _hydra_overrides(conf_dir: Path, overrides: list[str]) -> list[str]:
-    """Check `KEY=VALUE` overrides against what conf/ composes (a typo names the closest
-    key) and add Hydra's `+` to a valid key that the composed file does not hold yet."""
+def _hydra_overrides(conf_dir: Path, grid: str, profile: str, overrides: list[str]) -> list[str]:
+    """Check `KEY=VALUE` overrides against what conf/ composes for `grid` x `profile` (a typo
+    names the closest key) and add Hydra's `+` to a valid key the composed file lacks."""
     import yaml
 
     plain = [o for o in overrides if re.match(r"^[A-Za-z_][\w.-]*=", o)]
     if not plain:
         return overrides
-    base = default_params(conf_dir)
+    base = default_params(conf_dir, profile=profile, grid=grid)
     out = []
     for item in overrides:
         key, _, text = item.partition("=")
@@ -213,7 +213,11 @@ def run(args: argparse.Namespace) -> int:
     current = workspace_choice(conf_dir)
     grid, profile = args.grid or current["grid"], args.profile or current["profile"]
     compose_params(
-        conf_dir, Path(args.out), grid, profile, _hydra_overrides(conf_dir, args.overrides)
+        conf_dir,
+        Path(args.out),
+        grid,
+        profile,
+        _hydra_overrides(conf_dir, grid, profile, args.overrides),
     )
     # only the workspace's own params.yaml moves the workspace default (--out elsewhere: no)
     workspace = Path(args.out).resolve() == conf_dir.resolve().parent / "params.yaml"
