@@ -259,6 +259,43 @@ class Tracker:
                 for path in gate_figures(gates, Path(tmp)):
                     self._client.log_artifact(self.run_id, str(path), artifact_path="gates")
 
+    def _log_finished(self, run_dir: Path, cfg: Any, metrics: dict[str, Any]) -> str:
+        from weightswitch.config import flatten
+
+        _quiet_mlflow()
+        uri = tracking_uri()
+        probe_store(uri)
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(tracking_uri=uri)
+        run_id = metrics.get("mlflow_run_id")
+        status = None
+        if run_id:
+            try:
+                status = client.get_run(run_id).info.status
+            except MlflowException:
+                status = None  # not in this store
+        if status == "FINISHED":
+            return "finished"
+        if status is not None:  # RUNNING (killed after metrics.json), or ended otherwise
+            self._client, self.run_id = client, run_id
+            action = "completed"
+        else:
+            tags = run_tags(cfg, str(metrics.get("device")), metrics.get("git_commit"))
+            self._start(flatten(cfg.to_dict()), {**tags, "weightswitch.backfilled": "true"},
+                        None)  # fmt: skip
+            for row in _history_rows(run_dir):
+                step = int(row.pop("epoch", 0))
+                row.pop("phase", None)
+                self._log_metrics(row, step)
+            action = "logged"
+        self._log_metrics(final_metrics(metrics), step=int(metrics.get("epochs") or 0))
+        self._log_artifacts([run_dir / n for n in RUN_FILES], _gates(run_dir))
+        self._client.set_terminated(self.run_id, "FINISHED")
+        print(f"{run_dir}: MLflow run {self.run_id} {action}", file=sys.stderr)
+        return action
+
     def end_others(self, run_ids: Iterable[str], status: str) -> None:
         """Close the MLflow runs of abandoned attempts (discarded checkpoints) as `status`."""
         for run_id in run_ids:
@@ -273,6 +310,62 @@ class Tracker:
             if outcome:
                 self._guard("tag", self._client.set_tag, self.run_id, "outcome", outcome)
             self._guard("end", self._client.set_terminated, self.run_id, status)
+
+
+# ------------------------------------------------------------------ finished runs (repair)
+
+FINAL_KEYS = ("test_accuracy", "exported_test_accuracy", "compression_ratio", "snn_params",
+              "fc_macs_removed", "epoch_seconds", "wall_seconds")  # fmt: skip
+RUN_FILES = ("metrics.json", "history.csv", "config.json", "model_exported.pt")
+
+
+def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
+    """Run-level numbers; names differ from the per-epoch series so none gets a second point."""
+    flat = {k: metrics[k] for k in FINAL_KEYS if isinstance(metrics.get(k), (int, float))}
+    flat["final_val_accuracy"] = metrics["val_accuracy"]
+    flat["final_fc_sparsity"] = metrics["fc_sparsity"]
+    for layer, value in (metrics.get("layer_sparsity") or {}).items():
+        flat[f"layer_sparsity.{layer}"] = value
+    return flat
+
+
+def _history_rows(run_dir: Path) -> list[dict[str, float]]:
+    import csv
+
+    rows = []
+    with contextlib.suppress(OSError), (run_dir / "history.csv").open() as f:
+        for row in csv.DictReader(f):
+            numbers = {}
+            for key, value in row.items():
+                with contextlib.suppress(TypeError, ValueError):
+                    numbers[key] = float(value)
+            rows.append(numbers)
+    return rows
+
+
+def _gates(run_dir: Path) -> dict[str, torch.Tensor] | None:
+    path = run_dir / "gates.pt"
+    if not path.is_file():
+        return None
+    with contextlib.suppress(Exception):
+        return torch.load(path, map_location="cpu", weights_only=True)
+    return None
+
+
+def log_finished_run(run_dir: str | Path, cfg: Any) -> str:
+    """Make the tracking store hold the finished run in `run_dir`, completely.
+
+    A kill between metrics.json and the end of the MLflow run leaves that run RUNNING: it is
+    completed (final metrics, artifacts, FINISHED). A run the store has never seen (restored by
+    DVC from its run cache, or trained against another store) is logged anew from its files.
+    Returns "finished" (nothing to do), "completed", "logged" or "off" (tracking failed)."""
+    import json
+
+    run_dir = Path(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    tracker = Tracker(experiment_name(cfg), enabled=True, tags=experiment_tags(cfg))
+    return tracker._guard("log a finished run", tracker._log_finished, run_dir, cfg,
+                          metrics) or "off"  # fmt: skip
 
 
 # --------------------------------------------------------------------------- gate figures

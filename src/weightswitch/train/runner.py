@@ -9,10 +9,13 @@ lock, completion and resume rules live in `weightswitch.rundir`; this module orc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import signal
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -191,12 +194,59 @@ def train(
     outside the run directory while it trains (the DVC stages: DVC removes a stage's outputs
     before re-running it, the checkpoint folder survives)."""
     run = RunDir(Path(cfg.out or "."), None if checkpoint_dir is None else Path(checkpoint_dir))
+    with sigterm_as_interrupt():
+        try:
+            return _train(cfg, run, force, callbacks, bar)
+        except OSError as exc:  # a full or read-only disk, a path that cannot be a folder
+            raise WeightswitchError(os_error_line(exc)) from None
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line naming the path and the operating system's error."""
+    where = exc.filename or exc.filename2
+    what = exc.strerror or type(exc).__name__
+    return f"{where}: {what}" if where else f"{what} ({exc})"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a killed `dvc repro`, a scheduler): handled exactly like Ctrl-C."""
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """While training, SIGTERM raises `Terminated`: locks are released, the MLflow run ends
+    KILLED and the CLI prints one line, as for SIGINT (only in the main thread)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated("terminated (SIGTERM)")
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _train(
+    cfg: RunConfig,
+    run: RunDir,
+    force: bool,
+    callbacks: Sequence[Callback],
+    bar: bool | None,
+) -> dict[str, Any]:
     identity = identity_of(cfg)
     with run.locked():
         done = None if force else run.completed(identity)
         if done is not None:
             print(f"{run.out}: already complete (test accuracy {done.get('test_accuracy')}); "
                   "pass --force to retrain")  # fmt: skip
+            if cfg.tracking:  # a kill after metrics.json may have left its MLflow run RUNNING
+                from weightswitch.tracking import log_finished_run
+
+                log_finished_run(run.out, cfg)
             return done
         record = None if force else run.divergence(identity)
         if record is not None:
@@ -223,7 +273,14 @@ def _train_locked(
 ) -> dict[str, Any]:
     from weightswitch.data import BatchIterator, get_spec, load_split
     from weightswitch.provenance import git_commit
-    from weightswitch.tracking import Tracker, experiment_name, experiment_tags, run_tags
+    from weightswitch.tracking import (
+        RUN_FILES,
+        Tracker,
+        experiment_name,
+        experiment_tags,
+        final_metrics,
+        run_tags,
+    )
 
     out = run.out
     session_start = time.perf_counter()
@@ -272,8 +329,8 @@ def _train_locked(
         diverged = "diverged" if isinstance(exc, TrainingDiverged) else None
         tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", diverged)
         raise
-    files = [out / n for n in ("metrics.json", "history.csv", "config.json", "model_exported.pt")]
-    tracker.log_metrics(_final_for_mlflow(metrics), step=len(state.history))
+    files = [out / n for n in RUN_FILES]
+    tracker.log_metrics(final_metrics(metrics), step=len(state.history))
     tracker.log_artifacts(files, method.gates(state.model))
     tracker.end("FINISHED")
     print(f"{out}: test accuracy {metrics['test_accuracy']:.4f}, "
@@ -350,15 +407,3 @@ def _finish(
     atomic.write_json(out / "metrics.json", metrics)
     saver.run.forget_checkpoint()
     return metrics
-
-
-def _final_for_mlflow(metrics: dict[str, Any]) -> dict[str, float]:
-    """Run-level numbers; names differ from the per-epoch series so none gets a second point."""
-    keys = ("test_accuracy", "exported_test_accuracy", "compression_ratio", "snn_params",
-            "fc_macs_removed", "epoch_seconds", "wall_seconds")  # fmt: skip
-    flat = {k: metrics[k] for k in keys if isinstance(metrics.get(k), (int, float))}
-    flat["final_val_accuracy"] = metrics["val_accuracy"]
-    flat["final_fc_sparsity"] = metrics["fc_sparsity"]
-    for layer, value in metrics["layer_sparsity"].items():
-        flat[f"layer_sparsity.{layer}"] = value
-    return flat
