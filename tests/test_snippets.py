@@ -200,3 +200,19 @@ def test_exp_show_recipe_fits_120_columns_on_two_archs(workspace, tmp_path: Path
     assert {"lenet300-switcher", "lenet5-switcher", "lenet5-magnitude", "profile"} <= set(header)
     assert any(line.split()[0] == "workspace" for line in lines[1:]), proc.stdout
     assert max(map(len, lines)) <= 120, proc.stdout
+
+
+@pytest.mark.e2e
+def test_dry_run_names_only_what_the_experiment_adds(workspace, tmp_path: Path) -> None:
+    """`weightswitch dry-run` where `dvc exp run --dry` fails (DVC 3.67): on the reproduced
+    seed 0, `seeds=[0,1]` skips every seed-0 stage and would run the seed-1 ones."""
+    repo, env = workspace
+    copy = tmp_path / "p" / "project"
+    shutil.copytree(repo, copy, symlinks=True)
+    out = sh(["weightswitch", "dry-run", "-S", "seeds=[0,1]"], copy, env)
+    would = set(re.findall(r"Running stage '([^']+)'", out))
+    skipped = set(re.findall(r"Stage '([^']+)' didn't change", out))
+    assert would and all(s.endswith("-1") for s in would - {"report"}), out
+    assert "report" in would and "fetch@fashion_mnist" in skipped, out
+    assert {s.replace("-0", "-1", 1) for s in skipped if s.startswith("train@")} <= would
+    assert not (copy / "results" / "runs" / "smoke" / "fashion_mnist-lenet300-dense-s1").exists()
