@@ -150,14 +150,16 @@ def edges() -> set[tuple[str, str]]:
 
 def test_the_document_names_every_module_and_nothing_else() -> None:
     unplaced = [m for m in modules() if m != ROOT and layer_of(m) is None]
-    assert not unplaced, f"modules in no layer of {DOC.name} ('## Layers'): {unplaced}"
+    assert not unplaced, f"modules in no layer of {DOC.name} ('## Layers'): add {unplaced}"
     stale = [p for p in layers() if not any(
         m == f"{ROOT}.{p}" or m.startswith(f"{ROOT}.{p}.") for m in modules())]  # fmt: skip
     assert not stale, f"{DOC.name} names modules that do not exist: {stale}"
     for package, levels in package_orders().items():
         mine = {m for m in modules() if m == package or m.startswith(package + ".")}
-        assert set(levels) == mine, f"order of {package}: missing {mine - set(levels)}, " \
-            f"stale {set(levels) - mine}"  # fmt: skip
+        assert set(levels) == mine, (
+            f"{DOC.name}, 'Order inside a package', {package}: add {sorted(mine - set(levels))}, "
+            f"remove {sorted(set(levels) - mine)}"
+        )
 
 
 def test_imports_go_down_the_layers() -> None:
