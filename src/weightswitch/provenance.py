@@ -27,8 +27,10 @@ def source_root() -> Path:
     return project_root()
 
 
-# Pipeline state, not code: recomposing params or reproducing does not make the code "dirty".
-NOT_CODE = (":!params.yaml", ":!dvc.lock", ":!reports")
+# Pipeline state, not code: recomposing params, switching the workspace's grid x profile (the
+# defaults list of conf/config.yaml, recorded in every run's config) or reproducing does not
+# make the code "dirty". An uncommitted edit to a recipe under conf/ does.
+NOT_CODE = (":!params.yaml", ":!dvc.lock", ":!reports", ":!conf/config.yaml")
 
 
 @lru_cache(maxsize=4)

@@ -273,16 +273,17 @@ def _summary_tex(shown: pd.DataFrame, caption: str) -> str:
 
 
 def write_figures(
-    col: Collection, out: Path, log: Log = _log
+    col: Collection, out: Path, records: Path, log: Log = _log
 ) -> tuple[dict[str, list[Entry]], list[str]]:
-    """Draw and save every figure per profile; return index entries and skip notes."""
+    """Draw and save every figure per profile; return index entries and skip notes. Gate
+    figures draw the reduced gate data of the report's records (never gates.pt directly), so
+    a rebuild from git alone draws the same pixels."""
     from weightswitch.report import figures as F
-    from weightswitch.report.gates import gate_maps, histogram_table
+    from weightswitch.report.records import load_gate_data
 
     F.setup()
     runs = T.runs_table(col)
-    hist = histogram_table(col.runs, warn=col.warnings)
-    maps = gate_maps(col.runs, warn=col.warnings)
+    hist, maps = load_gate_data(records)
     figures: dict[str, list[Entry]] = {}
     notes: list[str] = []
     profiles = sorted(col.ok["profile"].unique())
@@ -394,17 +395,38 @@ def build_report(
     grid: str | None = None,
     workspace: Path | None = None,
     frontier: Path | None = None,
+    rebuild: bool = False,
 ) -> Path:
     """Run the whole report; return the path of the README index. `frontier`: the root of
-    the frontier runs (issue 12), drawn with the switcher's ablations."""
-    from weightswitch.report.frontier import write as write_frontier
+    the frontier runs (issue 12), drawn with the switcher's ablations.
 
-    col = gather(Path(results), profile, Path(expected) if expected else None, log, grid)
+    The run folders' small records are first copied into `<out>/records` (report/records.py)
+    and the report is built from those alone; `rebuild` skips the copy and rebuilds from
+    the committed records (a fresh clone has no run folders)."""
+    from weightswitch.report.frontier import write as write_frontier
+    from weightswitch.report.records import META_FILE, RECORDS, read_meta, sync
+
     out = Path(out)
+    if rebuild:
+        records = out / RECORDS
+        if not (records / META_FILE).is_file():
+            raise WeightswitchError(f"{out} holds no {RECORDS}/ to rebuild from (a report "
+                                    "written before records were kept: rerun its pipeline)")
+    else:
+        expected = Path(expected) if expected else None
+        grid = grid or _grid_name(expected, [profile] if profile else [])
+        gather(Path(results), profile, expected, lambda msg: None, grid)  # usable? else stop
+        records = sync(Path(results), Path(frontier) if frontier else None, out, profile,
+                       expected, grid, log)  # fmt: skip
+    meta = read_meta(records)
+    results = records / "runs"
+    frontier = records / "frontier" if (records / "frontier").is_dir() else None
+    wanted = records / META_FILE if meta.get("expected") else None
+    col = gather(results, profile, wanted, log, grid or meta.get("grid"))
     tables, inline = write_tables(col, out, log)
     if workspace is not None:
         write_headline(col, T.summary_table(col), Path(workspace) / "metrics", log)
-    figures, notes = write_figures(col, out, log)
+    figures, notes = write_figures(col, out, records, log)
     table, more = write_frontier(col, frontier, out, lambda p: _source(col, p), log)
     tables += [table] if table else []
     for key, entries in more.items():

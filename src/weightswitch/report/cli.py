@@ -52,6 +52,14 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="also write WORKSPACE/metrics/*.json (headline metrics for dvc metrics) and "
         "WORKSPACE/README.md (index of every WORKSPACE/<grid>/<profile>/ report)",
     )
+    parser.add_argument(
+        "--rebuild",
+        type=Path,
+        default=None,
+        metavar="REPORT_DIR",
+        help="rebuild a committed report from its records/ alone (git, no run folders), "
+        "e.g. --rebuild reports/fashion/quick",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -59,6 +67,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 def run(args: argparse.Namespace) -> int:
     from weightswitch.report.build import build_report
 
+    if args.rebuild is not None:
+        build_report(None, args.rebuild, profile=args.profile, grid=args.grid,
+                     workspace=args.workspace, rebuild=True)  # fmt: skip
+        return 0
     build_report(
         args.results,
         args.out,

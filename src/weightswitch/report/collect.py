@@ -338,7 +338,7 @@ def collect(
             continue
         row = _empty_row(rid, "ok", "", run_dir)
         row.update({k: data[k] for k in (*NUMERIC, *TEXT)})
-        row["has_gates"] = (run_dir / "gates.pt").is_file()
+        row["has_gates"] = (run_dir / "gates.pt").is_file() or _recorded(run_dir, "gates.pt")
         rows[rid] = row
         for order, (layer, value) in enumerate(data["layer_sparsity"].items()):
             layer_rows.append(
@@ -399,3 +399,12 @@ def with_expected(col: Collection, expected: list[RunId], profile: str | None = 
         layers=mine(col.layers),
         expected=list(expected),
     )
+
+
+def _recorded(run_dir: Path, name: str) -> bool:
+    """Whether a run's records (report/records.py: artifacts.json) list heavy artifact `name`
+    (the run folder itself is not in git, its records are)."""
+    try:
+        return name in json.loads((run_dir / "artifacts.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
