@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import fakedata  # noqa: E402
+import fakedata
 
 RECORDS = Path(__file__).resolve().parent / "golden" / "records.json"
 BASE = ["--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",

@@ -189,7 +189,8 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
         f"- Results read from: `{index.results}`",
         "- Run records (metrics.json, history.csv, config.json with each run's identity, the "
         "SHA-256 of its heavy artifacts, the gate data the figures draw): [records/](records/); "
-        f"rebuild every file here from them alone: `weightswitch report --rebuild {out.as_posix()}`",
+        "rebuild every file here from them alone: "
+        f"`weightswitch report --rebuild {out.as_posix()}`",
         "",
     ]
     reduced = [p for p in index.profiles["profile"] if p in REDUCED_BUDGET]
