@@ -270,6 +270,23 @@ def _runs_table(folder: Path) -> pd.DataFrame | None:
     return runs if {"status", "git_commit"} <= set(runs.columns) else None
 
 
+def provenance(folder: Path, runs: pd.DataFrame | None) -> str:
+    """How far a report can be trusted to regenerate: `regenerable` only when its run
+    records are in git (records/: rebuilt by `weightswitch report --rebuild`) and every run
+    was trained from a clean commit; otherwise `legacy`, with the reason."""
+    reasons = []
+    if not (folder / "records" / "report.json").is_file():
+        reasons.append("no run records in git (built before records were kept)")
+    if runs is not None:
+        commits = runs["git_commit"].dropna().astype(str)
+        dirty = int(commits.str.endswith("-dirty").sum())
+        if dirty:
+            reasons.append(f"{dirty} of {len(commits)} runs from a dirty tree")
+    if reasons:
+        return "legacy: " + "; ".join(reasons)
+    return "regenerable: records in git, clean commits"
+
+
 def write_workspace_index(workspace: Path) -> Path:
     """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found,
     with its run count (partial reports say so: '2 of 54 (partial)'), then the full code
@@ -287,7 +304,8 @@ def write_workspace_index(workspace: Path) -> Path:
         count = "?" if runs is None else RunCount.of(runs).cell()
         rows.append(
             f"| `{grid}` | `{profile}`{budget_label(profile)} | "
-            f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {count} | {figures} |"
+            f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {count} | {figures} | "
+            f"{provenance(readme.parent, runs)} |"
         )
         if runs is not None:
             found = ", ".join(f"`{c}`" for c in commits(runs["git_commit"])) or "none recorded"
@@ -310,10 +328,12 @@ def write_workspace_index(workspace: Path) -> Path:
             "one never touches another. `metrics/` holds the headline metrics of the "
             "workspace's latest report (the files `dvc metrics` and `dvc exp show` compare). "
             "runs: runs with results; a partial report has fewer than its grid expects "
-            "(its figures say so too).",
+            "(its figures say so too). provenance: a `regenerable` report keeps its runs' "
+            "records in git and every run came from a clean commit (its lock: dvc.lock when "
+            "it is the workspace's pair); a `legacy` one says what it lacks.",
             "",
-            "| grid | profile | report | runs | figures |",
-            "|---|---|---|---|---|",
+            "| grid | profile | report | runs | figures | provenance |",
+            "|---|---|---|---|---|---|",
             *rows,
             *commit_lines,
             *bench,
