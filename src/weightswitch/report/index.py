@@ -270,7 +270,7 @@ def _runs_table(folder: Path) -> pd.DataFrame | None:
     return runs if {"status", "git_commit"} <= set(runs.columns) else None
 
 
-def provenance(folder: Path, runs: pd.DataFrame | None) -> str:
+def provenance_label(folder: Path, runs: pd.DataFrame | None) -> str:
     """How far a report can be trusted to regenerate: `regenerable` only when its run
     records are in git (records/: rebuilt by `weightswitch report --rebuild`) and every run
     was trained from a clean commit; otherwise `legacy`, with the reason."""
@@ -305,7 +305,7 @@ def write_workspace_index(workspace: Path) -> Path:
         rows.append(
             f"| `{grid}` | `{profile}`{budget_label(profile)} | "
             f"[{grid}/{profile}/README.md]({grid}/{profile}/README.md) | {count} | {figures} | "
-            f"{provenance(readme.parent, runs)} |"
+            f"{provenance_label(readme.parent, runs)} |"
         )
         if runs is not None:
             found = ", ".join(f"`{c}`" for c in commits(runs["git_commit"])) or "none recorded"
