@@ -30,6 +30,8 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--eval-batch-size",), "eval_batch_size", {"type": int}),
     (("--input-norm",), "input_norm", {"help": "reference ([0, 1] MNIST, reference mean/std "
      "CIFAR; default) | dataset (the dataset's mean/std) | none"}),
+    (("--fc-init",), "fc_init", {"help": "switchable FC layers' init, every method alike: "
+     "reference (N(0, 0.01), default) | pytorch (nn.Linear's own)"}),
     (("--fc-bias",), "fc_bias", {"action": argparse.BooleanOptionalAction,
      "help": "bias on the switchable FC layers (default off, as the reference)"}),
     (("--device",), "device", {"help": "auto (cuda if available) | cpu | cuda[:N]"}),
@@ -66,8 +68,6 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
      {"action": argparse.BooleanOptionalAction,
       "help": "SNN BatchNorm affine params train in TNN phases too "
               "(default on, as the reference)"}),
-    (("--reference-init",), "switcher.reference_init", {"action": argparse.BooleanOptionalAction,
-     "help": "switched FC weights ~ N(0, 0.01), as the reference (default on)"}),
     (("--gate-net",), "switcher.gate_net", {"help": "unet (the SNN) | free (a learnable score "
      "per gate, no SNN: the free-gates ablation)"}),
     (("--snn-input",), "switcher.snn_input", {"help": "weights | noise (a fixed random image "
