@@ -172,3 +172,23 @@ def test_parent_trained_on_other_data_is_refused(
                      "--init-from", str(dense), "--no-mlflow"))  # fmt: skip
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "was trained on other prepared data" in err[0], err
+
+
+def test_a_tracking_call_that_hangs_costs_one_deadline_and_one_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """mlflow waits 20 s on a locked SQLite store per call; the tracker gives up at its
+    deadline, turns tracking off and says so once."""
+    import time
+
+    from weightswitch import tracking
+
+    monkeypatch.setattr(tracking, "CALL_TIMEOUT", 0.3)
+    tracker = tracking.Tracker("x")
+    tracker._client = object()  # started: later calls get CALL_TIMEOUT
+    start = time.perf_counter()
+    assert tracker._guard("log metrics", time.sleep, 30) is None
+    assert time.perf_counter() - start < 2 and not tracker.enabled
+    assert tracker._guard("log metrics", time.sleep, 30) is None  # off: returns at once
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no answer within 0.3 s" in err[0]

@@ -17,6 +17,7 @@ import os
 import sqlite3
 import sys
 import tempfile
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from weightswitch.provenance import project_root
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
 PROBE_TIMEOUT = 5.0  # seconds: a store that fails costs at most this (twice) and one line
+CALL_TIMEOUT = 5.0  # seconds one tracking call may take mid-run before tracking turns off
+START_TIMEOUT = 60.0  # the first call may create a new store's schema (~8 s on 2 busy cores)
 
 # Experiment tag the MLflow 3 UI reads to open an experiment in its model-training view
 # (instead of the GenAI view it guesses for an experiment without it).
@@ -174,13 +177,33 @@ class Tracker:
             )
 
     def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Call `fn`; a failure, or no answer within CALL_TIMEOUT (START_TIMEOUT for the
+        first call, which may create the store's schema), turns tracking off with one line.
+        mlflow's SQLite store waits 20 s on a locked database per call (its busy_timeout):
+        the call runs in a daemon thread and is abandoned at the deadline."""
         if not self.enabled:
             return None
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:  # tracking must never break a run
-            self._fail(what, exc)
+        box: dict[str, Any] = {}
+
+        def call() -> None:
+            try:
+                box["value"] = fn(*args, **kwargs)
+            except BaseException as exc:  # reported below, in the caller's thread
+                box["error"] = exc
+
+        worker = threading.Thread(target=call, name=f"mlflow {what}", daemon=True)
+        deadline = START_TIMEOUT if self._client is None else CALL_TIMEOUT
+        worker.start()
+        worker.join(deadline)
+        if worker.is_alive():
+            self._fail(what, TimeoutError(f"no answer within {deadline:g} s"))
             return None
+        if "error" in box:
+            if not isinstance(box["error"], Exception):
+                raise box["error"]
+            self._fail(what, box["error"])  # tracking must never break a run
+            return None
+        return box.get("value")
 
     # --- run life cycle -----------------------------------------------------------------
     def start(self, params: dict[str, Any], tags: dict[str, Any], run_id: str | None) -> None:
@@ -196,8 +219,8 @@ class Tracker:
         from mlflow.tracking import MlflowClient
 
         # after import (mlflow sets its own levels): failures reach the user as our one line
-        for name in ("mlflow", "alembic", "sqlalchemy", "urllib3"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+        for name in ("mlflow", "alembic", "sqlalchemy", "urllib3"):  # mlflow logs a
+            logging.getLogger(name).setLevel(logging.CRITICAL)  # 60-line traceback at ERROR
 
         client = MlflowClient(tracking_uri=uri)
         if run_id is not None:
