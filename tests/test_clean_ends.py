@@ -192,3 +192,23 @@ def test_a_tracking_call_that_hangs_costs_one_deadline_and_one_line(
     assert tracker._guard("log metrics", time.sleep, 30) is None  # off: returns at once
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "no answer within 0.3 s" in err[0]
+
+
+def test_identity_hashes_only_fields_that_differ_from_their_defaults() -> None:
+    """A new config field whose default changes nothing leaves every identity intact
+    (OpenLTH): the fingerprint holds only non-default values, so adding a field with a
+    default cannot change the digest of an existing run."""
+    from weightswitch.config import build_config, expand
+    from weightswitch.rundir import Identity
+
+    cfg = build_config("lenet300", "mnist", "switcher", overrides={"epochs": 3})
+    fp = cfg.fingerprint()
+    assert fp["epochs"] == 3 and "fc_init" not in fp and "batch_size" not in fp
+    assert "switcher" not in fp  # an all-default section contributes nothing
+    assert expand(fp)["fc_init"] == "reference"  # defaults come back for messages
+    other = build_config("lenet300", "mnist", "switcher",
+                         overrides={"epochs": 3, "fc_init": "pytorch"})  # fmt: skip
+    assert other.fingerprint()["fc_init"] == "pytorch"
+    a, b = Identity(fp, numerics={"CORE": 2}), Identity(other.fingerprint(), numerics={"CORE": 2})
+    assert a.digest != b.digest and "fc_init: 'reference' -> 'pytorch'" in b.changes(a)
+    assert "numerics version CORE=2 -> CORE=3" in Identity(fp, numerics={"CORE": 3}).changes(a)
