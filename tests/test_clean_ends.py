@@ -212,3 +212,18 @@ def test_identity_hashes_only_fields_that_differ_from_their_defaults() -> None:
     a, b = Identity(fp, numerics={"CORE": 2}), Identity(other.fingerprint(), numerics={"CORE": 2})
     assert a.digest != b.digest and "fc_init: 'reference' -> 'pytorch'" in b.changes(a)
     assert "numerics version CORE=2 -> CORE=3" in Identity(fp, numerics={"CORE": 3}).changes(a)
+
+
+def test_track_backfills_runs_the_store_lacks_once(
+    prepared_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    out = tmp_path / "results" / "run"
+    assert main(argv(prepared_root, out, "dense", "--epochs", "1", "--no-mlflow")) == 0
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    capsys.readouterr()
+    assert main(["track", str(tmp_path / "results")]) == 0
+    assert capsys.readouterr().out.strip().endswith("track: 1 logged")
+    assert main(["track", str(tmp_path / "results")]) == 0
+    assert capsys.readouterr().out.strip().endswith("track: 1 finished")
+    assert statuses(f"sqlite:///{tmp_path / 'mlflow.db'}") == ["FINISHED"]

@@ -28,6 +28,7 @@ COMMANDS: list[str] = [
     "weightswitch.bench.cli",
     "weightswitch.dag_cli",
     "weightswitch.plots_cli",
+    "weightswitch.track_cli",
     "weightswitch.dryrun_cli",
 ]
 

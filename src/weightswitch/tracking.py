@@ -299,6 +299,13 @@ class Tracker:
                 status = client.get_run(run_id).info.status
             except MlflowException:
                 status = None  # not in this store
+        digest = (metrics.get("identity") or {}).get("digest")
+        if status is None and digest:  # logged before under another id (a backfill)?
+            exp = client.get_experiment_by_name(self.experiment)
+            if exp is not None:
+                found = client.search_runs([exp.experiment_id],
+                                           f"tags.identity = '{digest}'")  # fmt: skip
+                status = "FINISHED" if any(r.info.status == "FINISHED" for r in found) else None
         if status == "FINISHED":
             return "finished"
         if status is not None:  # RUNNING (killed after metrics.json), or ended otherwise
@@ -306,8 +313,8 @@ class Tracker:
             action = "completed"
         else:
             tags = run_tags(cfg, str(metrics.get("device")), metrics.get("git_commit"))
-            self._start(flatten(cfg.to_dict()), {**tags, "weightswitch.backfilled": "true"},
-                        None)  # fmt: skip
+            tags = {**tags, "identity": digest, "weightswitch.backfilled": "true"}
+            self._start(flatten(cfg.to_dict()), tags, None)
             for row in _history_rows(run_dir):
                 step = int(row.pop("epoch", 0))
                 row.pop("phase", None)

@@ -309,7 +309,8 @@ def _train_locked(
     atomic.write_text(out / "config.json", cfg.to_json() + "\n")
     commit = git_commit()
     tracker = Tracker(experiment_name(cfg), enabled=cfg.tracking, tags=experiment_tags(cfg))
-    tracker.start(flatten(cfg.to_dict()), run_tags(cfg, device_label(device), commit),
+    tags = {**run_tags(cfg, device_label(device), commit), "identity": identity.digest}
+    tracker.start(flatten(cfg.to_dict()), tags,
                   run_id=state.extra.get("mlflow_run_id"))  # fmt: skip
     tracker.end_others(run.abandoned_mlflow_runs, "KILLED")
     state.extra["mlflow_run_id"] = tracker.run_id
