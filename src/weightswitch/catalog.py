@@ -14,9 +14,10 @@ run time is a method everywhere.
 
 Colours: Okabe-Ito (plus Tol's wine for the ninth), chosen so that the five study methods also
 differ in grey level (0, 87, 119, 158 and 149 of 255, distinct hue pairs where grey levels are
-close); every figure adds a second cue (marker shape, line style or bar hatch), so nothing
-depends on colour alone. The DVC plot templates (.dvc/plots/*.json) carry the same colours and
-shapes in catalog order (a test keeps them in step).
+close); the gate-ranked pruning methods take Paul Tol's muted and bright colours (none of the
+spares of `report.style`); every figure adds a second cue (marker shape, line style or bar
+hatch), so nothing depends on colour alone. The DVC plot templates (.dvc/plots/*.json) carry
+the same colours and shapes in catalog order (a test keeps them in step).
 """
 
 from __future__ import annotations
@@ -39,8 +40,9 @@ class MethodSpec:
 
     `kind` picks the training code: `dense` (plain training), `switcher` (alternating TNN/SNN
     phases; `granularity`, `gate_net` and `snn_input` are the variant's fixed fields) or
-    `prune` (prune a dense model with `criterion`, a name in `methods.prune.CRITERIA`, then
-    fine-tune). Another kind needs its own `Method` class (`methods.register_kind`).
+    `prune` (prune a finished run of `parent` with `criterion`, a name in
+    `methods.prune.CRITERIA`, then fine-tune; `parent` None: a dense run, which the pruning run
+    may also train itself). Another kind needs its own `Method` class (`methods.register_kind`).
     `study`: one of the study's methods, which a report expects on every dataset/arch pair
     (the others are ablations and baselines run where a grid asks for them).
     Style: `color` (hex), `marker` (matplotlib), `hatch` (bars), `shape` (Vega-Lite) and,
@@ -56,6 +58,7 @@ class MethodSpec:
     gate_net: str | None = None
     snn_input: str | None = None
     criterion: str | None = None
+    parent: str | None = None
     color: str | None = None
     marker: str = "p"
     hatch: str = "**"
@@ -81,6 +84,8 @@ class MethodSpec:
         if (self.kind == "prune") != (self.criterion is not None):
             raise ValueError(f"method {self.name!r}: a criterion is set for (and only for) kind "
                              "'prune'")  # fmt: skip
+        if self.parent is not None and self.kind != "prune":
+            raise ValueError(f"method {self.name!r}: a parent is set only for kind 'prune'")
 
     @property
     def display(self) -> str:
@@ -124,6 +129,27 @@ CATALOG: dict[str, MethodSpec] = {
         MethodSpec("free-gates-neuron", "switcher", "no SNN: a free learnable score per input "
                    "neuron", granularity="neuron", gate_net="free", snn_input="weights",
                    color="#F0E442", marker="d", hatch="oo", shape="wedge"),
+        # gate-ranked pruning (issue 28): a finished connection-gated run's effective network
+        # W·G pruned by its gate g or by |g·W|, then fine-tuned like the magnitude frontier
+        MethodSpec("gate", "prune", "the switcher's effective network pruned by its gate g, "
+                   "then fine-tuned", criterion="gate", parent="switcher", color="#4477AA",
+                   marker="h", hatch="/.", shape="triangle", line="-"),
+        MethodSpec("gate-weight", "prune", "the switcher's effective network pruned by |g·W|, "
+                   "then fine-tuned", criterion="gate-weight", parent="switcher",
+                   color="#AA4499", marker="H", hatch="\\\\.", shape="arrow", line="--"),
+        MethodSpec("gate-noise", "prune", "the switcher-noise net pruned by its gate g, then "
+                   "fine-tuned", criterion="gate", parent="switcher-noise", color="#228833",
+                   marker="8", hatch="+.", shape="stroke", line=":"),
+        MethodSpec("gate-weight-noise", "prune", "the switcher-noise net pruned by |g·W|, then "
+                   "fine-tuned", criterion="gate-weight", parent="switcher-noise",
+                   color="#999933", marker="*", hatch="x.",
+                   shape="M0,-1L0.87,-0.5L0.87,0.5L0,1L-0.87,0.5L-0.87,-0.5Z", line=":"),
+        MethodSpec("gate-free", "prune", "the free-gates net pruned by its gate g, then "
+                   "fine-tuned", criterion="gate", parent="free-gates", color="#CC6677",
+                   marker=">", hatch="|.", shape="M-1,-1L1,-1L-1,1L1,1Z", line="-."),
+        MethodSpec("gate-weight-free", "prune", "the free-gates net pruned by |g·W|, then "
+                   "fine-tuned", criterion="gate-weight", parent="free-gates", color="#663333",
+                   marker="x", hatch="-.", shape="M-1,0L0,-1L1,0L0,1Z", line="-."),
     )
 }  # fmt: skip
 
@@ -220,6 +246,9 @@ PRUNE_METHODS = Names(_kind("prune"))
 SWITCHER_VARIANTS: Table[dict[str, str]] = Table(_kind("switcher"), lambda s: s.variant)
 # pruning method -> criterion; `iterative` is magnitude pruning in `steps` rounds
 PRUNE_CRITERIA: Table[str] = Table(_kind("prune"), lambda s: str(s.criterion))
+# pruning method -> the method of the finished run it prunes (`--init-from`): dense, or the
+# connection-gated run whose gates rank the connections
+PRUNE_PARENTS: Table[str] = Table(_kind("prune"), lambda s: s.parent or "dense")
 # method: (colour or None, matplotlib marker, bar hatch, Vega-Lite shape)
 METHOD_STYLE: Table[tuple[str | None, str, str, str]] = Table(
     lambda spec: True, lambda s: (s.color, s.marker, s.hatch, s.shape)

@@ -47,6 +47,7 @@ SCHEDULES: tuple[str, ...] = ("multistep", "plateau", "cosine", "constant")
 GRANULARITIES: tuple[str, ...] = ("connection", "neuron")
 PHASE_UNITS: tuple[str, ...] = ("epoch", "step")
 SCOPES: tuple[str, ...] = ("layer", "global")
+ALLOCATIONS: tuple[str, ...] = ("uniform", "output-denser", "global")
 AMP_MODES: tuple[str, ...] = ("off", "bf16")
 FC_INITS: tuple[str, ...] = ("reference", "pytorch")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
@@ -124,17 +125,30 @@ class SwitcherConfig:
 
 @dataclass
 class PruneConfig:
-    """Magnitude / random pruning baselines (DESIGN 1.5).
+    """Pruning baselines (DESIGN 1.5) and gate-ranked pruning (issue 28).
 
-    Target: `sparsity` (fraction per layer, or overall for scope=global) or `match`, a
-    finished switcher run whose per-layer sparsity is copied. `init_from` is a finished dense
-    run whose final weights are pruned (otherwise a dense model is trained first for
-    `epochs`). Fine-tuning runs `finetune_epochs` at `finetune_lr` (None: the lr the dense
-    training ended at) with a constant schedule.
+    Target: `sparsity` (the FC layers' sparsity) or `match`, a finished switcher run whose
+    per-layer sparsity is copied. `init_from` is the finished run whose final weights are
+    pruned: a dense run (otherwise a dense model is trained first for `epochs`), or, for the
+    gate-ranked methods, the connection-gated run of the catalog's `parent` (its effective
+    weights W·G are pruned, ranked by its gates).
+
+    `allocation` spreads `sparsity` over the FC layers (docs/method.md, "Per-layer
+    allocation"): "uniform" (every layer at `sparsity`), "output-denser" (the output layer at
+    `output_ratio` x `sparsity`, the other layers share the rest so that the FC layers
+    together reach `sparsity`; Han et al. 2015) or "global" (one ranking over all FC layers
+    together). `scope` is the older spelling of the same choice: scope "global" is stored as
+    allocation "global" (one notion of global, one identity).
+
+    Fine-tuning runs `finetune_epochs` at `finetune_lr` (None: the lr the parent's training
+    ended at) on `finetune_schedule`, whose epochs count from the start of each fine-tuning
+    (cosine: over `finetune_epochs`; multistep: milestones in fine-tuning epochs); the default
+    is a constant lr.
 
     `steps` > 1 (method `iterative`, Han et al. 2015): prune in `steps` rounds on a geometric
     schedule (the kept fraction shrinks by the same factor each round) to the same end point,
-    each round followed by `finetune_epochs` of fine-tuning; `method` is the criterion."""
+    each round followed by `finetune_epochs` of fine-tuning (the schedule restarts each round);
+    `method` is the criterion."""
 
     method: str = "magnitude"
     steps: int = 1
@@ -144,6 +158,13 @@ class PruneConfig:
     init_from: str | None = None
     finetune_epochs: int = 0
     finetune_lr: float | None = None
+    allocation: str = "uniform"
+    output_ratio: float = 0.8
+    finetune_schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+
+    def __post_init__(self) -> None:
+        if self.scope == "global" and self.allocation in ("uniform", "global"):
+            self.scope, self.allocation = "layer", "global"
 
 
 @dataclass
@@ -646,9 +667,28 @@ def validate(cfg: RunConfig) -> None:
             f"iterative pruning ({pr.steps} steps) needs finetune_epochs >= 1 after each step",
         )
         _check_choice("prune scope", pr.scope, SCOPES)
+        _check_choice("prune allocation", pr.allocation, ALLOCATIONS)
+        _check(
+            pr.scope == "layer",
+            f"scope global is allocation global; it cannot be combined with allocation "
+            f"{pr.allocation!r}",
+        )
         _check(
             (pr.sparsity is None) != (pr.match is None),
             "pruning needs exactly one target: --sparsity F or --match RUN_DIR",
+        )
+        _check(
+            pr.match is None or pr.allocation != "output-denser",
+            "allocation output-denser needs --sparsity: --match fixes every layer's sparsity",
+        )
+        _check(
+            0 <= pr.output_ratio <= 1,
+            f"output_ratio must be in [0, 1], got {pr.output_ratio}",
+        )
+        _validate_schedule(pr.finetune_schedule, "finetune_schedule")
+        _check(
+            pr.finetune_schedule.stop_lr is None,
+            "finetune_schedule.stop_lr is not supported: fine-tuning runs finetune_epochs",
         )
         _check(
             pr.sparsity is None or 0 <= pr.sparsity < 1,

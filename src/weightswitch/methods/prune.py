@@ -1,10 +1,23 @@
-"""`magnitude` / `random` / `iterative`: prune a trained dense model, then fine-tune.
+"""`magnitude` / `random` / `iterative`: prune a trained dense model, then fine-tune;
+`gate` / `gate-weight` (and their ablation twins): prune a trained switcher's effective network
+ranked by its gates, then fine-tune alike.
 
-The dense model comes from `init_from` (a finished dense run: its final weights, history and
-RNG state, so the result equals training dense inside this run) or is trained here for
-`epochs`. The switchable FC layers are pruned with `torch.nn.utils.prune` to the target
-(`sparsity`, or per layer to a finished switcher run via `match`), then every layer is
-fine-tuned for `finetune_epochs` with the masks fixed (history phase `finetune`).
+The model to prune comes from `init_from`, a finished run of the method's catalog `parent`
+(its final weights, history and RNG state, so the result equals training the parent inside
+this run), or, for a dense parent, is trained here for `epochs`. A connection-gated parent
+(switcher, switcher-noise, free-gates) is rebuilt from its checkpoint and exported: the run
+continues from its effective network W·G (what the parent deploys) and keeps the parent's
+gates g (float32, from the very weights) to rank the connections. The switchable FC layers
+are pruned with `torch.nn.utils.prune` to the target (`sparsity`, spread over the layers by
+`allocation`, or per layer to a finished switcher run via `match`), then every layer is
+fine-tuned for `finetune_epochs` with the masks fixed (history phase `finetune`), at
+`finetune_lr` on `finetune_schedule` (its epochs count from the start of the fine-tuning).
+
+Allocation (`layer_counts`): "uniform" prunes every layer to `sparsity`; "output-denser"
+prunes the output layer (the last switchable layer) to `output_ratio` x `sparsity` and the
+other layers, at one common sparsity, to the rest, so that the FC layers together reach
+`sparsity` (Han et al. 2015 keep the output layer denser); "global" ranks all switchable
+layers together (one threshold), zeroing as many weights in total as "uniform" would.
 
 `iterative` (Han et al. 2015: prune, retrain, repeat) prunes by magnitude in `steps` rounds,
 each followed by `finetune_epochs`: after round j of k a layer keeps the fraction
@@ -14,14 +27,16 @@ are exact zeros, the smallest magnitudes, when the next round ranks the layer ag
 
 Criteria are plug-ins: `CRITERIA` maps a name (a catalog method's `criterion`) to a function
 that scores one layer's weights; the weights with the lowest scores are pruned first (per
-layer, or over all switchable layers with scope=global). Adding one is a function and
-`@register_criterion("name")` (docs/extending.md). Masks are applied with
-`torch.nn.utils.prune.custom_from_mask`, so a pruned layer is the same module as before.
+layer, or over all switchable layers with allocation global). Adding one is a function and
+`@register_criterion("name")` (docs/extending.md); a `gated` criterion scores
+`(weight, gate)`: the layer's effective weight W·G and the parent's gate g. Masks are applied
+with `torch.nn.utils.prune.custom_from_mask`, so a pruned layer is the same module as before.
 """
 
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +46,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
-from weightswitch.config import ScheduleConfig
+from weightswitch.catalog import PRUNE_PARENTS
 from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.methods.base import Method
 from weightswitch.train import checkpoint  # layering: docs/architecture.md, "Known exceptions"
@@ -39,26 +54,32 @@ from weightswitch.train import checkpoint  # layering: docs/architecture.md, "Kn
 if TYPE_CHECKING:
     from weightswitch.train.callbacks import TrainState
 
-Score = Callable[[Tensor], Tensor]
+Score = Callable[..., Tensor]
 
 
 @dataclass(frozen=True)
 class Criterion:
-    """`score(weight)`: a tensor of weight's shape; the lowest scores are pruned first (the
-    highest with `prune_highest`)."""
+    """`score(weight)`, or `score(weight, gate)` when `gated`: a tensor of weight's shape;
+    the lowest scores are pruned first (the highest with `prune_highest`). A gated criterion
+    ranks a connection-gated parent's connections: `weight` is the effective weight W·G the
+    run starts from, `gate` the parent's gate g of each connection."""
 
     score: Score
     prune_highest: bool = False
+    gated: bool = False
 
 
 CRITERIA: dict[str, Criterion] = {}
 
 
-def register_criterion(name: str, *, prune_highest: bool = False) -> Callable[[Score], Score]:
-    """Decorator: make `fn(weight) -> scores` the pruning criterion `name`."""
+def register_criterion(
+    name: str, *, prune_highest: bool = False, gated: bool = False
+) -> Callable[[Score], Score]:
+    """Decorator: make `fn(weight) -> scores` (`gated`: `fn(weight, gate) -> scores`) the
+    pruning criterion `name`."""
 
     def add(fn: Score) -> Score:
-        CRITERIA[name] = Criterion(fn, prune_highest)
+        CRITERIA[name] = Criterion(fn, prune_highest, gated)
         return fn
 
     return add
@@ -77,22 +98,76 @@ def uniform(weight: Tensor) -> Tensor:
     return torch.rand_like(weight)
 
 
+@register_criterion("gate", gated=True)
+def gate(weight: Tensor, gate: Tensor) -> Tensor:
+    """g: the connections the parent's gates switch least on go first."""
+    return gate
+
+
+@register_criterion("gate-weight", gated=True)
+def gate_weight(weight: Tensor, gate: Tensor) -> Tensor:
+    """|g·W|: `weight` is the effective weight W·G itself, so this is magnitude pruning of the
+    parent's exported network."""
+    return weight.abs()
+
+
 def get_criterion(name: str) -> Criterion:
     if name not in CRITERIA:
         raise unknown_choice("pruning criterion", name, CRITERIA)
     return CRITERIA[name]
 
 
+def layer_counts(
+    sizes: Mapping[str, int], sparsity: float, allocation: str = "uniform",
+    output_ratio: float = 0.8,
+) -> dict[str, int]:  # fmt: skip
+    """Weights to zero per layer (`sizes`: weights per switchable layer, in forward order, the
+    output layer last) for an FC sparsity target (module docstring, "Allocation")."""
+    if allocation != "output-denser":
+        return {name: round(sparsity * size) for name, size in sizes.items()}
+    *hidden, output = sizes
+    if not hidden:
+        raise UsageError("allocation output-denser needs at least two switchable layers")
+    out_count = round(output_ratio * sparsity * sizes[output])
+    rest = round(sparsity * sum(sizes.values())) - out_count
+    room = sum(sizes[name] for name in hidden)
+    if rest > room:
+        raise UsageError(
+            f"allocation output-denser: with the output layer at {output_ratio:g} x "
+            f"{sparsity:g}, the other layers would need more than all their weights pruned"
+        )
+    share = {name: rest * sizes[name] / room for name in hidden}  # one common sparsity
+    counts = {name: math.floor(value) for name, value in share.items()}
+    left = rest - sum(counts.values())  # largest remainders, earlier layers first on ties
+    for name in sorted(hidden, key=lambda n: counts[n] - share[n])[:left]:
+        counts[name] += 1
+    counts[output] = out_count
+    return counts
+
+
 @torch.no_grad()
 def prune_masks(
-    weights: Mapping[str, Tensor], counts: Mapping[str, int], criterion: Criterion, scope: str
+    weights: Mapping[str, Tensor],
+    counts: Mapping[str, int],
+    criterion: Criterion,
+    scope: str,
+    gates: Mapping[str, Tensor] | None = None,
 ) -> dict[str, Tensor]:
     """A 0/1 mask per layer that zeroes `counts[name]` weights of each layer (scope "layer"),
     or `sum(counts)` weights over all layers together ("global"), those the criterion ranks
-    first. A layer (or, global, a model) with nothing to prune is not scored at all, so a
-    random criterion draws exactly what torch's pruning did (tests/test_catalog.py; with
-    scope=global on a GPU, torch drew once for all layers, here each layer draws its own)."""
+    first (a gated criterion also reads `gates[name]`). A layer (or, global, a model) with
+    nothing to prune is not scored at all, so a random criterion draws exactly what torch's
+    pruning did (tests/test_catalog.py; with scope=global on a GPU, torch drew once for all
+    layers, here each layer draws its own)."""
+    if criterion.gated and gates is None:
+        raise UsageError("a gated pruning criterion needs the parent's gates")
     masks = {n: torch.ones_like(w) for n, w in weights.items()}
+
+    def score(name: str) -> Tensor:
+        if criterion.gated:
+            assert gates is not None
+            return criterion.score(weights[name], gates[name])
+        return criterion.score(weights[name])
 
     def zero(flat_mask: Tensor, scores: Tensor, k: int) -> None:
         picked = torch.topk(scores.reshape(-1), k, largest=criterion.prune_highest).indices
@@ -102,14 +177,14 @@ def prune_masks(
         total = sum(counts.values())
         if total:
             flat = torch.cat([m.reshape(-1) for m in masks.values()])
-            zero(flat, torch.cat([criterion.score(w).reshape(-1) for w in weights.values()]), total)
+            zero(flat, torch.cat([score(name).reshape(-1) for name in weights]), total)
             sizes = [m.numel() for m in masks.values()]
             for (name, mask), part in zip(masks.items(), flat.split(sizes), strict=True):
                 masks[name] = part.view_as(mask)
         return masks
-    for name, weight in weights.items():
+    for name in weights:
         if counts.get(name, 0):
-            zero(masks[name].view(-1), criterion.score(weight), counts[name])
+            zero(masks[name].view(-1), score(name), counts[name])
     return masks
 
 
@@ -131,6 +206,34 @@ def _check_same_model(data: dict[str, Any], cfg: Any, what: str, run_dir: Path) 
             )
 
 
+@torch.no_grad()
+def gated_parent(
+    config: Mapping[str, Any], model_state: Mapping[str, Tensor], run_dir: Path
+) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+    """A connection-gated run's exported network (a plain state dict whose switchable
+    weights are W·G, `switcher.export`) and its gates g per switched layer (float32, from
+    the final weights), rebuilt on the CPU from its `config.json` and checkpoint state.
+    Draws from the global RNG (the model's init): restore the RNG afterwards."""
+    from weightswitch.models import build_model
+    from weightswitch.switcher import attach_switcher, export, switched_layers
+
+    sw = config.get("switcher") or {}
+    if sw.get("granularity") != "connection":
+        raise UsageError(
+            f"--init-from {run_dir}: gate ranking needs connection gates, that run has "
+            f"{sw.get('granularity') or 'no switcher'}"
+        )
+    model = build_model(config["arch"], config["dataset"], fc_bias=bool(config.get("fc_bias")),
+                        fc_init=str(config.get("fc_init", "reference")),
+                        **(config.get("model") or {}))  # fmt: skip
+    attach_switcher(model, "connection", gate_net=sw.get("gate_net", "unet"),
+                    snn_input=sw.get("snn_input", "weights"), noise_std=0.0)  # fmt: skip
+    model.load_state_dict(dict(model_state))  # the noise image too (a buffer)
+    gates = {n: layer.gates().detach().float().clone()
+             for n, layer in switched_layers(model).items()}  # fmt: skip
+    return export(model).state_dict(), gates
+
+
 class PruneMethod(Method):
     name = "prune"
 
@@ -138,7 +241,9 @@ class PruneMethod(Method):
         super().__init__(cfg)
         self.pr = cfg.prune
         self.criterion = get_criterion(self.pr.method)
-        self.dense_epochs = cfg.epochs
+        self.parent_method = PRUNE_PARENTS.get(cfg.method, "dense")
+        self.rank_gates: dict[str, Tensor] | None = None  # a gated parent's g per layer
+        self.dense_epochs = cfg.epochs  # the parent's epochs (dense or switcher)
         self.steps_done = 0  # pruning rounds applied (one-shot: 0 or 1)
         self.finetune_lr: float | None = None
         self.counts: dict[str, int] = {}  # final weights to zero per layer
@@ -152,7 +257,7 @@ class PruneMethod(Method):
         names = tuple(model.switchable)
         sizes = self.sizes = {n: model.get_submodule(n).weight.numel() for n in names}
         if self.pr.match is None:
-            return {n: round(self.pr.sparsity * sizes[n]) for n in names}
+            return layer_counts(sizes, self.pr.sparsity, self.pr.allocation, self.pr.output_ratio)
         run_dir = Path(self.pr.match)
         data = _read_json(run_dir / "metrics.json", "--match")
         _check_same_model(data, self.cfg, "--match", run_dir)
@@ -166,15 +271,30 @@ class PruneMethod(Method):
         self.target_sparsity = data.get("fc_sparsity")
         return {n: round(float(layers[n]) * sizes[n]) for n in names}
 
-    def _load_dense(self, state: TrainState) -> None:
+    def _load_parent(self, state: TrainState) -> None:
+        """The finished parent run: its final (for a gated parent: exported, W·G) weights,
+        history, step and RNG state; a gated parent's gates rank the connections."""
         run_dir = Path(self.pr.init_from)
         config = _read_json(run_dir / "config.json", "--init-from")
         _check_same_model(config, self.cfg, "--init-from", run_dir)
-        if config.get("method") != "dense":
-            raise UsageError(f"--init-from {run_dir} is a {config.get('method')!r} run, not dense")
+        want = self.parent_method
+        if config.get("method") != want:
+            why = "" if want == "dense" else f" (method {self.cfg.method} prunes a {want} run)"
+            raise UsageError(
+                f"--init-from {run_dir} is a {config.get('method')!r} run, not {want}{why}"
+            )
         _read_json(run_dir / "metrics.json", "--init-from")  # finished?
         ckpt = checkpoint.load(run_dir / "checkpoint.pt")
-        state.model.load_state_dict(ckpt["model"])
+        weights = ckpt["model"]
+        if want != "dense":
+            weights, gates = gated_parent(config, weights, run_dir)
+            self.rank_gates = {n: g.to(state.device) for n, g in gates.items()}
+        try:
+            state.model.load_state_dict(weights)
+        except RuntimeError as exc:
+            first = str(exc).strip().splitlines()[0]
+            raise UsageError(f"--init-from {run_dir}: its network does not fit this run's "
+                             f"({first})") from None  # fmt: skip
         state.history = [dict(row) for row in ckpt["history"]]
         state.step = int(ckpt["step"])
         state.epoch = self.dense_epochs = len(state.history)
@@ -184,8 +304,14 @@ class PruneMethod(Method):
     # --- life cycle ---------------------------------------------------------------------
     def setup(self, state: TrainState) -> None:
         self.counts = self._targets(state.model)  # fail fast, before any training
+        if self.parent_method != "dense" and not self.pr.init_from:
+            raise UsageError(f"method {self.cfg.method} prunes a finished {self.parent_method} "
+                             "run: pass --init-from RUN_DIR")  # fmt: skip
+        if self.criterion.gated and self.parent_method == "dense":
+            raise UsageError(f"criterion {self.pr.method!r} ranks gates: method "
+                             f"{self.cfg.method} needs a gated parent in the catalog")  # fmt: skip
         if self.pr.init_from:
-            self._load_dense(state)
+            self._load_parent(state)
         state.total_epochs = self._total_epochs()
         self.add_optimizer(state, "tnn", state.model.parameters(), self.cfg.optimizer.lr)
 
@@ -221,7 +347,7 @@ class PruneMethod(Method):
         if step >= k:
             return dict(self.counts)
         sizes = self.sizes
-        if self.pr.scope == "global":
+        if self.pr.allocation == "global":
             total, n = sum(self.counts.values()), sum(sizes.values())
             return {"*": round(n * (1 - (1 - total / n) ** (step / k)))}
         return {
@@ -242,7 +368,8 @@ class PruneMethod(Method):
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.cfg.seed)  # random masks depend on the seed only
             weights = {n: m.weight for n, m in modules.items()}
-            masks = prune_masks(weights, counts, self.criterion, self.pr.scope)
+            scope = "global" if self.pr.allocation == "global" else "layer"
+            masks = prune_masks(weights, counts, self.criterion, scope, self.rank_gates)
         for name, module in modules.items():
             prune.custom_from_mask(module, "weight", masks[name])
         if self.finetune_lr is None:
@@ -254,10 +381,15 @@ class PruneMethod(Method):
     def _start_finetune(self, state: TrainState, lr: float) -> None:
         state.optimizers.clear()
         state.schedules.clear()
-        self.add_optimizer(
-            state, "finetune", state.model.parameters(), lr, schedule_cfg=ScheduleConfig()
-        )
+        self.add_optimizer(state, "finetune", state.model.parameters(), lr,
+                           schedule_cfg=self.pr.finetune_schedule)  # fmt: skip
+        # its epochs count from the start of this fine-tuning (`_finetune_epoch`)
+        state.schedules["finetune"].epochs = max(self.pr.finetune_epochs, 1)
         self.finetune_lr = lr
+
+    def _finetune_epoch(self, epoch: int) -> int:
+        """`epoch` (global, 0-based) counted from the start of the current fine-tuning round."""
+        return epoch - self.dense_epochs - (self.steps_done - 1) * self.pr.finetune_epochs
 
     # --- callbacks ----------------------------------------------------------------------
     def on_epoch_start(self, state: TrainState, epoch: int) -> None:
@@ -267,7 +399,7 @@ class PruneMethod(Method):
         rounds = min(self.pr.steps, (epoch - self.dense_epochs) // self.pr.finetune_epochs + 1)
         while self.steps_done < rounds:
             self._prune_step(state)
-        self.apply_schedules(state, epoch)
+        self.apply_schedules(state, self._finetune_epoch(epoch))
         self.set_phase(state, "finetune", ("finetune",))
 
     def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
@@ -283,10 +415,17 @@ class PruneMethod(Method):
 
     # --- outputs ------------------------------------------------------------------------
     def run_metrics(self, model: nn.Module) -> dict[str, Any]:
+        names = tuple(model.switchable)
         return {
             "matched_run": self.matched_run,
             "target_sparsity": self.target_sparsity,
-            "dense_epochs": self.dense_epochs,
+            "dense_epochs": self.dense_epochs,  # the parent's epochs (dense or gated)
             "finetune_lr": self.finetune_lr,
             "prune_steps": self.steps_done,
+            # what was pruned and how the target was spread over the layers
+            "parent_method": self.parent_method,
+            "criterion": self.pr.method,
+            "allocation": self.pr.allocation,
+            "output_layer": names[-1] if names else None,
+            "layer_target_sparsity": {n: self.counts[n] / self.sizes[n] for n in self.counts},
         }

@@ -90,6 +90,19 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--prune-steps",), "prune.steps", {"type": int,
      "help": "pruning rounds on a geometric schedule (iterative; default 1: one-shot)"}),
     (("--finetune-lr",), "prune.finetune_lr", {"type": float}),
+    (("--allocation",), "prune.allocation", {"help": "spread the FC sparsity over the layers: "
+     "uniform (default) | output-denser (the output layer at --output-ratio x the target, the "
+     "other layers share the rest; Han et al. 2015) | global (one ranking over all FC layers, "
+     "as --scope global)"}),
+    (("--output-ratio",), "prune.output_ratio", {"type": float,
+     "help": "output-denser: the output layer's sparsity as a fraction of the target "
+             "(default 0.8)"}),
+    (("--finetune-schedule",), "prune.finetune_schedule.name", {"help": "constant (default) "
+     "| cosine | multistep | plateau, counted in fine-tuning epochs"}),
+    (("--finetune-milestones",), "prune.finetune_schedule.milestones",
+     {"type": int, "nargs": "*", "metavar": "EPOCH", "help": "multistep: fine-tuning epochs"}),
+    (("--finetune-gamma",), "prune.finetune_schedule.gamma", {"type": float}),
+    (("--finetune-min-lr",), "prune.finetune_schedule.min_lr", {"type": float}),
 ]  # fmt: skip
 KEYS = {key for _, key, _ in OPTIONS}
 
