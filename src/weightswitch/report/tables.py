@@ -7,14 +7,17 @@ them, and the figures read the same frames. Percent columns carry a `_pct` suffi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from weightswitch.catalog import STUDY_METHODS, method_order
 from weightswitch.report.collect import KEYS, PAIR, Collection, parse_run_name
 from weightswitch.report.references import reference_floor
+from weightswitch.report.stats import claim, paired_interval, wilson_interval
 
 GROUP = (*PAIR, "method")
 # (source column in runs, output stem, scale): fractions become percent.
@@ -33,6 +36,8 @@ STATS = (
 MISSING = "missing"
 DIVERGED = "diverged"
 DASH = "—"
+# the report's collapse rule: (test accuracies in %, dataset) -> which runs collapsed
+Collapsed = Callable[[Sequence[float], str], np.ndarray]
 
 
 def _matched_method(value: object) -> str | None:
@@ -306,3 +311,175 @@ def latex(
         lines.append(" & ".join(tex_escape(v) for v in row) + r" \\")
     lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}", ""]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------- paired differences (issue 28)
+
+PAIRED_KINDS: tuple[str, ...] = ("vs dense", "matched sparsity", "frontier vs dense",
+                                 "frontier vs magnitude")  # fmt: skip
+PAIRED_COLUMNS: tuple[str, ...] = (
+    *PAIR, "kind", "method", "baseline", "target_sparsity_pct", "n_pairs", "seeds",
+    "diff_pp_mean", "diff_pp_ci_low", "diff_pp_ci_high", "claim", "n_unpaired",
+    "n_runs", "n_missing", "n_diverged", "n_collapsed",
+    "failure_rate", "failure_ci_low", "failure_ci_high",
+)  # fmt: skip
+# How failed runs enter the paired table (the caption of every rendering).
+PAIRED_NOTE = (
+    "Paired by seed: each difference is a run minus the run of the same seed it is compared "
+    "with (the dense run of that seed, the matched pruning run of that seed, or the magnitude "
+    "frontier run of that seed at the same target); mean and 95% Student-t confidence interval "
+    "over the pairs. A difference is claimed only where the interval excludes zero. Failed "
+    "runs are counted, never dropped silently: a collapsed run (test accuracy at most twice "
+    "chance) has an accuracy and stays in the mean; a diverged run has none, so its seed has "
+    "no pair (counted in 'unpaired' and 'diverged'); failure rate = (collapsed + diverged) / "
+    "runs that ran, of the compared method, with its 95% Wilson interval."
+)
+
+
+@dataclass(frozen=True)
+class _Side:
+    """One method's runs in one comparison group: accuracy (%) per seed (NaN: no result)
+    and the counts of its runs."""
+
+    acc: dict[int, float]
+    runs: int
+    missing: int
+    diverged: int
+    collapsed: int
+
+
+def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
+    ok = sel[sel["status"] == "ok"]
+    acc = {int(seed): float(value) if status == "ok" else math.nan
+           for seed, value, status in zip(sel["seed"], sel["acc_pct"], sel["status"],
+                                          strict=True)}  # fmt: skip
+    flags = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
+    status = sel["status"]
+    return _Side(acc, len(sel), int((status == MISSING).sum()), int((status == DIVERGED).sum()),
+                 int(sum(bool(f) for f in flags)))  # fmt: skip
+
+
+def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
+    """Runs and frontier points in one frame: PAIR, method, seed, status, acc_pct, target
+    (NaN: not a frontier run), matched_to (the method a matched run was matched to)."""
+    main = runs[[*PAIR, "method", "seed", "status"]].copy()
+    main["acc_pct"] = runs["test_accuracy"].to_numpy(dtype=float) * 100.0
+    main["target"] = math.nan
+    main["matched_to"] = [_matched_method(v) for v in runs.get("matched_run", [None] * len(runs))]
+    parts = [main]
+    if points is not None and len(points):
+        front = points[[*PAIR, "method", "seed"]].copy()
+        front["status"] = points.get("status", "ok")
+        front["acc_pct"] = points["test_acc_pct"].to_numpy(dtype=float)
+        front["target"] = points["target_sparsity_pct"].to_numpy(dtype=float)
+        front["matched_to"] = None
+        parts.append(front)
+    return pd.concat(parts, ignore_index=True)
+
+
+def paired_table(
+    runs: pd.DataFrame,
+    points: pd.DataFrame | None = None,
+    *,
+    collapsed: Collapsed,
+    level: float = 0.95,
+) -> pd.DataFrame:
+    """Paired differences of test accuracy (percentage points), per profile/dataset/arch:
+    every method vs dense; every switcher variant vs the pruning runs matched to its sparsity;
+    with frontier `points` (one row per frontier run, as `report.frontier.collect_frontier`,
+    optionally with a `status` column for diverged runs), each frontier method at each target
+    vs dense, and each other frontier method vs magnitude at the same target. `runs`: one row
+    per run as `Collection.runs` (status, test_accuracy as a fraction, matched_run).
+    `collapsed(acc_pct, dataset)`: the report's collapse rule (`figures.collapsed`)."""
+    df = _unified(runs, points)
+    rows: list[dict[str, object]] = []
+
+    def add(pair: tuple, kind: str, method: str, baseline: str, target: float,
+            a: _Side, b: _Side) -> None:  # fmt: skip
+        diff = paired_interval(a.acc, b.acc, level)
+        have = {s for side in (a, b) for s, v in side.acc.items() if not math.isnan(v)}
+        paired = sorted(s for s in have if s in a.acc and s in b.acc
+                        and not math.isnan(a.acc[s]) and not math.isnan(b.acc[s]))  # fmt: skip
+        ran = a.runs - a.missing
+        rate = wilson_interval(a.collapsed + a.diverged, ran, level)
+        rows.append({
+            **dict(zip(PAIR, pair, strict=True)), "kind": kind, "method": method,
+            "baseline": baseline, "target_sparsity_pct": target, "n_pairs": diff.n,
+            "seeds": ",".join(map(str, paired)), "diff_pp_mean": diff.estimate,
+            "diff_pp_ci_low": diff.low, "diff_pp_ci_high": diff.high,
+            "claim": claim(diff), "n_unpaired": len(have) - len(paired), "n_runs": a.runs,
+            "n_missing": a.missing, "n_diverged": a.diverged, "n_collapsed": a.collapsed,
+            "failure_rate": rate.estimate, "failure_ci_low": rate.low,
+            "failure_ci_high": rate.high,
+        })  # fmt: skip
+
+    for pair, group in df.groupby(list(PAIR), sort=True):
+        dataset = str(pair[1])
+        main = group[group["target"].isna()]
+        front = group[group["target"].notna()]
+
+        def side(sel: pd.DataFrame) -> _Side:
+            return _side(sel, dataset, collapsed)  # noqa: B023 (called at once)
+
+        dense = side(main[main["method"] == "dense"])
+        for method in method_order(main["method"].unique()):
+            if method != "dense":
+                add(pair, "vs dense", method, "dense", math.nan,
+                    side(main[main["method"] == method]), dense)  # fmt: skip
+        matched = main[main["matched_to"].notna()]
+        for (method, variant), sel in matched.groupby(["method", "matched_to"], sort=True):
+            add(pair, "matched sparsity", str(variant), str(method), math.nan,
+                side(main[main["method"] == variant]), side(sel))  # fmt: skip
+        for target, at in front.groupby("target", sort=True):
+            magnitude = at[at["method"] == "magnitude"]
+            for method in method_order(at["method"].unique()):
+                mine = side(at[at["method"] == method])
+                add(pair, "frontier vs dense", method, "dense", float(target), mine, dense)
+                if method != "magnitude" and len(magnitude):
+                    add(pair, "frontier vs magnitude", method, "magnitude", float(target),
+                        mine, side(magnitude))  # fmt: skip
+    if not rows:
+        return pd.DataFrame(columns=list(PAIRED_COLUMNS))
+    out = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
+    order = {m: i for i, m in enumerate(method_order(out["method"].unique()))}
+    out = out.assign(_k=out["kind"].map(PAIRED_KINDS.index), _m=out["method"].map(order))
+    out = out.sort_values([*PAIR, "_k", "target_sparsity_pct", "_m"], kind="stable")
+    return out.drop(columns=["_k", "_m"]).reset_index(drop=True)
+
+
+PAIRED_HEADERS = {
+    "dataset": "dataset",
+    "arch": "arch",
+    "comparison": "comparison (same seed)",
+    "diff": "Δ test acc. (pp), mean [95% CI]",
+    "claim": "reading",
+    "pairs": "pairs (seeds)",
+    "failures": "runs: collapsed / diverged / missing",
+    "rate": "failure rate [95% Wilson]",
+}
+
+
+def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
+    """Strings for the paired table (Markdown, LaTeX)."""
+    rows = []
+    for r in paired.itertuples(index=False):
+        at = "" if math.isnan(r.target_sparsity_pct) else f" at {r.target_sparsity_pct:g}%"
+        ci = (f" [{_fmt_num(r.diff_pp_ci_low, signed=True)}, "
+              f"{_fmt_num(r.diff_pp_ci_high, signed=True)}]")  # fmt: skip
+        diff = _fmt_num(r.diff_pp_mean, signed=True) + (ci if r.n_pairs > 1 else "")
+        rate = (DASH if math.isnan(r.failure_rate) else
+                f"{r.n_collapsed + r.n_diverged}/{r.n_runs - r.n_missing} = "
+                f"{100 * r.failure_rate:.0f}% [{100 * r.failure_ci_low:.0f}, "
+                f"{100 * r.failure_ci_high:.0f}]")  # fmt: skip
+        rows.append({
+            "profile": r.profile, "dataset": r.dataset, "arch": r.arch,
+            "comparison": f"{r.method}{at} − {r.baseline}"
+                          + (at if r.baseline != "dense" else "")
+                          + (" (matched to it)" if r.kind == "matched sparsity" else ""),
+            "diff": diff if r.n_pairs else DASH, "claim": r.claim,
+            "pairs": f"{r.n_pairs} ({r.seeds or DASH})"
+                     + (f", {r.n_unpaired} unpaired" if r.n_unpaired else ""),
+            "failures": f"{r.n_collapsed} / {r.n_diverged} / {r.n_missing} of {r.n_runs}",
+            "rate": rate,
+        })  # fmt: skip
+    return pd.DataFrame(rows, columns=["profile", *PAIRED_HEADERS])
