@@ -125,17 +125,18 @@ def test_gate_criteria_prune_the_lowest_g_and_the_lowest_g_w_exactly() -> None:
 def parents(prepared_root: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A finished dense run, switcher run and free-gates run (2 epochs each)."""
     base = tmp_path_factory.mktemp("gate-parents")
-    for method, epochs in (("dense", "3"), ("switcher", "2"), ("free-gates", "2")):
+    for method, epochs in (("dense", "3"), ("switcher", "2"), ("free-gates", "2"),
+                           ("switcher-noise", "2")):  # fmt: skip
         assert train_cli(prepared_root, base / method, method, "--epochs", epochs) == 0
-    return SimpleNamespace(root=prepared_root, dense=base / "dense",
-                           switcher=base / "switcher", free=base / "free-gates")  # fmt: skip
+    return SimpleNamespace(root=prepared_root, dense=base / "dense", switcher=base / "switcher",
+                           free=base / "free-gates", noise=base / "switcher-noise")  # fmt: skip
 
 
 def _parent_gates(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """(W, g) per layer of a finished gated run, rebuilt here from its checkpoint."""
-    cfg = metrics(run)["config"]
+    sw = metrics(run)["config"]["switcher"]
     model = build_model("lenet300", "mnist", hidden=[32, 16], fc_bias=False)
-    attach_switcher(model, gate_net=cfg["switcher"]["gate_net"])
+    attach_switcher(model, gate_net=sw["gate_net"], snn_input=sw["snn_input"])
     model.load_state_dict(checkpoint.load(run / "checkpoint.pt")["model"])
     with torch.no_grad():
         layers = switched_layers(model)
@@ -200,6 +201,35 @@ def test_gate_ranked_run_fine_tunes_and_records_its_parent(
         assert int((mask == 0).sum()) == counts[name]
         assert _ranked_by(mask, g[name])
         assert bool((plain.get_submodule(name).weight[mask == 0] == 0).all())
+
+
+def test_gate_noise_ranks_the_noise_nets_gates(parents: SimpleNamespace, tmp_path: Path) -> None:
+    out = tmp_path / "gate-noise"
+    assert train_cli(parents.root, out, "gate-noise", "--init-from", str(parents.noise),
+                     "--sparsity", "0.7", "--finetune-epochs", "1") == 0  # fmt: skip
+    assert metrics(out)["parent_method"] == "switcher-noise"
+    _, g = _parent_gates(parents.noise)
+    for name, size in LAYERS.items():
+        mask = _mask(out, name)
+        assert int((mask == 0).sum()) == round(0.7 * size) and _ranked_by(mask, g[name])
+
+
+def test_a_killed_gate_ranked_run_resumes_to_the_same_result(
+    parents: SimpleNamespace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from test_train import _comparable, _KillAfter
+
+    args = ("--init-from", str(parents.switcher), "--sparsity", "0.8", "--finetune-epochs", "3",
+            "--finetune-lr", "0.05", "--finetune-schedule", "cosine")  # fmt: skip
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    assert train_cli(parents.root, full, "gate-weight", *args) == 0
+    with monkeypatch.context() as mp:
+        _KillAfter(mp, 3)  # the parent's 2 epochs, then 1 of fine-tuning
+        assert train_cli(parents.root, killed, "gate-weight", *args) == 130
+    assert train_cli(parents.root, killed, "gate-weight", *args) == 0
+    assert _comparable(killed) == _comparable(full)
+    a, b = exported(full).state_dict(), exported(killed).state_dict()
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
 @pytest.mark.parametrize(
