@@ -29,7 +29,7 @@ from weightswitch.provenance import project_root
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
 PROBE_TIMEOUT = 5.0  # seconds: a store that fails costs at most this (twice) and one line
-CALL_TIMEOUT = 5.0  # seconds one tracking call may take mid-run before tracking turns off
+CALL_TIMEOUT = 10.0  # seconds one tracking call may take mid-run (a busy machine) before it turns off
 START_TIMEOUT = 60.0  # the first call may create a new store's schema (~8 s on 2 busy cores)
 
 # Experiment tag the MLflow 3 UI reads to open an experiment in its model-training view
