@@ -18,7 +18,8 @@ from weightswitch.methods import make_method, method_class
 from weightswitch.methods import prune as P
 
 BUILT_IN = ("dense", "switcher", "switcher-neuron", "magnitude", "random", "iterative",
-            "switcher-noise", "free-gates", "free-gates-neuron")  # fmt: skip
+            "switcher-noise", "free-gates", "free-gates-neuron", "gate", "gate-weight",
+            "gate-noise", "gate-weight-noise", "gate-free", "gate-weight-free")  # fmt: skip
 
 
 @pytest.fixture
@@ -31,8 +32,11 @@ def toy() -> Iterator[MethodSpec]:
 def test_the_built_in_methods_in_catalog_order() -> None:
     assert catalog.METHODS == BUILT_IN
     assert catalog.STUDY_METHODS == ("dense", "switcher", "switcher-neuron", "magnitude", "random")
-    assert dict(catalog.PRUNE_CRITERIA) == {"magnitude": "magnitude", "random": "random",
-                                            "iterative": "magnitude"}  # fmt: skip
+    assert dict(catalog.PRUNE_CRITERIA) == {
+        "magnitude": "magnitude", "random": "random", "iterative": "magnitude",
+        "gate": "gate", "gate-weight": "gate-weight", "gate-noise": "gate",
+        "gate-weight-noise": "gate-weight", "gate-free": "gate", "gate-weight-free": "gate-weight",
+    }  # fmt: skip
     assert catalog.SWITCHER_VARIANTS["switcher-noise"] == {
         "granularity": "connection", "gate_net": "unet", "snn_input": "noise"}  # fmt: skip
 

@@ -239,7 +239,8 @@ def test_divergence_in_the_last_update_is_caught(
         ("recipes:\n  epochs: 1\n",
          "unknown key 'recipes' in the top level; valid keys: ablations, archs, data, datasets, "
          "frontier, grid, methods, models, profile, recipe, seeds", "recipe"),
-        ("recipe: {epoch: 3}\n", "unknown key 'epoch' in recipe; valid keys: amp, ", "epochs"),
+        ("recipe: {epoch: 3}\n", "unknown key 'epoch' in recipe; valid keys: allocation, amp, ",
+         "epochs"),
         ("recipe: {epochs: 1, optimizer: {lr: 0.1, momentun: 0.9}}\n",
          "unknown key 'momentun' in recipe.optimizer; valid keys: grad_clip, lr, momentum, "
          "name, nesterov, weight_decay", "momentum"),

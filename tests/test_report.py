@@ -558,7 +558,7 @@ def test_training_curves_wrap_into_a_grid_a_laptop_can_show(tmp_path: Path) -> N
     from weightswitch.report import figures as F
 
     root = tmp_path / "runs"
-    for method in ALL:
+    for method in list(ALL)[:9]:
         write_run(root, "mnist", "lenet300", method, 0)
     plots = F.training_curves(collect(root).history, PROFILE, "synthetic")
     plot = F.save(plots[0], tmp_path)

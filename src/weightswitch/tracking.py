@@ -17,7 +17,6 @@ import os
 import sqlite3
 import sys
 import tempfile
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -29,8 +28,7 @@ from weightswitch.provenance import project_root
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
 PROBE_TIMEOUT = 5.0  # seconds: a store that fails costs at most this (twice) and one line
-CALL_TIMEOUT = 10.0  # seconds one tracking call may take mid-run (a busy machine) before it turns off
-START_TIMEOUT = 60.0  # the first call may create a new store's schema (~8 s on 2 busy cores)
+SQLITE_WAIT = 5.0  # seconds a call waits on a locked SQLite store (mlflow's own: 20 s a call)
 
 # Experiment tag the MLflow 3 UI reads to open an experiment in its model-training view
 # (instead of the GenAI view it guesses for an experiment without it).
@@ -146,6 +144,28 @@ def probe_store(uri: str, timeout: float = PROBE_TIMEOUT) -> None:
             pass
 
 
+def _bound_sqlite_wait() -> None:
+    """mlflow sets `PRAGMA busy_timeout = 20000` on every SQLite session, so each call on a
+    locked store waits 20 s; rewrite that statement to SQLITE_WAIT, so a store locked mid-run
+    costs one call's SQLITE_WAIT and one line (the first failure turns tracking off)."""
+    global _BOUNDED
+    if _BOUNDED:
+        return
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    def shorter_wait(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("PRAGMA BUSY_TIMEOUT"):
+            statement = f"PRAGMA busy_timeout = {int(SQLITE_WAIT * 1000)};"
+        return statement, parameters
+
+    event.listen(Engine, "before_cursor_execute", shorter_wait, retval=True)
+    _BOUNDED = True
+
+
+_BOUNDED = False
+
+
 def _chunks(items: list[Any], size: int = MAX_BATCH) -> Iterable[list[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -177,33 +197,13 @@ class Tracker:
             )
 
     def _guard(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Call `fn`; a failure, or no answer within CALL_TIMEOUT (START_TIMEOUT for the
-        first call, which may create the store's schema), turns tracking off with one line.
-        mlflow's SQLite store waits 20 s on a locked database per call (its busy_timeout):
-        the call runs in a daemon thread and is abandoned at the deadline."""
         if not self.enabled:
             return None
-        box: dict[str, Any] = {}
-
-        def call() -> None:
-            try:
-                box["value"] = fn(*args, **kwargs)
-            except BaseException as exc:  # reported below, in the caller's thread
-                box["error"] = exc
-
-        worker = threading.Thread(target=call, name=f"mlflow {what}", daemon=True)
-        deadline = START_TIMEOUT if self._client is None else CALL_TIMEOUT
-        worker.start()
-        worker.join(deadline)
-        if worker.is_alive():
-            self._fail(what, TimeoutError(f"no answer within {deadline:g} s"))
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # tracking must never break a run
+            self._fail(what, exc)
             return None
-        if "error" in box:
-            if not isinstance(box["error"], Exception):
-                raise box["error"]
-            self._fail(what, box["error"])  # tracking must never break a run
-            return None
-        return box.get("value")
 
     # --- run life cycle -----------------------------------------------------------------
     def start(self, params: dict[str, Any], tags: dict[str, Any], run_id: str | None) -> None:
@@ -221,6 +221,7 @@ class Tracker:
         # after import (mlflow sets its own levels): failures reach the user as our one line
         for name in ("mlflow", "alembic", "sqlalchemy", "urllib3"):  # mlflow logs a
             logging.getLogger(name).setLevel(logging.CRITICAL)  # 60-line traceback at ERROR
+        _bound_sqlite_wait()
 
         client = MlflowClient(tracking_uri=uri)
         if run_id is not None:
@@ -291,6 +292,7 @@ class Tracker:
         from mlflow.exceptions import MlflowException
         from mlflow.tracking import MlflowClient
 
+        _bound_sqlite_wait()
         client = MlflowClient(tracking_uri=uri)
         run_id = metrics.get("mlflow_run_id")
         status = None

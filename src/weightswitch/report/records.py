@@ -53,7 +53,10 @@ def _copy_runs(root: Path | None, dest: Path) -> None:
     if root is None or not root.is_dir():
         return
     for run in _run_dirs(root):
-        target = dest / run.relative_to(root)
+        rel = run.relative_to(root)
+        if len(rel.parts) == 1:  # results/runs/<profile>/<run>: keep the profile folder, the
+            rel = Path(root.name) / rel  # profile of a run that has no metrics.json
+        target = dest / rel
         target.mkdir(parents=True, exist_ok=True)
         for name in RECORD_FILES:
             if (run / name).is_file():
