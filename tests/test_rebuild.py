@@ -80,7 +80,7 @@ def test_rebuild_without_records_is_one_line(tmp_path: Path, capsys: pytest.Capt
 
 
 def committed_reports() -> list[str]:
-    return sorted(str(p.parent.relative_to(PROJECT))
+    return sorted(str(p.parent.parent.relative_to(PROJECT))
                   for p in (PROJECT / "reports").glob("*/*/records/report.json"))  # fmt: skip
 
 

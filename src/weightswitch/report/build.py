@@ -13,6 +13,7 @@ headline metrics of THIS report as `metrics/<dataset>-<arch>.json` (what `dvc me
 
 from __future__ import annotations
 
+import datetime
 import json
 import sys
 from collections.abc import Callable
@@ -384,6 +385,14 @@ def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Lo
     return written
 
 
+def _recorded(meta: dict) -> datetime.datetime | None:
+    """The date the report's records were taken (report.json), for its citation."""
+    try:
+        return datetime.datetime.fromisoformat(str(meta["recorded"]))
+    except (KeyError, ValueError):
+        return None
+
+
 def build_report(
     results: Path,
     out: Path,
@@ -443,6 +452,8 @@ def build_report(
         inline_summary=inline,
         command=command,
         grid=col.grid,
+        run_commits=commits(col.runs["git_commit"]),
+        recorded=_recorded(meta),
     )
     readme = write_text(out / "README.md", render(index, out, git_commit(), generated_at()))
     written = [f for e in tables for f in e.files]

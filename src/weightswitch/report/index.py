@@ -158,6 +158,10 @@ class Index:
     inline_summary: str = ""
     command: str = "weightswitch report"
     grid: str | None = None
+    # what the citation names: the runs' code commits and the year their records were taken
+    # (both from the records, so a rebuild from git writes the same citation)
+    run_commits: list[str] = field(default_factory=list)
+    recorded: datetime | None = None
 
 
 def git_commit(cwd: Path | None = None) -> str:
@@ -245,7 +249,8 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
         "and the pruning baseline:",
         "",
         "```bibtex",
-        bibtex(commit, when, index.grid, ", ".join(index.profiles["profile"].astype(str))),
+        bibtex(", ".join(index.run_commits) or commit, index.recorded or when, index.grid,
+               ", ".join(index.profiles["profile"].astype(str))),
         "```",
         "",
     ]

@@ -11,6 +11,7 @@ gate_maps.npz). A report is ALWAYS built from its records, so `weightswitch repo
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import json
 import shutil
@@ -135,7 +136,8 @@ def sync(
         found = sorted(set(runs["profile"])) if not runs.empty else [profile or results.name]
         wanted = [] if expected is None else load_expected(expected, [profile] if profile
                                                            else found)  # fmt: skip
-        meta = {"grid": grid, "expected": [_run_dict(r) for r in sorted(wanted)]}
+        meta = {"grid": grid, "expected": [_run_dict(r) for r in sorted(wanted)],
+                "recorded": datetime.datetime.now(datetime.timezone.utc).date().isoformat()}
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         old = out / f".{RECORDS}.old"
         if dest.exists():
