@@ -39,20 +39,27 @@ def sh(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float = 600) -> 
     return out
 
 
-def _env(fake_mirror) -> dict[str, str]:
+def project_env(mirror: Path, checksums: Path, **extra: str) -> dict[str, str]:
+    """The environment of a subprocess in a test project: this venv first on PATH, the fake
+    mirror trusted by its checksums, no user MLflow/weightswitch settings, a git identity."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WEIGHTSWITCH_"))}
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        WEIGHTSWITCH_MIRROR=str(fake_mirror.path),
-        WEIGHTSWITCH_CHECKSUMS=str(fake_mirror.checksums_file),
+        WEIGHTSWITCH_MIRROR=str(mirror),
+        WEIGHTSWITCH_CHECKSUMS=str(checksums),
         DVC_NO_ANALYTICS="1",
         OMP_NUM_THREADS="1",
         GIT_AUTHOR_NAME="t",
         GIT_AUTHOR_EMAIL="t@example.invalid",
         GIT_COMMITTER_NAME="t",
         GIT_COMMITTER_EMAIL="t@example.invalid",
+        **extra,
     )
     return env
+
+
+def _env(fake_mirror) -> dict[str, str]:
+    return project_env(fake_mirror.path, fake_mirror.checksums_file)
 
 
 def make_project(parent: Path, env: dict[str, str]) -> Path:

@@ -14,7 +14,6 @@ through.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import subprocess
@@ -25,7 +24,7 @@ from pathlib import Path
 import pytest
 
 import fakedata
-from test_dvc_surfaces import make_project, sh
+from test_dvc_surfaces import make_project, project_env, sh
 
 PROJECT = Path(__file__).resolve().parents[1]
 DOCS = [PROJECT / "README.md", *sorted((PROJECT / "docs").glob("*.md"))]
@@ -128,20 +127,8 @@ def test_readme_diagram_is_what_weightswitch_dag_generates(tmp_path: Path) -> No
 
 
 def _env(mirror: Path, checksums: Path, share: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WEIGHTSWITCH_"))}
-    env.update(
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        WEIGHTSWITCH_MIRROR=str(mirror),
-        WEIGHTSWITCH_CHECKSUMS=str(checksums),
-        XDG_DATA_DIRS=str(share),  # no system copy: the mirror above is the only data
-        DVC_NO_ANALYTICS="1",
-        OMP_NUM_THREADS="1",
-        GIT_AUTHOR_NAME="t",
-        GIT_AUTHOR_EMAIL="t@example.invalid",
-        GIT_COMMITTER_NAME="t",
-        GIT_COMMITTER_EMAIL="t@example.invalid",
-    )
-    return env
+    # no system copy: the mirror is the only data
+    return project_env(mirror, checksums, XDG_DATA_DIRS=str(share))
 
 
 @pytest.fixture(scope="module")
