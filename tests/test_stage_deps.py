@@ -19,6 +19,8 @@ STAGE_METHODS = {
     "prune": ("magnitude", "iterative", "random"),
     "ablate": ("switcher-noise", "free-gates", "free-gates-neuron"),
     "frontier": ("magnitude", "iterative", "random"),
+    "gate-frontier": ("gate", "gate-weight", "gate-noise", "gate-weight-noise", "gate-free",
+                      "gate-weight-free"),
 }
 
 
@@ -62,3 +64,18 @@ def test_numerics_file_is_plain_integer_constants_dvc_can_read() -> None:
     }  # fmt: skip
     assert set(constants) == {"DATA", "CORE", "SWITCHER", "PRUNE", "REPORT"}
     assert all(isinstance(v, int) and v >= 1 for v in constants.values())
+
+
+def test_gate_frontier_parents_are_the_catalogs() -> None:
+    """Every profile's `frontier.gate_methods` names a gate-ranked method and the catalog's
+    parent of it (dvc.yaml cannot look the parent up, so the params carry it; the train CLI
+    refuses a wrong parent only when the stage runs)."""
+    from weightswitch.catalog import PRUNE_PARENTS
+    from weightswitch.params_cli import default_params
+
+    for profile in sorted(p.stem for p in (PROJECT / "conf" / "profile").glob("*.yaml")):
+        params = default_params(PROJECT / "conf", profile=profile)
+        for entry in params["frontier"]["gate_methods"]:
+            assert set(entry) == {"name", "parent"}, (profile, entry)
+            assert entry["name"] in PRUNE_PARENTS, (profile, entry)
+            assert PRUNE_PARENTS[entry["name"]] == entry["parent"] != "dense", (profile, entry)

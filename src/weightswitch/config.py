@@ -411,7 +411,7 @@ PARAMS_KEYS: tuple[str, ...] = (
     "profile", "grid", "datasets", "models", "seeds", "data", "recipe", "archs", "methods",
     "ablations", "frontier",
 )  # fmt: skip
-FRONTIER_KEYS: tuple[str, ...] = ("methods", "sparsity")
+FRONTIER_KEYS: tuple[str, ...] = ("methods", "sparsity", "gate_methods")
 DATA_KEYS: tuple[str, ...] = ("root", "val_size")
 # Keys a params file must give: the built-in default of these is never what a profile means.
 REQUIRED_PARAMS: tuple[str, ...] = ("recipe", "recipe.epochs")
@@ -489,6 +489,7 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
         _check_mapping(params, PARAMS_KEYS, "the top level", {})
         _check_mapping(params.get("data"), DATA_KEYS, "data", {})
         _check_mapping(params.get("frontier"), FRONTIER_KEYS, "frontier", {})
+        _check_gate_methods((params.get("frontier") or {}).get("gate_methods") or [])
         _check_mapping(params.get("recipe"), SECTION_KEYS, "recipe", types)
         for table, names in (("archs", ARCHS), ("methods", METHODS)):
             _check_mapping(params.get(table), names, table, {})
@@ -497,6 +498,22 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
         _check_required(params)
     except UsageError as exc:
         raise UsageError(f"{source}: {exc}") from None
+
+
+def _check_gate_methods(entries: Any) -> None:
+    """`frontier.gate_methods`: a list of {name, parent}, name a gate-ranked pruning method and
+    parent its catalog parent (dvc.yaml's gate-frontier@ stage reads the parent from here)."""
+    from weightswitch.catalog import PRUNE_PARENTS
+
+    gated = sorted(m for m, parent in PRUNE_PARENTS.items() if parent != "dense")
+    for entry in entries if isinstance(entries, list) else [entries]:
+        name = entry.get("name") if isinstance(entry, dict) else None
+        if name not in gated or set(entry) != {"name", "parent"}:
+            raise UsageError(f"frontier.gate_methods: {entry!r} is not {{name: M, parent: P}} "
+                             f"with M one of {', '.join(gated)}")  # fmt: skip
+        if entry["parent"] != PRUNE_PARENTS[name]:
+            raise UsageError(f"frontier.gate_methods: {name} prunes a {PRUNE_PARENTS[name]} "
+                             f"run, not {entry['parent']!r}")  # fmt: skip
 
 
 def _format_paths(tree: dict[str, Any], names: dict[str, Any]) -> None:

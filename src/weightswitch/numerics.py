@@ -38,12 +38,14 @@ REPORT = 2  # 2: built from records/; catalog order, seed markers, full commits
 
 def components(method: str) -> tuple[str, ...]:
     """The components whose numbers a run of `method` depends on (its identity records them)."""
+    from weightswitch.catalog import PRUNE_PARENTS
     from weightswitch.config import PRUNE_METHODS, SWITCHER_METHODS
 
     if method in SWITCHER_METHODS:
         return ("CORE", "SWITCHER")
-    if method in PRUNE_METHODS:
-        return ("CORE", "PRUNE")
+    if method in PRUNE_METHODS:  # a gated parent is exported (W·G) and ranked by switcher code
+        gated = PRUNE_PARENTS[method] != "dense"
+        return ("CORE", "SWITCHER", "PRUNE") if gated else ("CORE", "PRUNE")
     return ("CORE",)
 
 
