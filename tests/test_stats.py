@@ -101,6 +101,7 @@ def _runs() -> pd.DataFrame:
                          "method": method, "seed": seed,
                          "status": "diverged" if value is None else "ok",
                          "test_accuracy": math.nan if value is None else value,
+                         "epochs": math.nan if value is None else 12 if matched else 6,
                          "matched_run": matched})  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -111,6 +112,7 @@ def _points() -> pd.DataFrame:
     rows = [{"profile": "cpu", "dataset": "mnist", "arch": "lenet300", "method": method,
              "seed": seed, "target_sparsity_pct": 90.0, "fc_sparsity_pct": 90.0,
              "test_acc_pct": math.nan if value is None else value,
+             "epochs": None if value is None else 12,
              "status": "diverged" if value is None else "ok"}
             for method, values in acc.items() for seed, value in enumerate(values)]  # fmt: skip
     return pd.DataFrame(rows)
@@ -152,10 +154,12 @@ def test_paired_table_pairs_by_seed_and_counts_every_failed_run() -> None:
     assert front["diff_pp_mean"] == pytest.approx((-0.2 + 0.0 - 0.1) / 3)
     shown = paired_display(table)
     assert list(shown.iloc[0][["comparison", "failures"]]) == [
-        "switcher − dense", "0 / 1 / 0 of 3"]  # fmt: skip
+        "switcher (6 ep) − dense (6 ep)", "0 / 1 / 0 of 3"]  # fmt: skip
+    assert (sw["epochs"], sw["baseline_epochs"]) == (6, 6)  # a diverged run records none
+    assert shown.iloc[2]["comparison"] == "switcher (6 ep) − magnitude (12 ep) (matched to it)"
     assert shown.iloc[0]["pairs"] == "2 (0,1), 1 unpaired"
     assert shown.iloc[0]["rate"].startswith("1/3 = 33% [")
-    assert shown.iloc[5]["comparison"] == "gate at 90% − magnitude at 90%"
+    assert shown.iloc[5]["comparison"] == "gate at 90% (12 ep) − magnitude at 90% (12 ep)"
 
 
 def test_paired_table_without_frontier_or_runs() -> None:

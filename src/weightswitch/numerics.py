@@ -33,7 +33,7 @@ DATA = 1
 CORE = 2  # 2: every method's switchable FC layers start from the reference N(0, 0.01)
 SWITCHER = 1
 PRUNE = 1
-REPORT = 2  # 2: built from records/; catalog order, seed markers, full commits
+REPORT = 3  # 3: paired differences with epochs, conclusions, Spearman(g, |W|), ranking figure, Han stars
 
 
 def components(method: str) -> tuple[str, ...]:

@@ -412,7 +412,10 @@ def build_report(
     The run folders' small records are first copied into `<out>/records` (report/records.py)
     and the report is built from those alone; `rebuild` skips the copy and rebuilds from
     the committed records (a fresh clone has no run folders)."""
+    from weightswitch.report.comparisons import write as write_comparisons
+    from weightswitch.report.frontier import report_points
     from weightswitch.report.frontier import write as write_frontier
+    from weightswitch.report.ranking import write as write_rankings
     from weightswitch.report.records import META_FILE, RECORDS, read_meta, sync
 
     out = Path(out)
@@ -436,8 +439,14 @@ def build_report(
     if workspace is not None:
         write_headline(col, T.summary_table(col), Path(workspace) / "metrics", log)
     figures, notes = write_figures(col, out, records, log)
-    table, more = write_frontier(col, frontier, out, lambda p: _source(col, p), log)
+    points = report_points(col, frontier)
+    table, more = write_frontier(col, points, frontier, out, lambda p: _source(col, p), log)
     tables += [table] if table else []
+    paired, conclusions = write_comparisons(col, points, out, log)
+    tables += paired
+    rankings = write_rankings(col, points, out, lambda p: _source(col, p), log)
+    for key, entries in rankings.items():
+        figures.setdefault(key, []).extend(entries)
     for key, entries in more.items():
         figures.setdefault(key, []).extend(entries)
     for w in col.warnings:
@@ -450,6 +459,7 @@ def build_report(
         notes=notes,
         warnings=col.warnings,
         inline_summary=inline,
+        conclusions=conclusions,
         command=command,
         grid=col.grid,
         run_commits=commits(col.runs["git_commit"]),

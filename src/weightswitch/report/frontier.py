@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from weightswitch.atomic import write_text
-from weightswitch.catalog import CATALOG, PRUNE_METHODS, SWITCHER_METHODS
+from weightswitch.catalog import CATALOG, PRUNE_METHODS, PRUNE_PARENTS, SWITCHER_METHODS
 from weightswitch.report import tables as T
 from weightswitch.report.collect import PAIR, Collection
 from weightswitch.report.index import Entry, RunCount, budget_label, budget_text
@@ -30,12 +30,17 @@ from weightswitch.report.references import (
     REFERENCE_IMPLEMENTATION,
     Reference,
     dense_reference,
+    pruned_references,
     reference_floor,
+    reference_sparsity_pct,
 )
 
 # from the method catalog: pruning methods draw the frontier (and are matched to the
 # switcher's sparsity), switcher methods are the variants compared with it
 FRONTIER_METHODS = PRUNE_METHODS
+# the frontier figure's curves: pruning of the dense run (gate-ranked pruning of a gated run
+# has its own figure, report/ranking.py)
+DENSE_FRONTIER = tuple(m for m in PRUNE_METHODS if PRUNE_PARENTS[m] == "dense")
 VARIANTS = SWITCHER_METHODS
 MATCHED = PRUNE_METHODS
 KINDS: tuple[str, ...] = ("dense", "switcher variant", "matched pruning", "frontier")
@@ -77,9 +82,10 @@ def _method(ref: Reference) -> str:
 
 
 def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.DataFrame:
-    """One row per frontier run (every `metrics.json` under `root`); unusable files are
-    reported in `warn` and skipped, nothing is imputed."""
-    rows = []
+    """One row per frontier run (every `metrics.json` under `root`, status ok; every
+    `diverged.json`, status diverged with NaN numbers: counted, never dropped); unusable
+    files are reported in `warn` and skipped, nothing is imputed."""
+    rows = [*_diverged(root, profile, warn)]
     for path in sorted(root.rglob("metrics.json")) if root.is_dir() else []:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -99,10 +105,34 @@ def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.Dat
                 "target_sparsity_pct": 100.0 * float(data["target_sparsity"]),
                 "fc_sparsity_pct": 100.0 * float(data["fc_sparsity"]),
                 "test_acc_pct": 100.0 * float(data["test_accuracy"]),
+                "epochs": data.get("epochs"),
+                "status": "ok",
             }
         )
-    cols = [*PAIR, "method", "seed", "target_sparsity_pct", "fc_sparsity_pct", "test_acc_pct"]
-    return pd.DataFrame(rows, columns=cols)
+    cols = [*PAIR, "method", "seed", "target_sparsity_pct", "fc_sparsity_pct", "test_acc_pct",
+            "epochs", "status"]  # fmt: skip
+    df = pd.DataFrame(rows, columns=cols)
+    return df.sort_values([*PAIR, "method", "target_sparsity_pct", "seed"]).reset_index(drop=True)
+
+
+def _diverged(root: Path, profile: str | None, warn: list[str]) -> list[dict]:
+    """Rows for the frontier runs that diverged (their diverged.json's identity names them)."""
+    rows = []
+    for path in sorted(root.rglob("diverged.json")) if root.is_dir() else []:
+        try:
+            config = json.loads(path.read_text(encoding="utf-8"))["identity"]["config"]
+            target = float(config["prune"]["sparsity"])
+            row = {"profile": config["profile"], "dataset": config["dataset"],
+                   "arch": config["arch"], "method": config["method"],
+                   "seed": int(config.get("seed", 0))}  # fmt: skip
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            warn.append(f"frontier {path}: unreadable diverged.json ({exc!r}); skipped")
+            continue
+        if profile is None or row["profile"] == profile:
+            rows.append({**row, "target_sparsity_pct": 100.0 * target, "epochs": None,
+                         "fc_sparsity_pct": math.nan, "test_acc_pct": math.nan,
+                         "status": "diverged"})  # fmt: skip
+    return rows
 
 
 def _std(s: pd.Series) -> float:
@@ -266,7 +296,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     dense = ok[ok["method"] == "dense"]
     origin = draw_seeds(ax, dense["fc_sparsity_pct"], dense["test_acc_pct"], dataset, "dense",
                         colors["dense"]).centre if len(dense) else None  # fmt: skip
-    for method in FRONTIER_METHODS:
+    for method in DENSE_FRONTIER:
         pts = mine[mine["method"] == method]
         if pts.empty:
             continue
@@ -292,6 +322,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     if ref is not None and ref.test_accuracy_pct is not None:
         ax.axhline(ref.test_accuracy_pct, color="0.5", ls=":", lw=1,
                    label=f"published dense {ref.test_accuracy_pct:.2f} (Han 2015)")  # fmt: skip
+    published = draw_published(ax, dataset, arch, lambda pct: pct)
     ax.set_title(f"{dataset} / {arch} — profile {profile}")
     ax.set_xlabel("FC sparsity (%)")
     ax.set_ylabel("test accuracy (%)")
@@ -300,7 +331,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     fig.tight_layout()
     variants = "; ".join(f"{m}: {CATALOG[m].description}" for m in VARIANTS
                          if m in set(ok["method"]))  # fmt: skip
-    curves = ", ".join(f"{m} ({CATALOG[m].description})" for m in FRONTIER_METHODS
+    curves = ", ".join(f"{m} ({CATALOG[m].description})" for m in DENSE_FRONTIER
                        if (mine["method"] == m).any())  # fmt: skip
     caption = (
         f"Test accuracy vs. FC sparsity on {dataset} / {arch}, profile {profile}"
@@ -317,28 +348,57 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
         lines.append("dotted, a published dense accuracy")
     if lines:
         caption += f" Horizontal lines are not measurements of this suite: {'; '.join(lines)}."
+    caption += published
     return Plot(f"{profile}/frontier_{dataset}_{arch}", fig, caption)
+
+
+def report_points(col: Collection, frontier_root: Path | None) -> pd.DataFrame | None:
+    """The frontier runs under `frontier_root` of the report's profiles and dataset/arch pairs
+    (diverged ones included, status 'diverged'); None without a frontier root."""
+    if frontier_root is not None and not Path(frontier_root).is_dir():
+        col.warnings.append(f"frontier directory {frontier_root} does not exist; no frontier")
+    if not frontier_root:
+        return None
+    points = collect_frontier(Path(frontier_root), None, col.warnings)
+    profiles = set(col.ok["profile"].unique())
+    pairs = set(zip(col.runs["dataset"], col.runs["arch"], strict=True))
+    mine = [(d, a) in pairs for d, a in zip(points["dataset"], points["arch"], strict=True)]
+    return points[points["profile"].isin(profiles) & pd.Series(mine, index=points.index)]
+
+
+def draw_published(ax, dataset: str, arch: str, x_of: Callable[[float], float]) -> str:
+    """Han et al. 2015's pruned networks for this pair as labelled star markers at the
+    sparsity their compression implies (`x_of` maps that sparsity in % to the axis); returns
+    the caption's sentence (empty without any)."""
+    refs = pruned_references(dataset, arch)
+    for ref in refs:
+        ax.scatter([x_of(reference_sparsity_pct(ref))], [ref.test_accuracy_pct], marker="*",
+                   s=110, color="0.35", edgecolor="black", linewidth=0.6, zorder=6,
+                   label=f"Han et al. 2015, published: {ref.test_accuracy_pct:.2f} at "
+                         f"{ref.compression:g}x fewer parameters")  # fmt: skip
+    if not refs:
+        return ""
+    return (" Stars: Han et al. 2015's published magnitude-pruned-and-retrained networks "
+            "(Table 1: 12x fewer parameters, drawn at 1 - 1/12 = 91.7% sparsity of all "
+            "parameters, convolutions included for LeNet-5; their own training, far longer "
+            "than this budget), not measurements of this suite.")  # fmt: skip
 
 
 def write(
     col: Collection,
+    points: pd.DataFrame | None,
     frontier_root: Path | None,
     out: Path,
     source: Callable[[str], str],
     log: Callable[[str], None],
 ) -> tuple[Entry | None, dict[str, list[Entry]]]:
-    """Write tables/frontier.{csv,md,tex} and one figure per profile and pair; return the
-    table's index entry and the figures' entries per profile."""
+    """Write tables/frontier.{csv,md,tex} and one figure per profile and pair (`points`:
+    `report_points`); return the table's index entry and the figures' entries per profile."""
     from weightswitch.report import figures as F
 
     profiles = sorted(col.ok["profile"].unique())
-    if frontier_root is not None and not Path(frontier_root).is_dir():
-        col.warnings.append(f"frontier directory {frontier_root} does not exist; no frontier")
-    points = collect_frontier(Path(frontier_root), None, col.warnings) if frontier_root else None
-    if points is not None:  # the report's profiles and dataset/arch pairs only
-        pairs = set(zip(col.runs["dataset"], col.runs["arch"], strict=True))
-        mine = [(d, a) in pairs for d, a in zip(points["dataset"], points["arch"], strict=True)]
-        points = points[points["profile"].isin(profiles) & pd.Series(mine, index=points.index)]
+    if points is not None:
+        points = points[points["status"] == "ok"]
     table = frontier_table(T.runs_table(col), points if points is not None else pd.DataFrame())
     interesting = table[table["kind"].isin(("switcher variant", "frontier"))]
     if interesting.empty:

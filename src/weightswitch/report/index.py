@@ -156,6 +156,7 @@ class Index:
     notes: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     inline_summary: str = ""
+    conclusions: str = ""  # report.comparisons.conclusions: claims with their intervals
     command: str = "weightswitch report"
     grid: str | None = None
     # what the citation names: the runs' code commits and the year their records were taken
@@ -215,6 +216,9 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
     lines += ["## Profiles, data and seeds", "", _md(index.profiles), ""]
     if index.inline_summary:
         lines += ["## Summary", "", index.inline_summary, ""]
+    if index.conclusions:
+        lines += ["## Conclusions (paired by seed, 95% confidence intervals)", "",
+                  index.conclusions, ""]  # fmt: skip
     lines += ["## Tables", ""]
     for e in index.tables:
         lines += [f"### {e.title}", "", e.caption, "", f"Files: {_links(e.files, out)}", ""]

@@ -182,3 +182,16 @@ def dense_reference(dataset: str, arch: str) -> Reference | None:
         if ref.dataset == dataset and ref.arch == arch and ref.setting.startswith("dense"):
             return ref
     return None
+
+
+def pruned_references(dataset: str, arch: str) -> list[Reference]:
+    """Published pruned networks for a pair (Han et al. 2015's 12x LeNets), drawn as reference
+    points at the sparsity their compression implies (1 - 1/compression of ALL parameters:
+    LeNet-300-100 is all FC; LeNet-5's 12x includes its convolutions), never as a curve."""
+    return [ref for ref in REFERENCES if (ref.dataset, ref.arch) == (dataset, arch)
+            and ref.kind == "published pruning" and ref.compression]  # fmt: skip
+
+
+def reference_sparsity_pct(ref: Reference) -> float:
+    """The parameter sparsity (%) a published compression ratio implies."""
+    return 100.0 * (1.0 - 1.0 / float(ref.compression or 1.0))

@@ -318,7 +318,8 @@ def latex(
 PAIRED_KINDS: tuple[str, ...] = ("vs dense", "matched sparsity", "frontier vs dense",
                                  "frontier vs magnitude")  # fmt: skip
 PAIRED_COLUMNS: tuple[str, ...] = (
-    *PAIR, "kind", "method", "baseline", "target_sparsity_pct", "n_pairs", "seeds",
+    *PAIR, "kind", "method", "baseline", "target_sparsity_pct", "epochs", "baseline_epochs",
+    "n_pairs", "seeds",
     "diff_pp_mean", "diff_pp_ci_low", "diff_pp_ci_high", "claim", "n_unpaired",
     "n_runs", "n_missing", "n_diverged", "n_collapsed",
     "failure_rate", "failure_ci_low", "failure_ci_high",
@@ -332,20 +333,23 @@ PAIRED_NOTE = (
     "runs are counted, never dropped silently: a collapsed run (test accuracy at most twice "
     "chance) has an accuracy and stays in the mean; a diverged run has none, so its seed has "
     "no pair (counted in 'unpaired' and 'diverged'); failure rate = (collapsed + diverged) / "
-    "runs that ran, of the compared method, with its 95% Wilson interval."
+    "runs that ran, of the compared method, with its 95% Wilson interval. Epochs (ep): each "
+    "method's total training epochs (a pruning run counts its parent's epochs plus its "
+    "fine-tuning)."
 )
 
 
 @dataclass(frozen=True)
 class _Side:
-    """One method's runs in one comparison group: accuracy (%) per seed (NaN: no result)
-    and the counts of its runs."""
+    """One method's runs in one comparison group: accuracy (%) per seed (NaN: no result),
+    the counts of its runs and its total training epochs (NaN: none recorded)."""
 
     acc: dict[int, float]
     runs: int
     missing: int
     diverged: int
     collapsed: int
+    epochs: float = math.nan
 
 
 def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
@@ -355,14 +359,16 @@ def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
                                           strict=True)}  # fmt: skip
     flags = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
     status = sel["status"]
+    epochs = pd.to_numeric(sel["epochs"], errors="coerce").max() if "epochs" in sel else math.nan
     return _Side(acc, len(sel), int((status == MISSING).sum()), int((status == DIVERGED).sum()),
-                 int(sum(bool(f) for f in flags)))  # fmt: skip
+                 int(sum(bool(f) for f in flags)), float(epochs))  # fmt: skip
 
 
 def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
     """Runs and frontier points in one frame: PAIR, method, seed, status, acc_pct, target
     (NaN: not a frontier run), matched_to (the method a matched run was matched to)."""
     main = runs[[*PAIR, "method", "seed", "status"]].copy()
+    main["epochs"] = runs.get("epochs", math.nan)
     main["acc_pct"] = runs["test_accuracy"].to_numpy(dtype=float) * 100.0
     main["target"] = math.nan
     main["matched_to"] = [_matched_method(v) for v in runs.get("matched_run", [None] * len(runs))]
@@ -370,6 +376,7 @@ def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
     if points is not None and len(points):
         front = points[[*PAIR, "method", "seed"]].copy()
         front["status"] = points.get("status", "ok")
+        front["epochs"] = points.get("epochs", math.nan)
         front["acc_pct"] = points["test_acc_pct"].to_numpy(dtype=float)
         front["target"] = points["target_sparsity_pct"].to_numpy(dtype=float)
         front["matched_to"] = None
@@ -404,7 +411,8 @@ def paired_table(
         rate = wilson_interval(a.collapsed + a.diverged, ran, level)
         rows.append({
             **dict(zip(PAIR, pair, strict=True)), "kind": kind, "method": method,
-            "baseline": baseline, "target_sparsity_pct": target, "n_pairs": diff.n,
+            "baseline": baseline, "target_sparsity_pct": target, "epochs": a.epochs,
+            "baseline_epochs": b.epochs, "n_pairs": diff.n,
             "seeds": ",".join(map(str, paired)), "diff_pp_mean": diff.estimate,
             "diff_pp_ci_low": diff.low, "diff_pp_ci_high": diff.high,
             "claim": claim(diff), "n_unpaired": len(have) - len(paired), "n_runs": a.runs,
@@ -459,6 +467,11 @@ PAIRED_HEADERS = {
 }
 
 
+def epochs_text(epochs: float) -> str:
+    """' (12 ep)': a method's total training epochs in a comparison's name."""
+    return "" if epochs is None or math.isnan(epochs) else f" ({epochs:g} ep)"
+
+
 def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
     """Strings for the paired table (Markdown, LaTeX)."""
     rows = []
@@ -473,8 +486,8 @@ def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
                 f"{100 * r.failure_ci_high:.0f}]")  # fmt: skip
         rows.append({
             "profile": r.profile, "dataset": r.dataset, "arch": r.arch,
-            "comparison": f"{r.method}{at} − {r.baseline}"
-                          + (at if r.baseline != "dense" else "")
+            "comparison": f"{r.method}{at}{epochs_text(r.epochs)} − {r.baseline}"
+                          + (at if r.baseline != "dense" else "") + epochs_text(r.baseline_epochs)
                           + (" (matched to it)" if r.kind == "matched sparsity" else ""),
             "diff": diff if r.n_pairs else DASH, "claim": r.claim,
             "pairs": f"{r.n_pairs} ({r.seeds or DASH})"

@@ -1,0 +1,214 @@
+"""The numbers a conclusion may cite (issue 28), each with its 95% interval.
+
+- `tables/paired.{csv,md,tex}`: paired differences of test accuracy by seed
+  (`tables.paired_table`): every method vs dense, every switcher variant vs the pruning runs
+  matched to its sparsity, and every frontier method (gate-ranked ones included) vs dense and
+  vs magnitude at the same target, each naming both sides' total training epochs; failed runs
+  counted with a Wilson interval of their rate.
+- `tables/gate_spearman.{csv,md}`: Spearman(g, |W|) per switched layer at the end of training,
+  mean and t interval over seeds; `gate_spearman_epochs.csv` holds every epoch's value.
+- `conclusions(...)`: the report README's claims, by the wording rule of `report.stats`: a
+  difference only where its interval excludes zero, each under its budget.
+
+Metrics only: the figures that draw these numbers live in `report.ranking`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+
+from weightswitch.atomic import write_text
+from weightswitch.catalog import CATALOG, method_order
+from weightswitch.report import tables as T
+from weightswitch.report.collect import PAIR, Collection
+from weightswitch.report.index import Entry, budget_label, budget_text
+from weightswitch.report.stats import t_interval, wilson_interval
+
+Log = Callable[[str], None]
+SPEARMAN_COLUMNS = (*PAIR, "method", "layer", "n", "seeds", "rho_mean", "rho_ci_low",
+                    "rho_ci_high", "rho_min", "rho_max")  # fmt: skip
+SPEARMAN_HEADERS = {
+    "dataset": "dataset",
+    "arch": "arch",
+    "method": "method",
+    "layer": "layer",
+    "rho": "Spearman(g, |W|), mean [95% CI]",
+    "range": "min to max over seeds",
+    "n": "n (seeds)",
+}
+# the target sparsity (%) the conclusions quote for gate-ranked vs magnitude pruning
+HEADLINE_TARGET = 90.0
+
+
+def spearman_epochs(col: Collection) -> pd.DataFrame:
+    """Every switcher run's per-epoch Spearman(g, |W|) per layer, from its metrics.json (the
+    small record `gate_weight_spearman` kept during training): one row per run, epoch, layer."""
+    rows = []
+    ok = col.runs[(col.runs["status"] == "ok") & col.runs["path"].notna()]
+    for r in ok.itertuples(index=False):
+        try:
+            data = json.loads((Path(r.path) / "metrics.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        for entry in data.get("gate_weight_spearman") or []:
+            for layer, rho in entry.items():
+                if layer != "epoch":
+                    rows.append({**{k: getattr(r, k) for k in PAIR}, "method": r.method,
+                                 "seed": int(r.seed), "epoch": int(entry["epoch"]),
+                                 "layer": layer, "rho": float(rho)})  # fmt: skip
+    return pd.DataFrame(rows, columns=[*PAIR, "method", "seed", "epoch", "layer", "rho"])
+
+
+def spearman_table(epochs: pd.DataFrame) -> pd.DataFrame:
+    """Per pair, method and layer: Spearman(g, |W|) at each run's last epoch, mean with its t
+    interval over seeds, and the range."""
+    if epochs.empty:
+        return pd.DataFrame(columns=list(SPEARMAN_COLUMNS))
+    last = epochs[epochs["epoch"] == epochs.groupby([*PAIR, "method", "seed"])["epoch"]
+                  .transform("max")]  # fmt: skip
+    rows = []
+    for (*pair, method, layer), g in last.groupby([*PAIR, "method", "layer"], sort=True):
+        rho = g.dropna(subset=["rho"])
+        ci = t_interval(rho["rho"])
+        rows.append({**dict(zip(PAIR, pair, strict=True)), "method": method, "layer": layer,
+                     "n": ci.n, "seeds": ",".join(map(str, sorted(rho["seed"]))),
+                     "rho_mean": ci.estimate, "rho_ci_low": ci.low, "rho_ci_high": ci.high,
+                     "rho_min": rho["rho"].min(), "rho_max": rho["rho"].max()})  # fmt: skip
+    out = pd.DataFrame(rows, columns=list(SPEARMAN_COLUMNS))
+    order = {m: i for i, m in enumerate(method_order(out["method"].unique()))}
+    out = out.assign(_m=out["method"].map(order)).sort_values([*PAIR, "_m", "layer"])
+    return out.drop(columns="_m").reset_index(drop=True)
+
+
+def _num(v: float, digits: int = 2) -> str:
+    return T.DASH if v is None or math.isnan(v) else f"{v:+.{digits}f}"
+
+
+def spearman_display(table: pd.DataFrame) -> pd.DataFrame:
+    rows = [{
+        "profile": r.profile, "dataset": r.dataset, "arch": r.arch, "method": r.method,
+        "layer": r.layer,
+        "rho": _num(r.rho_mean) + (f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
+                                   if not math.isnan(r.rho_ci_low) else ""),
+        "range": f"{_num(r.rho_min)} to {_num(r.rho_max)}", "n": f"{r.n} ({r.seeds})",
+    } for r in table.itertuples(index=False)]  # fmt: skip
+    return pd.DataFrame(rows, columns=["profile", *SPEARMAN_HEADERS])
+
+
+def _by_profile(shown: pd.DataFrame, title: str, headers: dict[str, str], cap: str) -> str:
+    md = [f"# {title}\n\n{cap}\n"]
+    for profile, g in shown.groupby("profile", sort=True):
+        md += [f"## Profile `{profile}`{budget_label(str(profile))}\n",
+               T.markdown(g.drop(columns="profile"), headers)]  # fmt: skip
+    return "\n".join(md)
+
+
+def write(
+    col: Collection, points: pd.DataFrame | None, out: Path, log: Log
+) -> tuple[list[Entry], str]:
+    """Write the paired and Spearman tables; return their index entries and the README's
+    conclusions (Markdown; empty when nothing is paired)."""
+    from weightswitch.report.figures import collapsed
+
+    tdir = out / "tables"
+    entries: list[Entry] = []
+    paired = T.paired_table(col.runs, points, collapsed=collapsed)
+    if len(paired):
+        shown = T.paired_display(paired)
+        files = [
+            write_text(tdir / "paired.csv", paired.to_csv(index=False, float_format="%.6g")),
+            write_text(tdir / "paired.md", _by_profile(shown, "Paired differences",
+                                                       T.PAIRED_HEADERS, T.PAIRED_NOTE)),
+            write_text(tdir / "paired.tex", T.latex(shown, T.PAIRED_NOTE, "tab:paired",
+                                                    T.PAIRED_HEADERS,
+                                                    group=("profile", "dataset", "arch"))),
+        ]  # fmt: skip
+        entries.append(Entry("Paired differences with 95% confidence intervals",
+                             T.PAIRED_NOTE, files))  # fmt: skip
+    epochs = spearman_epochs(col)
+    if len(epochs):
+        table = spearman_table(epochs)
+        cap = (
+            "Spearman rank correlation between each switched layer's gate g and |W| at the "
+            "end of training (average ranks for ties), mean with its 95% Student-t interval "
+            "over seeds, and the range. Near 0: the gates do not rank connections by "
+            "magnitude; near 1: a magnitude ranking in disguise. Neuron gates are compared "
+            "with their input unit's mean |W|. Every epoch's value: gate_spearman_epochs.csv."
+        )
+        files = [
+            write_text(tdir / "gate_spearman.csv", table.to_csv(index=False, float_format="%.6g")),
+            write_text(tdir / "gate_spearman.md", _by_profile(spearman_display(table),
+                       "Gate-weight rank correlation", SPEARMAN_HEADERS, cap)),
+            write_text(tdir / "gate_spearman_epochs.csv",
+                       epochs.to_csv(index=False, float_format="%.6g")),
+        ]  # fmt: skip
+        entries.append(Entry("Gate-weight rank correlation (Spearman)", cap, files))
+    for e in entries:
+        log(f"wrote {', '.join(str(f.relative_to(out)) for f in e.files)}")
+    return entries, conclusions(col, paired, spearman_table(epochs) if len(epochs) else None)
+
+
+def _line(r: pd.Series) -> str:
+    at = "" if math.isnan(r.target_sparsity_pct) else f" at {r.target_sparsity_pct:g}% FC sparsity"
+    ep, base_ep = T.epochs_text(r.epochs), T.epochs_text(r.baseline_epochs)
+    return f"{r.method}{ep} − {r.baseline}{base_ep}{at}: {r.claim} [pairs: {r.n_pairs}]"
+
+
+def _rate(r: pd.Series) -> str:
+    ran = int(r.n_runs - r.n_missing)
+    rate = wilson_interval(int(r.n_collapsed + r.n_diverged), ran)
+    if not ran:
+        return ""
+    return (f"{r.method}: {int(r.n_collapsed)} collapsed and {int(r.n_diverged)} diverged of "
+            f"{ran} runs ({100 * rate.estimate:.0f}%, 95% Wilson interval "
+            f"{100 * rate.low:.0f} to {100 * rate.high:.0f}%)")
+
+
+def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | None) -> str:
+    """Markdown: per profile and pair, the failure rates of the switcher variants, their
+    differences from dense and from the runs matched to their sparsity, gate-ranked minus
+    magnitude pruning at HEADLINE_TARGET, and the end-of-training Spearman(g, |W|); every
+    difference in the wording rule's terms."""
+    if paired.empty:
+        return ""
+    parts = [
+        "Differences are paired by seed (mean and 95% Student-t interval over seeds); one is "
+        "claimed only where its interval excludes zero. Every line names each side's total "
+        "training epochs (ep). All pairs and sparsities: tables/paired.md.",
+        "",
+    ]
+    switchers = {m for m, spec in CATALOG.items() if spec.kind == "switcher"}
+    for (profile, dataset, arch), g in paired.groupby(list(PAIR), sort=True):
+        parts += [f"### {dataset} / {arch}, profile `{profile}` — "
+                  f"{budget_text(col, str(profile))}", ""]  # fmt: skip
+        vs_dense = g[(g["kind"] == "vs dense") & g["method"].isin(switchers)]
+        rates = [_rate(r) for r in vs_dense.itertuples(index=False)]
+        if any(rates):
+            parts.append("- Failures (collapsed: test accuracy at most twice chance): "
+                         + "; ".join(filter(None, rates)) + ".")  # fmt: skip
+        parts += [f"- {_line(r)}" for r in vs_dense.itertuples(index=False)]
+        matched = g[g["kind"] == "matched sparsity"]
+        parts += [f"- {_line(r)} (the baseline pruned to the variant's own per-layer "
+                  "sparsity)" for r in matched.itertuples(index=False)]  # fmt: skip
+        gated = g[(g["kind"] == "frontier vs magnitude")
+                  & (g["target_sparsity_pct"] == HEADLINE_TARGET)
+                  & g["method"].map(lambda m: CATALOG[m].parent not in (None, "dense")
+                                    if m in CATALOG else False)]  # fmt: skip
+        parts += [f"- {_line(r)}" for r in gated.itertuples(index=False)]
+        if spearman is not None:
+            mine = spearman[(spearman["profile"] == profile) & (spearman["dataset"] == dataset)
+                            & (spearman["arch"] == arch)]  # fmt: skip
+            rhos = [f"{r.method} {r.layer} {_num(r.rho_mean)}"
+                    + (f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
+                       if not math.isnan(r.rho_ci_low) else "")
+                    for r in mine.itertuples(index=False)]  # fmt: skip
+            if rhos:
+                parts.append("- Spearman(g, |W|) at the end of training, mean [95% CI]: "
+                             + "; ".join(rhos) + ".")  # fmt: skip
+        parts.append("")
+    return "\n".join(parts)

@@ -1,0 +1,130 @@
+"""Which ranking of connections survives pruning (issue 28): one figure per dataset/arch.
+
+Test accuracy against compression (1 / (1 - FC sparsity), log axis) for every frontier
+ranking that ran on the pair: magnitude and random pruning of the dense run, and the gate g
+or |g·W| of a finished connection-gated run (the switcher and its ablations), each pruned to
+the same sparsities and fine-tuned alike. Every seed is its own thin line, so a curve's mean
+never hides a collapsed seed; the thick line is the mean over the seeds that ran. The right
+panel zooms in on the band around dense, where the rankings differ by tenths of a point.
+Han et al. 2015's published 12x networks are stars, with their provenance.
+
+Drawn only where a gate-ranked point exists; the numbers are in tables/paired.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from weightswitch.catalog import PRUNE_PARENTS, method_order
+from weightswitch.report.collect import Collection
+from weightswitch.report.index import Entry, RunCount, budget_label, budget_text
+
+Log = Callable[[str], None]
+ZOOM_BELOW_PP = 3.0  # the right panel: dense mean - 3 pp up to the best point
+
+
+def _compression(sparsity_pct: pd.Series | float) -> pd.Series | float:
+    return 1.0 / (1.0 - np.asarray(sparsity_pct, float) / 100.0)
+
+
+def has_gate_ranking(points: pd.DataFrame) -> bool:
+    return bool(points["method"].map(lambda m: PRUNE_PARENTS.get(m, "dense") != "dense").any())
+
+
+def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str,
+         source: str):  # fmt: skip
+    """The ranking figure of one pair (`points`: ok frontier runs, one row each; `runs`: the
+    main runs as `tables.runs_table`, for the dense reference)."""
+    import matplotlib.pyplot as plt
+
+    from weightswitch.report.figures import Plot
+    from weightswitch.report.frontier import draw_published
+    from weightswitch.report.style import method_colors, method_line, method_marker
+
+    mine = points[(points["profile"] == profile) & (points["dataset"] == dataset)
+                  & (points["arch"] == arch)]  # fmt: skip
+    dense = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
+                 & (runs["arch"] == arch) & (runs["method"] == "dense")
+                 & (runs["status"] == "ok")]["test_acc_pct"]  # fmt: skip
+    methods = method_order(mine["method"].unique())
+    colors = method_colors(methods)
+    fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.6))
+    for ax in axes:
+        for method in methods:
+            pts = mine[mine["method"] == method].sort_values("target_sparsity_pct")
+            for _, seed in pts.groupby("seed"):
+                ax.plot(_compression(seed["fc_sparsity_pct"]), seed["test_acc_pct"],
+                        color=colors[method], lw=0.7, alpha=0.45)  # fmt: skip
+            mean = pts.groupby("target_sparsity_pct").agg(
+                x=("fc_sparsity_pct", "mean"), y=("test_acc_pct", "mean"), n=("seed", "count"))
+            n = int(mean["n"].max()) if len(mean) else 0
+            parent = PRUNE_PARENTS.get(method, "dense")
+            ax.plot(_compression(mean["x"]), mean["y"], color=colors[method],
+                    ls=method_line(method), lw=1.8, marker=method_marker(method), ms=5,
+                    label=f"{method} (ranks the {parent} run; mean of {n})")  # fmt: skip
+        if len(dense):
+            ax.axhline(dense.mean(), color="black", lw=0.9, ls=":",
+                       label=f"dense, unpruned (mean of {len(dense)})")  # fmt: skip
+        published = draw_published(ax, dataset, arch, lambda pct: float(_compression(pct)))
+        ax.set_xscale("log")
+        ticks = [2, 3, 5, 10, 20, 50]
+        ax.set_xticks(ticks, [f"{t}x\n({100 * (1 - 1 / t):.0f}%)" for t in ticks])
+        ax.set_xlabel("FC compression, log axis (FC sparsity)")
+        ax.set_ylabel("test accuracy (%)")
+    axes[0].set_title("all points")
+    if len(dense):
+        top = float(max(mine["test_acc_pct"].max(), dense.max()))
+        axes[1].set_ylim(float(dense.mean()) - ZOOM_BELOW_PP, top + 0.3)
+    axes[1].set_title(f"zoom: within {ZOOM_BELOW_PP:g} pp of dense")
+    fig.suptitle(f"Which ranking survives pruning: {dataset} / {arch} — profile {profile}")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3,
+               bbox_to_anchor=(0.5, -0.02))  # fmt: skip
+    fig.tight_layout(rect=(0, 0.13, 1, 1))
+    caption = (
+        f"Test accuracy vs. FC compression on {dataset} / {arch}, profile {profile}"
+        f"{budget_label(profile)}, from {source}. Each ranking prunes a finished run of the "
+        "same seed to the same per-layer FC sparsities and fine-tunes it alike: magnitude and "
+        "random rank the dense run's weights; gate* rank a connection-gated run's effective "
+        "weights W·G by its gate g (gate, gate-noise, gate-free) or by |g·W| (gate-weight*). "
+        "Thin lines: one seed each; thick: the mean over the seeds that ran (n in the legend; "
+        "diverged runs are counted in tables/paired.md). Right: the same, zoomed to the band "
+        f"within {ZOOM_BELOW_PP:g} points of dense." + published
+    )
+    return Plot(f"{profile}/ranking_{dataset}_{arch}", fig, caption)
+
+
+def write(
+    col: Collection,
+    points: pd.DataFrame | None,
+    out: Path,
+    source: Callable[[str], str],
+    log: Log,
+) -> dict[str, list[Entry]]:
+    """One ranking figure per profile and pair that has a gate-ranked frontier point."""
+    from weightswitch.report import figures as F
+    from weightswitch.report import tables as T
+
+    if points is None or points.empty:
+        return {}
+    ok = points[points["status"] == "ok"]
+    if ok.empty or not has_gate_ranking(ok):
+        return {}
+    F.setup()
+    runs = T.runs_table(col)
+    profiles = sorted(col.ok["profile"].unique())
+    figures: dict[str, list[Entry]] = {}
+    for (profile, dataset, arch), g in ok.groupby(["profile", "dataset", "arch"], sort=True):
+        if not has_gate_ranking(g):
+            continue
+        plot = draw(runs, ok, str(profile), str(dataset), str(arch), source(str(profile)))
+        if len(profiles) == 1:
+            plot.stem = plot.stem.split("/", 1)[1]
+        budget, partial = budget_text(col, str(profile)), RunCount.of(col.runs, profile).label()
+        entry = F.publish(plot, out, budget, partial, f"ranking {dataset} {arch}", log)
+        figures.setdefault(str(profile), []).append(entry)
+    return figures
