@@ -47,7 +47,8 @@ def synth(tmp_path: Path) -> Path:
         _run(runs, f"mnist-lenet300-switcher-s{seed}",
              _metrics("switcher", seed, SWITCHER[seed], 6, gate_weight_spearman=spearman))
         _run(front, f"mnist-lenet300-magnitude-0.9-s{seed}",
-             _metrics("magnitude", seed, MAGNITUDE_90[seed], 12, target=0.9))
+             _metrics("magnitude", seed, MAGNITUDE_90[seed], 12, target=0.9,
+                      allocation="uniform", output_layer="fc2"))
         if GATE_90[seed] is not None:
             _run(front, f"mnist-lenet300-gate-0.9-s{seed}",
                  _metrics("gate", seed, GATE_90[seed], 12, target=0.9))
@@ -131,3 +132,14 @@ def test_frontier_figure_draws_han_2015_as_labelled_stars() -> None:
     labels = [t.get_text() for t in plot.figure.axes[0].get_legend().get_texts()]
     assert any(t.startswith("Han et al. 2015, published: 98.41 at 12x") for t in labels)
     assert "Stars: Han et al. 2015" in plot.caption
+
+
+def test_every_table_states_epochs_and_the_output_layers_treatment(synth: Path) -> None:
+    out = _report(synth)
+    summary = pd.read_csv(out / "tables" / "summary.csv").set_index("method")
+    assert summary.loc["dense", "epochs"] == 6 and summary.loc["switcher", "epochs"] == 6
+    assert "epochs (total)" in (out / "tables" / "summary.md").read_text()
+    frontier = (out / "tables" / "frontier.md").read_text()
+    assert "epochs (total)" in frontier
+    assert ("Per-layer allocation: uniform: every FC layer, the output layer (fc2) included, "
+            "pruned to the target (gate, magnitude)") in frontier  # fmt: skip

@@ -33,7 +33,7 @@ DATA = 1
 CORE = 2  # 2: every method's switchable FC layers start from the reference N(0, 0.01)
 SWITCHER = 1
 PRUNE = 1
-REPORT = 3  # 3: paired differences with epochs, conclusions, Spearman(g, |W|), ranking figure, Han stars
+REPORT = 3  # 3: paired differences (epochs), conclusions, Spearman(g, |W|), ranking figure
 
 
 def components(method: str) -> tuple[str, ...]:

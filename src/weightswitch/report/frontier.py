@@ -53,13 +53,14 @@ STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean",
                 "fc_sparsity_pct_std", "n",
                 "test_acc_pct_min", "test_acc_pct_max", "fc_sparsity_pct_min",
                 "fc_sparsity_pct_max")  # fmt: skip
-COLUMNS = (*PAIR, "kind", "method", "target_sparsity_pct", *STAT_COLUMNS,
+COLUMNS = (*PAIR, "kind", "method", "target_sparsity_pct", "epochs", *STAT_COLUMNS,
            "frontier_acc_pct", "delta_vs_frontier_pp", "delta_vs_frontier_pp_std")  # fmt: skip
 HEADERS = {
     "dataset": "dataset",
     "arch": "arch",
     "kind": "kind",
     "method": "method",
+    "epochs": "epochs (total)",
     "target": "target FC sparsity (%)",
     "sparsity": "FC sparsity (%)",
     "acc": "test acc. (%)",
@@ -106,13 +107,38 @@ def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.Dat
                 "fc_sparsity_pct": 100.0 * float(data["fc_sparsity"]),
                 "test_acc_pct": 100.0 * float(data["test_accuracy"]),
                 "epochs": data.get("epochs"),
+                "allocation": data.get("allocation") or "uniform",
+                "output_layer": data.get("output_layer"),
                 "status": "ok",
             }
         )
     cols = [*PAIR, "method", "seed", "target_sparsity_pct", "fc_sparsity_pct", "test_acc_pct",
-            "epochs", "status"]  # fmt: skip
+            "epochs", "allocation", "output_layer", "status"]  # fmt: skip
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values([*PAIR, "method", "target_sparsity_pct", "seed"]).reset_index(drop=True)
+
+
+ALLOCATION_TEXT = {
+    "uniform": "uniform: every FC layer, the output layer ({out}) included, pruned to the "
+               "target",
+    "output-denser": "output layer denser: the output layer ({out}) pruned to 0.8 x the target, "
+                     "the other FC layers to one common sparsity that keeps the FC total at it",
+    "global": "global: one magnitude threshold across all FC layers, the output layer ({out}) "
+              "included",
+}  # fmt: skip
+
+
+def allocation_text(points: pd.DataFrame) -> str:
+    """How the frontier runs allocated the target over the layers (the output layer's
+    treatment stated), from their metrics.json."""
+    if points is None or points.empty or "allocation" not in points:
+        return ""
+    parts = []
+    for allocation, g in points.dropna(subset=["allocation"]).groupby("allocation", sort=True):
+        out = ", ".join(sorted({str(o) for o in g["output_layer"].dropna()})) or "last"
+        text = ALLOCATION_TEXT.get(str(allocation), str(allocation)).format(out=out)
+        parts.append(f"{text} ({', '.join(sorted(set(g['method'])))})")
+    return " Per-layer allocation: " + "; ".join(parts) + "." if parts else ""
 
 
 def _diverged(root: Path, profile: str | None, warn: list[str]) -> list[dict]:
@@ -141,6 +167,7 @@ def _std(s: pd.Series) -> float:
 
 
 def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    df = df.assign(epochs=pd.to_numeric(df.get("epochs", math.nan), errors="coerce"))
     g = df.groupby(keys, dropna=False)
     return g.agg(
         test_acc_pct_mean=("test_acc_pct", "mean"),
@@ -152,6 +179,7 @@ def _stats(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
         test_acc_pct_max=("test_acc_pct", "max"),
         fc_sparsity_pct_min=("fc_sparsity_pct", "min"),
         fc_sparsity_pct_max=("fc_sparsity_pct", "max"),
+        epochs=("epochs", "max"),
     ).reset_index()
 
 
@@ -239,6 +267,7 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
             "arch": r.arch,
             "kind": r.kind,
             "method": r.method,
+            "epochs": T.DASH if pd.isna(r.epochs) else f"{float(r.epochs):g}",
             "target": num(r.target_sparsity_pct),
             "sparsity": T.fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, int(r.n)),
             "acc": T.fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, int(r.n)),
@@ -339,7 +368,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
         f"layer to fixed FC sparsities by {curves}; each curve point is the seeds' mean, or "
         "their median where some collapsed; small dots: the frontier runs. Markers: "
         f"{variants or 'no switcher variant'}, at the sparsity their gates reached. {SEED_NOTE}"
-    )
+    ) + allocation_text(mine)
     lines = []
     if claims(dataset, arch):
         lines.append(f"dashed, the accuracy the reference code reports at least "
@@ -418,6 +447,7 @@ def write(
         + (f"{frontier_root}." if frontier_root else "none given.")
         + " A pair without frontier runs has rows here but no frontier figure. The "
         "reference's claimed accuracies below are NOT measurements."
+        + allocation_text(points)
     )
     md = [f"# Frontier and ablations\n\n{cap}\n"]
     for profile, g in shown.groupby("profile", sort=True):

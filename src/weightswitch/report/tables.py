@@ -71,6 +71,8 @@ def summary_table(col: Collection) -> pd.DataFrame:
         )
         row["n_diverged"] = int((sel["status"] == DIVERGED).sum())
         row["seeds"] = ",".join(str(s) for s in sorted(ok["seed"]))
+        # total training epochs (a pruning run counts its parent's plus its fine-tuning)
+        row["epochs"] = pd.to_numeric(ok["epochs"], errors="coerce").max() if len(ok) else math.nan
         for src, stem, scale in STATS:
             values = ok[src].dropna() * scale
             row[f"{stem}_mean"] = values.mean() if len(values) else math.nan
@@ -175,6 +177,7 @@ SUMMARY_HEADERS = {
     "dataset": "dataset",
     "arch": "arch",
     "method": "method",
+    "epochs": "epochs (total)",
     "acc": "test acc. (%)",
     "delta": "Δ vs dense (pp)",
     "sparsity": "FC sparsity (%)",
@@ -205,6 +208,7 @@ def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
                 "dataset": r.dataset,
                 "arch": r.arch,
                 "method": r.method,
+                "epochs": DASH if math.isnan(r.epochs) else f"{r.epochs:g}",
                 "acc": fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, n, empty=empty),
                 "delta": _fmt_num(r.delta_vs_dense_pp, signed=True),
                 "sparsity": fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, n, empty=empty),
