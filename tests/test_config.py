@@ -139,3 +139,21 @@ def test_repo_params_file_resolves_for_every_method() -> None:
             build_config(model["arch"], model["dataset"], method, params)
         for method in ("magnitude", "random"):
             build_config(model["arch"], model["dataset"], method, params, {"prune.match": "x"})
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{name: gate, parent: switcher-noise}", "gate prunes a switcher run, not"),
+        ("{name: magnitude, parent: dense}", "with M one of gate, gate-free, gate-noise"),
+        ("gate", "is not {name: M, parent: P}"),
+    ],
+)
+def test_gate_frontier_entries_are_checked(tmp_path, entry: str, message: str) -> None:
+    """dvc.yaml's gate-frontier@ stage takes the parent from params: a wrong one is refused in
+    one line before any stage runs."""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"recipe: {{epochs: 2}}\nfrontier: {{gate_methods: [{entry}]}}\n")
+    with pytest.raises(UsageError, match=message.replace("(", r"\(")) as info:
+        load_params(path)
+    assert "\n" not in str(info.value)
