@@ -19,6 +19,7 @@ DENSE = (97.0, 96.8, 97.1)
 SWITCHER = (97.2, 96.9, 97.5)
 MAGNITUDE_90 = (96.9, 96.6, 97.0)
 GATE_90 = (95.0, 94.6, None)  # seed 2 diverged
+GATE_WEIGHT_90 = (96.0, 95.9, 96.1)  # |g·W|: magnitude pruning of the same gated parents
 RHO = {"fc1": (-0.10, -0.12, -0.08), "fc2": (0.30, 0.35, 0.40)}  # last epoch, per seed
 
 
@@ -52,6 +53,8 @@ def synth(tmp_path: Path) -> Path:
         if GATE_90[seed] is not None:
             _run(front, f"mnist-lenet300-gate-0.9-s{seed}",
                  _metrics("gate", seed, GATE_90[seed], 12, target=0.9))
+        _run(front, f"mnist-lenet300-gate-weight-0.9-s{seed}",
+             _metrics("gate-weight", seed, GATE_WEIGHT_90[seed], 12, target=0.9))
     diverged = front / PROFILE / "mnist-lenet300-gate-0.9-s2"
     diverged.mkdir(parents=True)
     identity = {"config": {"arch": "lenet300", "dataset": "mnist", "method": "gate", "seed": 2,
@@ -82,6 +85,11 @@ def test_paired_table_names_epochs_and_counts_a_diverged_frontier_run(synth: Pat
     assert gate["claim"] == S.claim(expected)
     md = (out / "tables" / "paired.md").read_text()
     assert "gate at 90% (12 ep) − magnitude at 90% (12 ep)" in md
+    same = paired[paired["kind"] == "gate vs |g·W|, same parent"]
+    assert list(same["method"]) == ["gate"] and list(same["baseline"]) == ["gate-weight"]
+    expected = S.paired_interval(dict(enumerate(GATE_90[:2])), dict(enumerate(GATE_WEIGHT_90)))
+    assert same.iloc[0]["diff_pp_mean"] == pytest.approx(expected.estimate)
+    assert "gate at 90% (12 ep) − gate-weight at 90% (12 ep)" in md
 
 
 def test_conclusions_follow_the_wording_rule_and_name_the_budget(synth: Path) -> None:
@@ -142,4 +150,4 @@ def test_every_table_states_epochs_and_the_output_layers_treatment(synth: Path) 
     frontier = (out / "tables" / "frontier.md").read_text()
     assert "epochs (total)" in frontier
     assert ("Per-layer allocation: uniform: every FC layer, the output layer (fc2) included, "
-            "pruned to the target (gate, magnitude)") in frontier  # fmt: skip
+            "pruned to the target (gate, gate-weight, magnitude)") in frontier  # fmt: skip

@@ -200,6 +200,10 @@ def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | 
                   & g["method"].map(lambda m: CATALOG[m].parent not in (None, "dense")
                                     if m in CATALOG else False)]  # fmt: skip
         parts += [f"- {_line(r)}" for r in gated.itertuples(index=False)]
+        same = g[(g["kind"] == "gate vs |g·W|, same parent")
+                 & (g["target_sparsity_pct"] == HEADLINE_TARGET)]  # fmt: skip
+        parts += [f"- {_line(r)} (the same gated parent: only the ranking differs, g vs "
+                  "magnitude of its effective weights)" for r in same.itertuples(index=False)]
         if spearman is not None:
             mine = spearman[(spearman["profile"] == profile) & (spearman["dataset"] == dataset)
                             & (spearman["arch"] == arch)]  # fmt: skip

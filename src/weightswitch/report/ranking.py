@@ -40,6 +40,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     """The ranking figure of one pair (`points`: ok frontier runs, one row each; `runs`: the
     main runs as `tables.runs_table`, for the dense reference)."""
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
 
     from weightswitch.report.figures import Plot
     from weightswitch.report.frontier import draw_published
@@ -73,6 +74,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
         ax.set_xscale("log")
         ticks = [2, 3, 5, 10, 20, 50]
         ax.set_xticks(ticks, [f"{t}x\n({100 * (1 - 1 / t):.0f}%)" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())  # no 4x10^0 between the named ticks
         ax.set_xlabel("FC compression, log axis (FC sparsity)")
         ax.set_ylabel("test accuracy (%)")
     axes[0].set_title("all points")
@@ -83,14 +85,17 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     fig.suptitle(f"Which ranking survives pruning: {dataset} / {arch} — profile {profile}")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3,
-               bbox_to_anchor=(0.5, -0.02))  # fmt: skip
-    fig.tight_layout(rect=(0, 0.13, 1, 1))
+               bbox_to_anchor=(0.5, 0.02))  # fmt: skip
+    fig.tight_layout(rect=(0, 0.2, 1, 1))
     caption = (
         f"Test accuracy vs. FC compression on {dataset} / {arch}, profile {profile}"
         f"{budget_label(profile)}, from {source}. Each ranking prunes a finished run of the "
         "same seed to the same per-layer FC sparsities and fine-tunes it alike: magnitude and "
         "random rank the dense run's weights; gate* rank a connection-gated run's effective "
-        "weights W·G by its gate g (gate, gate-noise, gate-free) or by |g·W| (gate-weight*). "
+        "weights W·G by its gate g (gate, gate-noise, gate-free) or by |g·W| (gate-weight*), "
+        "which is magnitude pruning of that run's effective weights: a gate curve against its "
+        "|g·W| twin compares rankings of the same network; against magnitude, the parents "
+        "differ too. "
         "Thin lines: one seed each; thick: the mean over the seeds that ran (n in the legend; "
         "diverged runs are counted in tables/paired.md). Right: the same, zoomed to the band "
         f"within {ZOOM_BELOW_PP:g} points of dense." + published

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from weightswitch.catalog import STUDY_METHODS, method_order
+from weightswitch.catalog import CATALOG, STUDY_METHODS, method_order
 from weightswitch.report.collect import KEYS, PAIR, Collection, parse_run_name
 from weightswitch.report.references import reference_floor
 from weightswitch.report.stats import claim, paired_interval, wilson_interval
@@ -320,7 +320,7 @@ def latex(
 # ------------------------------------------------------------- paired differences (issue 28)
 
 PAIRED_KINDS: tuple[str, ...] = ("vs dense", "matched sparsity", "frontier vs dense",
-                                 "frontier vs magnitude")  # fmt: skip
+                                 "frontier vs magnitude", "gate vs |g·W|, same parent")  # fmt: skip
 PAIRED_COLUMNS: tuple[str, ...] = (
     *PAIR, "kind", "method", "baseline", "target_sparsity_pct", "epochs", "baseline_epochs",
     "n_pairs", "seeds",
@@ -332,7 +332,9 @@ PAIRED_COLUMNS: tuple[str, ...] = (
 PAIRED_NOTE = (
     "Paired by seed: each difference is a run minus the run of the same seed it is compared "
     "with (the dense run of that seed, the matched pruning run of that seed, or the magnitude "
-    "frontier run of that seed at the same target); mean and 95% Student-t confidence interval "
+    "frontier run of that seed at the same target, or, for a gate ranking, the |g·W| ranking "
+    "of the same gated parent: magnitude pruning of that parent's effective weights W·G, so "
+    "that only the ranking differs); mean and 95% Student-t confidence interval "
     "over the pairs. A difference is claimed only where the interval excludes zero. Failed "
     "runs are counted, never dropped silently: a collapsed run (test accuracy at most twice "
     "chance) has an accuracy and stays in the mean; a diverged run has none, so its seed has "
@@ -386,6 +388,17 @@ def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
         front["matched_to"] = None
         parts.append(front)
     return pd.concat(parts, ignore_index=True)
+
+
+def magnitude_twin(method: str) -> str | None:
+    """For a method ranking a gated run by its gate g: the method ranking the same parent by
+    |g·W|, i.e. magnitude pruning of that run's effective weights W·G (the comparison that
+    isolates the ranking: same parent network, same fine-tuning); else None."""
+    spec = CATALOG.get(method)
+    if spec is None or spec.criterion != "gate":
+        return None
+    return next((m for m, s in CATALOG.items()
+                 if s.criterion == "gate-weight" and s.parent == spec.parent), None)  # fmt: skip
 
 
 def paired_table(
@@ -450,6 +463,10 @@ def paired_table(
                 if method != "magnitude" and len(magnitude):
                     add(pair, "frontier vs magnitude", method, "magnitude", float(target),
                         mine, side(magnitude))  # fmt: skip
+                twin = magnitude_twin(method)
+                if twin is not None and (at["method"] == twin).any():
+                    add(pair, "gate vs |g·W|, same parent", method, twin, float(target), mine,
+                        side(at[at["method"] == twin]))  # fmt: skip
     if not rows:
         return pd.DataFrame(columns=list(PAIRED_COLUMNS))
     out = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
