@@ -16,6 +16,7 @@ import argparse
 import difflib
 from typing import Any
 
+from weightswitch.catalog import CATALOG
 from weightswitch.errors import UsageError, unknown_choice
 
 # (flags, config key, argparse kwargs). Defaults are SUPPRESSed: only flags actually given
@@ -229,7 +230,8 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "train",
-        help="train one run (dense, switcher and its ablations, magnitude, iterative, random)",
+        help="train one run of any method of the catalog (dense, the switcher and its "
+        "ablations, pruning)",
         description=__doc__.splitlines()[0],
         argument_default=argparse.SUPPRESS,
     )
@@ -238,8 +240,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument(
         "--method",
         required=True,
-        help="dense | switcher | switcher-neuron | switcher-noise | free-gates | "
-        "free-gates-neuron | magnitude | iterative | random",
+        help=" | ".join(CATALOG) + " (src/weightswitch/catalog.py says what each is)",
     )
     p.add_argument("--params", default=None, metavar="FILE",
                    help="params.yaml (default: what conf/ composes, as the pipeline)")  # fmt: skip
