@@ -8,10 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from weightswitch import atomic
+from weightswitch import atomic, checkpoint
 from weightswitch.config import OptimizerConfig, ScheduleConfig
 from weightswitch.methods.switcher import to_half
-from weightswitch.train import checkpoint
 from weightswitch.train.loop import EXPLODED_LOSS, _exploded
 from weightswitch.train.optim import LRSchedule, build_optimizer, clip_gradients
 from weightswitch.train.progress import epoch_line

@@ -388,7 +388,7 @@ class RunDir:
 
     def resume_point(self, identity: Identity) -> dict[str, Any] | None:
         """The checkpoint to continue from: only one written for exactly `identity`."""
-        from weightswitch.train import checkpoint
+        from weightswitch import checkpoint
 
         path = self.checkpoint
         if not path.is_file():
@@ -416,7 +416,7 @@ class RunDir:
         return None
 
     def save_checkpoint(self, payload: dict[str, Any]) -> None:
-        from weightswitch.train import checkpoint
+        from weightswitch import checkpoint
 
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
         checkpoint.save(self.checkpoint, payload)
@@ -450,7 +450,7 @@ def _try_json(path: Path) -> dict[str, Any] | None:
 
 
 def _try_load(path: Path) -> dict[str, Any] | None:
-    from weightswitch.train import checkpoint
+    from weightswitch import checkpoint
 
     try:
         return checkpoint.load(path)

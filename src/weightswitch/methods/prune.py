@@ -46,10 +46,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
+from weightswitch import checkpoint
 from weightswitch.catalog import PRUNE_PARENTS
 from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.methods.base import Method
-from weightswitch.train import checkpoint  # layering: docs/architecture.md, "Known exceptions"
 
 if TYPE_CHECKING:
     from weightswitch.train.callbacks import TrainState

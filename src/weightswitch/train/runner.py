@@ -21,7 +21,7 @@ from typing import Any
 
 import torch
 
-from weightswitch import atomic
+from weightswitch import atomic, checkpoint
 from weightswitch.config import RunConfig, flatten
 from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError
 from weightswitch.methods import Method, make_method
@@ -34,7 +34,6 @@ from weightswitch.rundir import (
     diverged_parents,
     identity_of,
 )
-from weightswitch.train import checkpoint
 from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.loop import evaluate, fit
 from weightswitch.train.metrics import sparsity_metrics
