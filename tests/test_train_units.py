@@ -10,9 +10,9 @@ import torch
 
 from weightswitch import atomic, checkpoint
 from weightswitch.config import OptimizerConfig, ScheduleConfig
+from weightswitch.methods.optim import LRSchedule, build_optimizer, clip_gradients
 from weightswitch.methods.switcher import to_half
 from weightswitch.train.loop import EXPLODED_LOSS, _exploded
-from weightswitch.train.optim import LRSchedule, build_optimizer, clip_gradients
 from weightswitch.train.progress import epoch_line
 from weightswitch.train.runner import history_csv
 

@@ -52,7 +52,7 @@ from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.methods.base import Method
 
 if TYPE_CHECKING:
-    from weightswitch.train.callbacks import TrainState
+    from weightswitch.methods.state import TrainState
 
 Score = Callable[..., Tensor]
 

@@ -12,10 +12,6 @@ from typing import Any
 from torch import nn
 
 
-def switchable_names(model: nn.Module) -> tuple[str, ...]:
-    return tuple(getattr(model, "switchable", ()))
-
-
 def sparsity_metrics(model: nn.Module) -> dict[str, Any]:
     """The metrics.json sparsity/cost entries of `model` in its current state."""
     from weightswitch.switcher import gate_stats

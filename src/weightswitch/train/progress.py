@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from weightswitch.train.callbacks import Callback, TrainState
+from weightswitch.methods.state import Callback, TrainState
 
 INTERVAL_S = 30.0  # longest silence inside an epoch when output is not a terminal
 

@@ -24,7 +24,7 @@ import torch
 from weightswitch import atomic, checkpoint
 from weightswitch.config import RunConfig, flatten
 from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError
-from weightswitch.methods import Method, make_method
+from weightswitch.methods import Callback, Method, TrainState, make_method
 from weightswitch.run_files import HISTORY_COLUMNS
 from weightswitch.rundir import (
     CHECKPOINT_VERSION,
@@ -34,7 +34,6 @@ from weightswitch.rundir import (
     diverged_parents,
     identity_of,
 )
-from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.loop import evaluate, fit
 from weightswitch.train.metrics import sparsity_metrics
 from weightswitch.train.progress import Progress
