@@ -42,7 +42,9 @@ def run_one(args: argparse.Namespace, name: str, flags: list[str], seed: int) ->
 
 
 def accuracy(run: Path) -> float:
-    return 100.0 * float(json.loads((run / "metrics.json").read_text())["test_accuracy"])
+    from weightswitch.run_files import METRICS
+
+    return 100.0 * float(json.loads((run / METRICS).read_text())["test_accuracy"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -93,9 +93,10 @@ def finished_row(params: dict[str, Any], args: argparse.Namespace, arch: str, se
     if (record := run.divergence(identity)) is not None:
         return _row(arch, threads, seed, identity.digest,
                     diverged=record.get("message", "diverged"))  # fmt: skip
-    if not (Path(cfg.out) / "metrics.json").is_file():
+    metrics = run.completed(identity)
+    if metrics is None:
         return None
-    return _row(arch, threads, seed, identity.digest, run.completed(identity))
+    return _row(arch, threads, seed, identity.digest, metrics)
 
 
 def one_run(params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int,

@@ -64,7 +64,7 @@ def prepare(root: Path) -> Path:
 
 def measure(run: Path) -> dict[str, Any]:
     """The numbers a golden run is judged by."""
-    from weightswitch.train import checkpoint
+    from weightswitch import checkpoint
 
     metrics = json.loads((run / "metrics.json").read_text())
     state = checkpoint.load(run / "checkpoint.pt")["model"]

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from test_train import LAYERS, exported, history, metrics, train_cli
+from weightswitch import checkpoint
 from weightswitch.errors import UsageError
 from weightswitch.models import build_model
 from weightswitch.switcher import FreeGates, SwitcherNet, attach_switcher, switched_layers
 from weightswitch.switcher.unet import NeuronHead
-from weightswitch.train import checkpoint
 
 
 def tiny_model() -> torch.nn.Module:

@@ -16,8 +16,8 @@ import pytest
 import torch
 
 from test_integrity import history_rows, wait_for
+from weightswitch import checkpoint
 from weightswitch.cli import main
-from weightswitch.train import checkpoint
 
 BASE = ["train", "--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",
         "--device", "cpu", "--experiment", "ws-test"]  # fmt: skip

@@ -31,6 +31,7 @@ def _exit(argv: list[str], capsys: pytest.CaptureFixture[str]) -> list[str]:
         ([*["train", *RUN], "--epochs", "1.5"], ["weightswitch train: error:", "--epochs", "1.5"]),
         (["fetch", "mnist", "--mirorr", "x"], ["weightswitch fetch: error:", "--mirror?"]),
         (["params", "--grdi", "mini"], ["weightswitch params: error:", "--grid?"]),
+        (["bench", "data", "--sed", "1"], ["weightswitch bench data: error:", "--seed?"]),
         (["trian"], ["weightswitch: error:", "'trian'"]),
     ],
 )

@@ -18,9 +18,9 @@ import torch
 
 from weightswitch.cli import main
 from weightswitch.config import build_config
+from weightswitch.methods.state import Callback, TrainState
 from weightswitch.params_cli import compose_params, default_params
 from weightswitch.switcher import snn_norm_parameters, snn_parameters, switched_layers
-from weightswitch.train.callbacks import Callback, TrainState
 from weightswitch.train.runner import train
 
 ROOT = Path(__file__).resolve().parents[1]

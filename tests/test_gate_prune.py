@@ -17,12 +17,12 @@ import torch
 
 import golden_runs
 from test_train import LAYERS, exported, history, metrics, train_cli
+from weightswitch import checkpoint
 from weightswitch.config import build_config
 from weightswitch.errors import UsageError
 from weightswitch.methods import prune as P
 from weightswitch.models import build_model
 from weightswitch.switcher import attach_switcher, switched_layers
-from weightswitch.train import checkpoint
 
 # ------------------------------------------------------------------------ units: allocation
 

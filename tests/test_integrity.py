@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from weightswitch import checkpoint
 from weightswitch.cli import main
-from weightswitch.train import checkpoint
 
 ARGS = ["--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",
         "--device", "cpu", "--no-mlflow", "--profile", "test"]  # fmt: skip

@@ -2,7 +2,7 @@
 module under src/weightswitch, read with `ast` (imports inside functions included, imports
 under `if TYPE_CHECKING:` left out), goes to the importer's own layer or a lower one, never
 in a circle, and inside a package follows the documented order. The tables are read from the
-document itself, so the document and the code cannot drift apart."""
+document itself, so the document and the code cannot drift apart. No exception is allowed."""
 
 from __future__ import annotations
 
@@ -31,8 +31,7 @@ def _section(heading: str) -> list[list[str]]:
         if line.startswith("|"):
             seen = True
             cells = [c.strip() for c in line.strip().strip("|").split("|")]
-            if not set("".join(cells)) <= set("- ") and cells[0] not in ("layer", "importer",
-                                                                         "package"):  # fmt: skip
+            if not set("".join(cells)) <= set("- ") and cells[0] not in ("layer", "package"):
                 rows.append(cells)
         elif seen:
             break
@@ -48,16 +47,6 @@ def _names(cell: str) -> list[str]:
 def layers() -> dict[str, int]:
     """Documented module prefix (relative to weightswitch) -> layer."""
     return {name: int(row[0]) for row in _section("## Layers") for name in _names(row[1])}
-
-
-@cache
-def exceptions() -> dict[tuple[str, str], str]:
-    """(importer, imported) -> what should move, for each known exception."""
-    out = {}
-    for importer, imported, why in _section("### Known exceptions"):
-        for target in _names(imported):
-            out[(f"{ROOT}.{_names(importer)[0]}", f"{ROOT}.{target}")] = why
-    return out
 
 
 @cache
@@ -165,7 +154,7 @@ def test_the_document_names_every_module_and_nothing_else() -> None:
 def test_imports_go_down_the_layers() -> None:
     upward = sorted(
         f"{a} (layer {layer_of(a)}) imports {b} (layer {layer_of(b)})"
-        for a, b in edges() - set(exceptions())
+        for a, b in edges()
         if b != ROOT and layer_of(b) > layer_of(a)  # type: ignore[operator]
     )
     assert not upward, "\n".join(upward)
@@ -230,28 +219,12 @@ def test_the_two_circles_of_issue_29_stay_broken(importer: str, imported: str) -
 
 
 def test_methods_and_rundir_do_not_import_train() -> None:
-    """Beyond the documented exceptions (each an expected failure below)."""
+    """The former exceptions (methods.base, methods.switcher, methods.prune and rundir
+    imported train.callbacks / optim / metrics / checkpoint) stay gone: what they shared with
+    the loop now lives below them (docs/architecture.md, "No exceptions")."""
     low = [m for m in modules() if m.startswith(f"{ROOT}.methods") or m == f"{ROOT}.rundir"]
-    bad = sorted(
-        (a, b) for a in low for b in imports_of(a)
-        if b.startswith(f"{ROOT}.train") and (a, b) not in exceptions()
-    )  # fmt: skip
+    bad = sorted((a, b) for a in low for b in imports_of(a) if b.startswith(f"{ROOT}.train"))
     assert not bad
-
-
-def _exception_params() -> list:
-    return [
-        pytest.param(a, b, id=f"{a}->{b}", marks=pytest.mark.xfail(
-            strict=True, reason=f"documented exception (docs/architecture.md): {why}"))
-        for (a, b), why in sorted(exceptions().items())
-    ]  # fmt: skip
-
-
-@pytest.mark.parametrize(("importer", "imported"), _exception_params())
-def test_known_exception_is_gone(importer: str, imported: str) -> None:
-    """Fails (expectedly) while the import exists; once it is gone this passes, and strict
-    xfail turns that into a failure that asks for the row in docs/architecture.md to go."""
-    assert imported not in imports_of(importer)
 
 
 def test_catalog_is_torch_free_data() -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from weightswitch.config import build_config
-from weightswitch.train.callbacks import TrainState
+from weightswitch.methods.state import TrainState
 from weightswitch.train.progress import Progress, grid_line, grid_runs
 
 

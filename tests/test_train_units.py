@@ -8,14 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from weightswitch import atomic
+from weightswitch import atomic, checkpoint
 from weightswitch.config import OptimizerConfig, ScheduleConfig
+from weightswitch.methods.optim import LRSchedule, build_optimizer, clip_gradients
 from weightswitch.methods.switcher import to_half
-from weightswitch.train import checkpoint
+from weightswitch.run_files import history_csv
 from weightswitch.train.loop import EXPLODED_LOSS, _exploded
-from weightswitch.train.optim import LRSchedule, build_optimizer, clip_gradients
 from weightswitch.train.progress import epoch_line
-from weightswitch.train.runner import history_csv
 
 
 def test_multistep_and_cosine_are_functions_of_the_global_epoch() -> None:

@@ -10,7 +10,10 @@
   start time); the kernel drops the lock when the holder dies, so a lock file that can be
   locked is a dead run's, taken over with a notice.
 - `RunDir`: where the checkpoint lives (the run directory, or a separate checkpoint folder
-  that outlives DVC's removal of stage outputs), what "complete" means, what may be resumed.
+  that outlives DVC's removal of stage outputs), what "complete" means, what may be resumed;
+  it writes the run's files (`write_config`, `write_history`, `save_checkpoint`, ...,
+  `complete`: metrics.json last), named in `weightswitch.run_files`. A checkpoint's payload
+  (`snapshot`, `restore`) is stamped with CHECKPOINT_VERSION and the identity.
   A run that diverged is an outcome of its inputs too (the switcher's recipe diverges on some
   seeds): `diverged.json` records it with the identity, so asking again for the same run
   reports the divergence at once instead of retraining to it (`--force` retrains).
@@ -31,26 +34,31 @@ import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from weightswitch import atomic, numerics
 from weightswitch.config import PRUNE_METHODS, RunConfig, expand, flatten
 from weightswitch.errors import UsageError, WeightswitchError
-
-LOCK_NAME = ".lock"
-CHECKPOINT = "checkpoint.pt"
-DIVERGED = "diverged.json"
-CHECKPOINT_VERSION = 3  # 2: checkpoints carry the run's identity; 3: and a content checksum
-# Everything `train` writes into a run directory (removed by --force).
-OUTPUTS = (
-    "metrics.json",
-    "history.csv",
-    "gates.pt",
-    "model_exported.pt",
+from weightswitch.run_files import (
     CHECKPOINT,
-    "config.json",
-    DIVERGED,
+    CONFIG,
+    DIVERGED,  # report.collect reads it from here too
+    EXPORTED,
+    GATES,
+    HISTORY,
+    LOCK,
+    METRICS,
+    OUTPUTS,
+    history_csv,
 )
+
+if TYPE_CHECKING:
+    import torch
+    from torch import nn
+
+    from weightswitch.methods import Method, TrainState
+
+CHECKPOINT_VERSION = 3  # 2: checkpoints carry the run's identity; 3: and a content checksum
 PARENTS = {"init_from": "--init-from", "match": "--match"}
 
 
@@ -128,7 +136,7 @@ def _parent_digest(run_dir: Path, flag: str, data: dict[str, str]) -> str:
     (nothing to start from) can be recorded too. A parent trained on other prepared data
     than today's (`data`: the child's {file: sha256}) is refused: its weights were fitted to
     a split that no longer exists (e.g. its training images are now validation images)."""
-    path = run_dir / "metrics.json"
+    path = run_dir / METRICS
     try:
         metrics = json.loads(path.read_bytes())
     except FileNotFoundError:
@@ -156,14 +164,14 @@ def _parent_digest(run_dir: Path, flag: str, data: dict[str, str]) -> str:
 
 def identity_of(cfg: RunConfig) -> Identity:
     """The identity of the run `cfg` describes (reads the manifest and parents' metrics)."""
-    from weightswitch.data.manifest import read_manifest, repair_command
+    from weightswitch.data.manifest import MANIFEST, read_manifest, repair_command
 
     manifest = read_manifest(cfg.data_root, cfg.dataset)
     try:
         data = {name: str(meta["sha256"]) for name, meta in sorted(manifest["files"].items())}
     except (KeyError, TypeError):
         raise WeightswitchError(
-            f"{Path(cfg.data_root) / cfg.dataset / 'manifest.json'} is damaged; repair: "
+            f"{Path(cfg.data_root) / cfg.dataset / MANIFEST} is damaged; repair: "
             f"{repair_command(cfg.data_root, cfg.dataset, manifest.get('split'))}"
         ) from None
     parents: dict[str, str] = {}
@@ -306,7 +314,7 @@ class RunDir:
             stale: dict[str, Any] = {}
             for folder in folders:
                 folder.mkdir(parents=True, exist_ok=True)
-                locks.append(RunLock(folder / LOCK_NAME))
+                locks.append(RunLock(folder / LOCK))
                 stale = locks[-1].acquire(str(self.out)) or stale
             if stale:
                 _notice(f"{self.out}: taking over the lock of a run that died ({_holder(stale)})")
@@ -330,7 +338,7 @@ class RunDir:
     # --- completion ---------------------------------------------------------------------
     def completed(self, identity: Identity) -> dict[str, Any] | None:
         """Metrics of a finished run of exactly `identity` (None if the run is unfinished)."""
-        path = self.out / "metrics.json"
+        path = self.out / METRICS
         if not path.is_file():
             return None
         try:
@@ -388,7 +396,7 @@ class RunDir:
 
     def resume_point(self, identity: Identity) -> dict[str, Any] | None:
         """The checkpoint to continue from: only one written for exactly `identity`."""
-        from weightswitch.train import checkpoint
+        from weightswitch import checkpoint
 
         path = self.checkpoint
         if not path.is_file():
@@ -415,13 +423,14 @@ class RunDir:
         self._discard(path, ckpt)
         return None
 
-    def save_checkpoint(self, payload: dict[str, Any]) -> None:
-        from weightswitch.train import checkpoint
+    def save_checkpoint(self, state: TrainState, method: Method, identity: Identity) -> None:
+        """Everything a resume needs (`snapshot`), stamped with the run's identity."""
+        from weightswitch import checkpoint
 
         self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        checkpoint.save(self.checkpoint, payload)
+        checkpoint.save(self.checkpoint, snapshot(state, method, identity))
 
-    def publish_checkpoint(self) -> None:
+    def _publish_checkpoint(self) -> None:
         """Put the final checkpoint into the run directory (before metrics.json)."""
         if self.checkpoint_dir is None:
             return
@@ -433,12 +442,90 @@ class RunDir:
             except OSError:
                 shutil.copy2(self.checkpoint, tmp)
 
-    def forget_checkpoint(self) -> None:
+    def _forget_checkpoint(self) -> None:
         """After metrics.json: the run is complete, its resume cache goes."""
         if self.checkpoint_dir is None:
             return
         self.checkpoint.unlink(missing_ok=True)
         self._sweep()  # the folder itself goes when the lock is released
+
+    # --- the run's files (run_files; docs/architecture.md, "Run outputs") --------------
+    def write_config(self, cfg: RunConfig) -> None:
+        atomic.write_text(self.out / CONFIG, cfg.to_json() + "\n")
+
+    def write_history(self, history: list[dict[str, Any]]) -> None:
+        atomic.write_text(self.out / HISTORY, history_csv(history))
+
+    def _write_torch(self, name: str, obj: Any) -> None:
+        import torch
+
+        atomic.write_bytes(self.out / name, lambda f: torch.save(obj, f))
+
+    def write_gates(self, gates: dict[str, torch.Tensor]) -> None:
+        self._write_torch(GATES, gates)
+
+    def write_exported(self, cfg: RunConfig, model: nn.Module) -> None:
+        """The deployable model with what rebuilds it and its input scaling."""
+        self._write_torch(EXPORTED, {
+            "arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
+            "model_kwargs": cfg.model, "input_norm": cfg.input_norm, "model": model,
+        })  # fmt: skip
+
+    def complete(self, metrics: dict[str, Any]) -> None:
+        """Mark the run complete: the final checkpoint goes into the run directory, then
+        metrics.json is written, then the checkpoint folder's copy goes."""
+        self._publish_checkpoint()
+        atomic.write_json(self.out / METRICS, metrics)
+        self._forget_checkpoint()
+
+
+# --------------------------------------------------------------------------- checkpoint
+
+
+def snapshot(state: TrainState, method: Method, identity: Identity) -> dict[str, Any]:
+    """A checkpoint's payload: everything a resume needs, stamped with the run's identity
+    and CHECKPOINT_VERSION (what `RunDir.resume_point` checks)."""
+    from weightswitch import checkpoint
+
+    return {
+        "version": CHECKPOINT_VERSION,
+        "identity": identity.to_dict(),
+        "config": state.cfg.to_dict(),
+        "model": state.model.state_dict(),
+        "optimizers": {k: o.state_dict() for k, o in state.optimizers.items()},
+        "schedules": {k: s.state_dict() for k, s in state.schedules.items()},
+        "method": method.state_dict(),
+        "epoch": state.epoch,
+        "step": state.step,
+        "total_epochs": state.total_epochs,
+        "stop": state.stop,
+        "history": state.history,
+        "extra": state.extra,
+        "rng": checkpoint.rng_state(),
+    }
+
+
+def restore(state: TrainState, method: Method, ckpt: dict[str, Any]) -> None:
+    """Bring a freshly set-up state to the checkpoint `snapshot` wrote (structure first,
+    then values)."""
+    from weightswitch import checkpoint
+
+    method.restore(state, ckpt["method"])
+    state.model.load_state_dict(ckpt["model"])
+    if set(ckpt["optimizers"]) != set(state.optimizers):
+        raise WeightswitchError(
+            f"checkpoint optimisers {sorted(ckpt['optimizers'])} do not match the method's "
+            f"{sorted(state.optimizers)}; pass --force to start over"
+        )
+    for key, opt_state in ckpt["optimizers"].items():
+        state.optimizers[key].load_state_dict(opt_state)
+    for key, sched_state in ckpt["schedules"].items():
+        state.schedules[key].load_state_dict(sched_state)
+    state.epoch, state.step = int(ckpt["epoch"]), int(ckpt["step"])
+    state.total_epochs, state.stop = int(ckpt["total_epochs"]), bool(ckpt["stop"])
+    state.history = [dict(r) for r in ckpt["history"]]
+    state.extra.update(ckpt["extra"])
+    checkpoint.set_rng_state(ckpt["rng"])
 
 
 def _try_json(path: Path) -> dict[str, Any] | None:
@@ -450,7 +537,7 @@ def _try_json(path: Path) -> dict[str, Any] | None:
 
 
 def _try_load(path: Path) -> dict[str, Any] | None:
-    from weightswitch.train import checkpoint
+    from weightswitch import checkpoint
 
     try:
         return checkpoint.load(path)

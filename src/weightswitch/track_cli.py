@@ -34,19 +34,18 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 def run(args: argparse.Namespace) -> int:
     from weightswitch.config import config_from_json
+    from weightswitch.run_files import CONFIG, METRICS
     from weightswitch.tracking import log_finished_run
 
-    runs = sorted(p.parent for root in args.results for p in Path(root).rglob("metrics.json"))
+    runs = sorted(p.parent for root in args.results for p in Path(root).rglob(METRICS))
     if not runs:
-        raise UsageError(
-            f"no finished runs (metrics.json) under {', '.join(map(str, args.results))}"
-        )
+        raise UsageError(f"no finished runs ({METRICS}) under {', '.join(map(str, args.results))}")
     counts: dict[str, int] = {}
     for run_dir in runs:
         try:
-            cfg = config_from_json(json.loads((run_dir / "config.json").read_text("utf-8")))
+            cfg = config_from_json(json.loads((run_dir / CONFIG).read_text("utf-8")))
         except (OSError, ValueError, UsageError) as exc:
-            print(f"{run_dir}: skipped (config.json: {exc})")
+            print(f"{run_dir}: skipped ({CONFIG}: {exc})")
             counts["skipped"] = counts.get("skipped", 0) + 1
             continue
         action = log_finished_run(run_dir, cfg)

@@ -25,6 +25,7 @@ from urllib.parse import urlparse
 import torch
 
 from weightswitch.provenance import project_root
+from weightswitch.run_files import CONFIG, EXPORTED, GATES, HISTORY, METRICS
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
 PROBE_TIMEOUT = 5.0  # seconds: a store that fails costs at most this (twice) and one line
@@ -269,13 +270,14 @@ class Tracker:
         for chunk in _chunks(items, 1000):
             self._client.log_batch(self.run_id, metrics=chunk)
 
-    def log_artifacts(self, files: Iterable[Path], gates: dict[str, torch.Tensor] | None) -> None:
-        self._guard("log artifacts", self._log_artifacts, list(files), gates)
+    def log_artifacts(self, run_dir: Path, gates: dict[str, torch.Tensor] | None) -> None:
+        """The run directory's RUN_FILES, and figures of the gates (if any)."""
+        self._guard("log artifacts", self._log_artifacts, run_dir, gates)
 
-    def _log_artifacts(self, files: list[Path], gates: dict[str, torch.Tensor] | None) -> None:
+    def _log_artifacts(self, run_dir: Path, gates: dict[str, torch.Tensor] | None) -> None:
         if self._client is None:
             return
-        for f in files:
+        for f in (run_dir / name for name in RUN_FILES):
             if f.is_file():
                 self._client.log_artifact(self.run_id, str(f))
         if gates:
@@ -323,7 +325,7 @@ class Tracker:
                 self._log_metrics(row, step)
             action = "logged"
         self._log_metrics(final_metrics(metrics), step=int(metrics.get("epochs") or 0))
-        self._log_artifacts([run_dir / n for n in RUN_FILES], _gates(run_dir))
+        self._log_artifacts(run_dir, _gates(run_dir))
         self._client.set_terminated(self.run_id, "FINISHED")
         print(f"{run_dir}: MLflow run {self.run_id} {action}", file=sys.stderr)
         return action
@@ -348,7 +350,7 @@ class Tracker:
 
 FINAL_KEYS = ("test_accuracy", "exported_test_accuracy", "compression_ratio", "snn_params",
               "fc_macs_removed", "epoch_seconds", "wall_seconds")  # fmt: skip
-RUN_FILES = ("metrics.json", "history.csv", "config.json", "model_exported.pt")
+RUN_FILES = (METRICS, HISTORY, CONFIG, EXPORTED)  # logged as artifacts
 
 
 def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
@@ -365,7 +367,7 @@ def _history_rows(run_dir: Path) -> list[dict[str, float]]:
     import csv
 
     rows = []
-    with contextlib.suppress(OSError), (run_dir / "history.csv").open() as f:
+    with contextlib.suppress(OSError), (run_dir / HISTORY).open() as f:
         for row in csv.DictReader(f):
             numbers = {}
             for key, value in row.items():
@@ -376,7 +378,7 @@ def _history_rows(run_dir: Path) -> list[dict[str, float]]:
 
 
 def _gates(run_dir: Path) -> dict[str, torch.Tensor] | None:
-    path = run_dir / "gates.pt"
+    path = run_dir / GATES
     if not path.is_file():
         return None
     with contextlib.suppress(Exception):
@@ -394,7 +396,7 @@ def log_finished_run(run_dir: str | Path, cfg: Any) -> str:
     import json
 
     run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
     tracker = Tracker(experiment_name(cfg), enabled=True, tags=experiment_tags(cfg))
     return tracker._guard("log a finished run", tracker._log_finished, run_dir, cfg,
                           metrics) or "off"  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 
+from weightswitch.cli import CompactParser
 from weightswitch.errors import UsageError, unknown_choice
 
 TARGETS: dict[str, str] = {
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
         if exc.name != f"weightswitch.bench.{name}":
             raise
         raise UsageError(f"bench target {name!r} is not available in this version") from None
-    parser = argparse.ArgumentParser(
+    # like every sub-command: a mistyped option gets the short error, not pages of usage
+    parser = CompactParser(
         prog=f"weightswitch bench {name}", description=(module.__doc__ or TARGETS[name])
     )
     module.add_arguments(parser)

@@ -2,7 +2,9 @@
 iterative magnitude / random pruning.
 
 Each method is a `Method` (a loop callback with setup/restore/export hooks); the loop in
-`weightswitch.train` runs any of them the same way. Which class runs a method follows from
+`weightswitch.train` runs any of them the same way. What a method reads and writes, the loop's
+`TrainState`, and the optimiser/schedule builders live here too (`methods.state`,
+`methods.optim`): a method imports nothing from `train`. Which class runs a method follows from
 its `kind` in `weightswitch.catalog`: one class per kind, so a new switcher variant or
 pruning method is a catalog entry (and, for pruning, a criterion in `methods.prune`), and
 only a new kind of training needs a class of its own (`register_kind`; docs/extending.md).
@@ -16,6 +18,7 @@ from weightswitch.catalog import METHODS, get_method
 from weightswitch.config import RunConfig
 from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.methods.base import Method
+from weightswitch.methods.state import Callback, TrainState
 
 # kind -> a function that returns the Method class (imported only when a run needs it)
 _KINDS: dict[str, Callable[[], type[Method]]] = {}
@@ -64,4 +67,4 @@ def make_method(cfg: RunConfig) -> Method:
     return method_class(cfg.method)(cfg)
 
 
-__all__ = ["Method", "make_method", "method_class", "register_kind"]
+__all__ = ["Callback", "Method", "TrainState", "make_method", "method_class", "register_kind"]

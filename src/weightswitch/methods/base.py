@@ -8,8 +8,8 @@ import torch
 from torch import nn
 
 from weightswitch.config import RunConfig
-from weightswitch.train.callbacks import Callback, TrainState
-from weightswitch.train.optim import LRSchedule, build_optimizer, set_lr
+from weightswitch.methods.optim import LRSchedule, build_optimizer, set_lr
+from weightswitch.methods.state import Callback, TrainState
 
 
 def set_trainable(params: Any, flag: bool) -> None:

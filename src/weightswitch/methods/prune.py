@@ -46,13 +46,14 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils import prune
 
+from weightswitch import checkpoint
 from weightswitch.catalog import PRUNE_PARENTS
 from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.methods.base import Method
-from weightswitch.train import checkpoint  # layering: docs/architecture.md, "Known exceptions"
+from weightswitch.run_files import CHECKPOINT, CONFIG, METRICS
 
 if TYPE_CHECKING:
-    from weightswitch.train.callbacks import TrainState
+    from weightswitch.methods.state import TrainState
 
 Score = Callable[..., Tensor]
 
@@ -259,7 +260,7 @@ class PruneMethod(Method):
         if self.pr.match is None:
             return layer_counts(sizes, self.pr.sparsity, self.pr.allocation, self.pr.output_ratio)
         run_dir = Path(self.pr.match)
-        data = _read_json(run_dir / "metrics.json", "--match")
+        data = _read_json(run_dir / METRICS, "--match")
         _check_same_model(data, self.cfg, "--match", run_dir)
         layers = data.get("layer_sparsity") or {}
         if set(layers) != set(names):
@@ -275,7 +276,7 @@ class PruneMethod(Method):
         """The finished parent run: its final (for a gated parent: exported, W·G) weights,
         history, step and RNG state; a gated parent's gates rank the connections."""
         run_dir = Path(self.pr.init_from)
-        config = _read_json(run_dir / "config.json", "--init-from")
+        config = _read_json(run_dir / CONFIG, "--init-from")
         _check_same_model(config, self.cfg, "--init-from", run_dir)
         want = self.parent_method
         if config.get("method") != want:
@@ -283,8 +284,8 @@ class PruneMethod(Method):
             raise UsageError(
                 f"--init-from {run_dir} is a {config.get('method')!r} run, not {want}{why}"
             )
-        _read_json(run_dir / "metrics.json", "--init-from")  # finished?
-        ckpt = checkpoint.load(run_dir / "checkpoint.pt")
+        _read_json(run_dir / METRICS, "--init-from")  # finished?
+        ckpt = checkpoint.load(run_dir / CHECKPOINT)
         weights = ckpt["model"]
         if want != "dense":
             weights, gates = gated_parent(config, weights, run_dir)

@@ -27,8 +27,8 @@ from torch import nn
 
 from weightswitch.errors import WeightswitchError
 from weightswitch.methods.base import Method, set_trainable
-from weightswitch.train.callbacks import TrainState
-from weightswitch.train.metrics import switchable_names
+from weightswitch.methods.state import TrainState
+from weightswitch.models import switchable_names
 
 
 def to_half(gates: torch.Tensor) -> torch.Tensor:

@@ -3,6 +3,13 @@
 Every model names the FC layers the study switches in `model.switchable` (DESIGN 1.4).
 """
 
-from weightswitch.models.registry import ARCHS, Arch, build_model, get_arch, list_archs
+from weightswitch.models.registry import (
+    ARCHS,
+    Arch,
+    build_model,
+    get_arch,
+    list_archs,
+    switchable_names,
+)
 
-__all__ = ["ARCHS", "Arch", "build_model", "get_arch", "list_archs"]
+__all__ = ["ARCHS", "Arch", "build_model", "get_arch", "list_archs", "switchable_names"]

@@ -69,6 +69,12 @@ def _dataset_geometry(dataset: str) -> tuple[int, int, int]:
     return spec.channels, spec.height, spec.num_classes
 
 
+def switchable_names(model: nn.Module) -> tuple[str, ...]:
+    """The dotted names of the FC layers the study switches (`model.switchable`; none for a
+    module that declares none)."""
+    return tuple(getattr(model, "switchable", ()))
+
+
 FC_INIT_STD = 0.01  # the reference switcher's N(0, 0.01) for the switched FC weights
 
 

@@ -17,9 +17,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from weightswitch.errors import TrainingDiverged
-from weightswitch.train.callbacks import Callback, TrainState
+from weightswitch.methods.optim import clip_gradients
+from weightswitch.methods.state import Callback, TrainState
 from weightswitch.train.metrics import fc_sparsity
-from weightswitch.train.optim import clip_gradients
 
 CHECK_EVERY = 50  # steps between divergence checks (one host sync each)
 # A mean cross-entropy this large means logits in the thousands: the run has blown up even

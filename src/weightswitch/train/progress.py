@@ -11,7 +11,8 @@ import time
 from pathlib import Path
 from typing import Any, TextIO
 
-from weightswitch.train.callbacks import Callback, TrainState
+from weightswitch.methods.state import Callback, TrainState
+from weightswitch.run_files import METRICS
 
 INTERVAL_S = 30.0  # longest silence inside an epoch when output is not a terminal
 
@@ -139,7 +140,7 @@ def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
     left: list[str] = []
     for method, name in runs:
         try:
-            data = json.loads((base / name / "metrics.json").read_text(encoding="utf-8"))
+            data = json.loads((base / name / METRICS).read_text(encoding="utf-8"))
             seconds.setdefault(method, []).append(float(data["wall_seconds"]))
         except (OSError, ValueError, KeyError, TypeError):
             left.append(method)

@@ -3,15 +3,14 @@
 Run directory (docs/architecture.md, "Run outputs"): config.json first, then history.csv and
 checkpoint.pt after every epoch (atomic), and at the end gates.pt, model_exported.pt and
 finally metrics.json, whose presence marks the run complete. Test accuracy is measured once,
-on the final model, after training; no selection on test. The run directory's identity,
-lock, completion and resume rules live in `weightswitch.rundir`; this module orchestrates.
+on the final model, after training; no selection on test. This module orchestrates: the run
+directory's files (names: `weightswitch.run_files`), identity, lock, completion, checkpoint
+payload and resume live in `weightswitch.rundir`, metrics.json's record in `train.metrics`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import signal
 import threading
 import time
@@ -21,23 +20,14 @@ from typing import Any
 
 import torch
 
-from weightswitch import atomic
+from weightswitch import checkpoint
 from weightswitch.config import RunConfig, flatten
 from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError
-from weightswitch.methods import Method, make_method
-from weightswitch.run_files import HISTORY_COLUMNS
-from weightswitch.rundir import (
-    CHECKPOINT_VERSION,
-    DIVERGED,
-    Identity,
-    RunDir,
-    diverged_parents,
-    identity_of,
-)
-from weightswitch.train import checkpoint
-from weightswitch.train.callbacks import Callback, TrainState
+from weightswitch.methods import Callback, Method, TrainState, make_method
+from weightswitch.run_files import DIVERGED, HISTORY_COLUMNS
+from weightswitch.rundir import Identity, RunDir, diverged_parents, identity_of, restore
 from weightswitch.train.loop import evaluate, fit
-from weightswitch.train.metrics import sparsity_metrics
+from weightswitch.train.metrics import run_record, sparsity_metrics
 from weightswitch.train.progress import Progress
 
 
@@ -57,15 +47,6 @@ def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"
     return device.type
-
-
-def history_csv(history: list[dict[str, Any]]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
-    writer.writeheader()
-    for row in history:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------ callbacks
@@ -89,9 +70,9 @@ class Checkpointer(Callback):
         return self.wall_before + time.perf_counter() - self.session_start
 
     def save(self, state: TrainState) -> None:
-        atomic.write_text(self.run.out / "history.csv", history_csv(state.history))
+        self.run.write_history(state.history)
         state.extra["wall_seconds"] = self.wall_seconds()
-        self.run.save_checkpoint(snapshot(state, self.method, self.identity))
+        self.run.save_checkpoint(state, self.method, self.identity)
 
     def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
         self.save(state)
@@ -108,48 +89,6 @@ class TrackingCallback(Callback):
         for name, opt in state.optimizers.items():
             metrics[f"lr_{name}"] = opt.param_groups[0]["lr"]
         self.tracker.log_metrics(metrics, step=int(row["epoch"]))
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def snapshot(state: TrainState, method: Method, identity: Identity) -> dict[str, Any]:
-    return {
-        "version": CHECKPOINT_VERSION,
-        "identity": identity.to_dict(),
-        "config": state.cfg.to_dict(),
-        "model": state.model.state_dict(),
-        "optimizers": {k: o.state_dict() for k, o in state.optimizers.items()},
-        "schedules": {k: s.state_dict() for k, s in state.schedules.items()},
-        "method": method.state_dict(),
-        "epoch": state.epoch,
-        "step": state.step,
-        "total_epochs": state.total_epochs,
-        "stop": state.stop,
-        "history": state.history,
-        "extra": state.extra,
-        "rng": checkpoint.rng_state(),
-    }
-
-
-def restore(state: TrainState, method: Method, ckpt: dict[str, Any]) -> None:
-    """Bring a freshly set-up state to the checkpoint (structure first, then values)."""
-    method.restore(state, ckpt["method"])
-    state.model.load_state_dict(ckpt["model"])
-    if set(ckpt["optimizers"]) != set(state.optimizers):
-        raise WeightswitchError(
-            f"checkpoint optimisers {sorted(ckpt['optimizers'])} do not match the method's "
-            f"{sorted(state.optimizers)}; pass --force to start over"
-        )
-    for key, opt_state in ckpt["optimizers"].items():
-        state.optimizers[key].load_state_dict(opt_state)
-    for key, sched_state in ckpt["schedules"].items():
-        state.schedules[key].load_state_dict(sched_state)
-    state.epoch, state.step = int(ckpt["epoch"]), int(ckpt["step"])
-    state.total_epochs, state.stop = int(ckpt["total_epochs"]), bool(ckpt["stop"])
-    state.history = [dict(r) for r in ckpt["history"]]
-    state.extra.update(ckpt["extra"])
-    checkpoint.set_rng_state(ckpt["rng"])
 
 
 # -------------------------------------------------------------------------------- the run
@@ -274,7 +213,6 @@ def _train_locked(
     from weightswitch.data import BatchIterator, get_spec, load_split
     from weightswitch.provenance import git_commit
     from weightswitch.tracking import (
-        RUN_FILES,
         Tracker,
         experiment_name,
         experiment_tags,
@@ -306,7 +244,7 @@ def _train_locked(
         print(f"{out}: resuming after epoch {state.epoch}/{state.total_epochs}")
     state.extra.update(train_size=len(train_y), val_size=len(val_y), test_size=len(test_y))
 
-    atomic.write_text(out / "config.json", cfg.to_json() + "\n")
+    run.write_config(cfg)
     commit = git_commit()
     tracker = Tracker(experiment_name(cfg), enabled=cfg.tracking, tags=experiment_tags(cfg))
     tags = {**run_tags(cfg, device_label(device), commit), "identity": identity.digest}
@@ -330,9 +268,8 @@ def _train_locked(
         diverged = "diverged" if isinstance(exc, TrainingDiverged) else None
         tracker.end("KILLED" if isinstance(exc, KeyboardInterrupt) else "FAILED", diverged)
         raise
-    files = [out / n for n in RUN_FILES]
     tracker.log_metrics(final_metrics(metrics), step=len(state.history))
-    tracker.log_artifacts(files, method.gates(state.model))
+    tracker.log_artifacts(out, method.gates(state.model))
     tracker.end("FINISHED")
     print(f"{out}: test accuracy {metrics['test_accuracy']:.4f}, "
           f"fc sparsity {metrics['fc_sparsity']:.4f}")  # fmt: skip
@@ -353,7 +290,7 @@ def _finish(
     from weightswitch.data import BatchIterator
 
     cfg, model, device = state.cfg, state.model, state.device
-    out = saver.run.out
+    run = saver.run
     cl = bool(state.extra.get("channels_last"))
     test_it = BatchIterator(*test, spec, cfg.eval_batch_size, shuffle=False, augment=False,
                             device=device, norm=cfg.input_norm)  # fmt: skip
@@ -362,49 +299,15 @@ def _finish(
     sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
     gates = method.gates(model)
     if gates is not None:
-        atomic.write_bytes(out / "gates.pt", lambda f: torch.save(gates, f))
+        run.write_gates(gates)
     exported = method.export(model)
     exported_acc = evaluate(exported, test_it, device, cfg.amp, cl).accuracy
-    payload = {"arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
-               "model_kwargs": cfg.model, "input_norm": cfg.input_norm,
-               "model": exported.to("cpu").eval()}  # fmt: skip
-    atomic.write_bytes(out / "model_exported.pt", lambda f: torch.save(payload, f))
-
-    seconds = [float(r["seconds"]) for r in state.history]
-    by_phase: dict[str, float] = {}
-    for r in state.history:
-        by_phase[r["phase"]] = by_phase.get(r["phase"], 0.0) + float(r["seconds"])
-    metrics: dict[str, Any] = {
-        "arch": cfg.arch,
-        "dataset": cfg.dataset,
-        "method": cfg.method,
-        "seed": cfg.seed,
-        "profile": cfg.profile,
-        "epochs": len(state.history),
-        "test_accuracy": test_acc,
-        "val_accuracy": val_acc,
-        **{k: sparsity[k] for k in ("fc_sparsity", "layer_sparsity", "compression_ratio")},
-        "snn_params": sparsity["snn_params"],
-        "fc_macs_removed": sparsity["fc_macs_removed"],
-        "epoch_seconds": sum(seconds) / len(seconds) if seconds else None,
-        "wall_seconds": saver.wall_seconds(),
-        "device": device_label(device),
-        "git_commit": commit,
-        **{k: state.extra[k] for k in ("train_size", "val_size", "test_size")},
-        **method.run_metrics(model),
-        "exported_test_accuracy": exported_acc,
-        "phase_seconds": by_phase,
-        "fc_weights": sparsity["fc_weights"],
-        "total_params": sparsity["total_params"],
-        "nonzero_params": sparsity["nonzero_params"],
-        "amp": cfg.amp,
-        "torch_version": torch.__version__,
-        "init_from": state.extra.get("init_from"),
-        "mlflow_run_id": state.extra.get("mlflow_run_id"),
-        "config": cfg.to_dict(),
-        "identity": saver.identity.to_dict(),
-    }
-    saver.run.publish_checkpoint()
-    atomic.write_json(out / "metrics.json", metrics)
-    saver.run.forget_checkpoint()
+    run.write_exported(cfg, exported.to("cpu").eval())
+    metrics = run_record(
+        state, test_accuracy=test_acc, val_accuracy=val_acc, sparsity=sparsity,
+        wall_seconds=saver.wall_seconds(), device=device_label(device), commit=commit,
+        method_metrics=method.run_metrics(model), exported_test_accuracy=exported_acc,
+        identity=saver.identity,
+    )  # fmt: skip
+    run.complete(metrics)
     return metrics

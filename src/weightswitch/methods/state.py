@@ -1,9 +1,11 @@
-"""The loop's mutable state and the callback interface (OpenLTH style).
+"""The loop's mutable state and the callback interface (OpenLTH style): the contract between
+the training loop (`weightswitch.train`) and a method.
 
 The loop itself knows nothing about methods, checkpoints, tracking or progress output: each
 is a `Callback` that reads/writes `TrainState`. A method decides at `on_epoch_start` (and,
 for step-unit phases, `on_step_start`) which phase runs, which parameters are trainable and
-which optimisers step.
+which optimisers step. It lives here, below `train`, so that a method needs nothing from the
+loop that runs it.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import torch
 from torch import nn
 
 from weightswitch.config import RunConfig
-from weightswitch.train.optim import LRSchedule
+from weightswitch.methods.optim import LRSchedule
 
 
 @dataclass
