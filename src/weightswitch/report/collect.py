@@ -20,8 +20,15 @@ import pandas as pd
 
 from weightswitch.catalog import METHODS, STUDY_METHODS, Names
 from weightswitch.errors import UsageError
-from weightswitch.run_files import HISTORY_COLUMNS
-from weightswitch.rundir import DIVERGED
+from weightswitch.run_files import (
+    CHECKPOINT,
+    CONFIG,
+    DIVERGED,
+    GATES,
+    HISTORY,
+    HISTORY_COLUMNS,
+    METRICS,
+)
 
 # the study's switcher methods: the runs whose gates the figures show
 SWITCHER_METHODS = Names(lambda spec: spec.study and spec.kind == "switcher")
@@ -53,7 +60,7 @@ FRACTIONS = (
 REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
 RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates")
 # Files that mark a directory as a run directory even before metrics.json exists.
-RUN_MARKERS = ("metrics.json", "history.csv", "config.json", "checkpoint.pt", DIVERGED)
+RUN_MARKERS = (METRICS, HISTORY, CONFIG, CHECKPOINT, DIVERGED)
 
 _ANY_NAME = re.compile(r"^(?P<dataset>[^-]+)-(?P<arch>[^-]+)-(?P<method>.+)-s(?P<seed>\d+)$")
 
@@ -194,7 +201,7 @@ def _run_dirs(root: Path) -> list[Path]:
     dirs: set[Path] = set()
     for marker in RUN_MARKERS:
         for hit in root.rglob(marker):
-            if marker == "metrics.json" or parse_run_name(hit.parent.name) is not None:
+            if marker == METRICS or parse_run_name(hit.parent.name) is not None:
                 dirs.add(hit.parent)
     return sorted(dirs)
 
@@ -296,7 +303,7 @@ def collect(
     for run_dir in _run_dirs(root) if root.is_dir() else []:
         path_profile = _profile_from_path(run_dir, root)
         parsed = parse_run_name(run_dir.name)
-        metrics_path = run_dir / "metrics.json"
+        metrics_path = run_dir / METRICS
         divergence = None if metrics_path.is_file() else _divergence(run_dir)
         if divergence is not None and parsed is not None:
             rid = RunId(
@@ -338,7 +345,7 @@ def collect(
             continue
         row = _empty_row(rid, "ok", "", run_dir)
         row.update({k: data[k] for k in (*NUMERIC, *TEXT)})
-        row["has_gates"] = (run_dir / "gates.pt").is_file() or _recorded(run_dir, "gates.pt")
+        row["has_gates"] = (run_dir / GATES).is_file() or _recorded(run_dir, GATES)
         rows[rid] = row
         for order, (layer, value) in enumerate(data["layer_sparsity"].items()):
             layer_rows.append(
@@ -349,7 +356,7 @@ def collect(
                     "sparsity": value,
                 }
             )
-        hist = _read_history(run_dir / "history.csv", rid, warn)
+        hist = _read_history(run_dir / HISTORY, rid, warn)
         if hist is not None:
             histories.append(hist)
     history = (

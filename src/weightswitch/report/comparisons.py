@@ -28,6 +28,7 @@ from weightswitch.report import tables as T
 from weightswitch.report.collect import PAIR, Collection
 from weightswitch.report.index import Entry, budget_label, budget_text
 from weightswitch.report.stats import t_interval, wilson_interval
+from weightswitch.run_files import METRICS
 
 Log = Callable[[str], None]
 SPEARMAN_COLUMNS = (*PAIR, "method", "layer", "n", "seeds", "rho_mean", "rho_ci_low",
@@ -52,7 +53,7 @@ def spearman_epochs(col: Collection) -> pd.DataFrame:
     ok = col.runs[(col.runs["status"] == "ok") & col.runs["path"].notna()]
     for r in ok.itertuples(index=False):
         try:
-            data = json.loads((Path(r.path) / "metrics.json").read_text(encoding="utf-8"))
+            data = json.loads((Path(r.path) / METRICS).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
         for entry in data.get("gate_weight_spearman") or []:

@@ -34,6 +34,7 @@ from weightswitch.report.references import (
     reference_floor,
     reference_sparsity_pct,
 )
+from weightswitch.run_files import DIVERGED, METRICS
 
 # from the method catalog: pruning methods draw the frontier (and are matched to the
 # switcher's sparsity), switcher methods are the variants compared with it
@@ -87,7 +88,7 @@ def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.Dat
     `diverged.json`, status diverged with NaN numbers: counted, never dropped); unusable
     files are reported in `warn` and skipped, nothing is imputed."""
     rows = [*_diverged(root, profile, warn)]
-    for path in sorted(root.rglob("metrics.json")) if root.is_dir() else []:
+    for path in sorted(root.rglob(METRICS)) if root.is_dir() else []:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
@@ -144,7 +145,7 @@ def allocation_text(points: pd.DataFrame) -> str:
 def _diverged(root: Path, profile: str | None, warn: list[str]) -> list[dict]:
     """Rows for the frontier runs that diverged (their diverged.json's identity names them)."""
     rows = []
-    for path in sorted(root.rglob("diverged.json")) if root.is_dir() else []:
+    for path in sorted(root.rglob(DIVERGED)) if root.is_dir() else []:
         try:
             config = json.loads(path.read_text(encoding="utf-8"))["identity"]["config"]
             target = float(config["prune"]["sparsity"])

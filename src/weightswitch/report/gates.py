@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from weightswitch.report.collect import KEYS, SWITCHER_METHODS
+from weightswitch.run_files import GATES
 
 HIST_COLUMNS = (*KEYS, "layer", "order", "left", "right", "count", "zeros", "total")
 
@@ -21,7 +22,7 @@ def load_gates(run_dir: str | Path) -> dict[str, np.ndarray]:
     """Read `{layer: gate tensor}` from a run's gates.pt as float32 arrays."""
     import torch
 
-    data = torch.load(Path(run_dir) / "gates.pt", map_location="cpu", weights_only=True)
+    data = torch.load(Path(run_dir) / GATES, map_location="cpu", weights_only=True)
     if not isinstance(data, dict):
         raise ValueError("gates.pt is not a {layer: tensor} dict")
     return {str(k): v.detach().float().numpy() for k, v in data.items()}

@@ -23,12 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from weightswitch.report.collect import DIVERGED, RunId, collect, load_expected
+from weightswitch.report.collect import RunId, collect, load_expected
 from weightswitch.report.gates import GateMap, gate_maps, histogram_table
+from weightswitch.run_files import CHECKPOINT, CONFIG, DIVERGED, EXPORTED, GATES, HISTORY, METRICS
 
 RECORDS = "records"
-RECORD_FILES = ("metrics.json", "history.csv", "config.json", DIVERGED)
-HEAVY_FILES = ("checkpoint.pt", "gates.pt", "model_exported.pt")
+RECORD_FILES = (METRICS, HISTORY, CONFIG, DIVERGED)
+HEAVY_FILES = (CHECKPOINT, GATES, EXPORTED)
 ARTIFACTS = "artifacts.json"
 HIST_FILE = "gate_histogram.csv"
 MAPS_FILE = "gate_maps.npz"
@@ -45,7 +46,7 @@ def _sha256(path: Path) -> str:
 
 def _run_dirs(root: Path) -> list[Path]:
     """Folders under `root` that hold a run (any record file, or only a checkpoint)."""
-    found = {p.parent for name in (*RECORD_FILES, "checkpoint.pt") for p in root.rglob(name)}
+    found = {p.parent for name in (*RECORD_FILES, CHECKPOINT) for p in root.rglob(name)}
     return sorted(d for d in found if RECORDS not in d.relative_to(root).parts)
 
 
