@@ -167,3 +167,15 @@ def test_paired_table_without_frontier_or_runs() -> None:
     assert set(table["kind"]) == {"vs dense", "matched sparsity"}
     empty = paired_table(_runs().iloc[0:0], None, collapsed=collapsed)
     assert empty.empty and tuple(empty.columns) == PAIRED_COLUMNS
+
+
+def test_correlation_interval_stays_inside_minus_one_to_one() -> None:
+    rs = [-0.05, 0.6]  # two seeds far apart: a plain t interval leaves [-1, 1]
+    plain = S.t_interval(rs)
+    assert plain.low < -1 and plain.high > 1
+    ci = S.correlation_interval(rs)
+    assert -1 < ci.low < ci.estimate < ci.high < 1
+    z = S.t_interval([math.atanh(r) for r in rs])
+    assert (ci.estimate, ci.low, ci.high) == pytest.approx(
+        (math.tanh(z.estimate), math.tanh(z.low), math.tanh(z.high)))  # fmt: skip
+    assert S.correlation_interval([1.0, 1.0]).high <= 1

@@ -27,7 +27,7 @@ from weightswitch.catalog import CATALOG, method_order
 from weightswitch.report import tables as T
 from weightswitch.report.collect import PAIR, Collection
 from weightswitch.report.index import Entry, budget_label, budget_text
-from weightswitch.report.stats import t_interval, wilson_interval
+from weightswitch.report.stats import correlation_interval, wilson_interval
 from weightswitch.run_files import METRICS
 
 Log = Callable[[str], None]
@@ -66,8 +66,9 @@ def spearman_epochs(col: Collection) -> pd.DataFrame:
 
 
 def spearman_table(epochs: pd.DataFrame) -> pd.DataFrame:
-    """Per pair, method and layer: Spearman(g, |W|) at each run's last epoch, mean with its t
-    interval over seeds, and the range."""
+    """Per pair, method and layer: Spearman(g, |W|) at each run's last epoch, averaged over
+    seeds through Fisher's z with its t interval (`stats.correlation_interval`), and the
+    range."""
     if epochs.empty:
         return pd.DataFrame(columns=list(SPEARMAN_COLUMNS))
     last = epochs[epochs["epoch"] == epochs.groupby([*PAIR, "method", "seed"])["epoch"]
@@ -75,7 +76,7 @@ def spearman_table(epochs: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (*pair, method, layer), g in last.groupby([*PAIR, "method", "layer"], sort=True):
         rho = g.dropna(subset=["rho"])
-        ci = t_interval(rho["rho"])
+        ci = correlation_interval(rho["rho"])
         rows.append({**dict(zip(PAIR, pair, strict=True)), "method": method, "layer": layer,
                      "n": ci.n, "seeds": ",".join(map(str, sorted(rho["seed"]))),
                      "rho_mean": ci.estimate, "rho_ci_low": ci.low, "rho_ci_high": ci.high,
@@ -136,8 +137,9 @@ def write(
         table = spearman_table(epochs)
         cap = (
             "Spearman rank correlation between each switched layer's gate g and |W| at the "
-            "end of training (average ranks for ties), mean with its 95% Student-t interval "
-            "over seeds, and the range. Near 0: the gates do not rank connections by "
+            "end of training (average ranks for ties), averaged over seeds through Fisher's z "
+            "= atanh(r) with a 95% Student-t interval on z, both back-transformed, and the "
+            "range. Near 0: the gates do not rank connections by "
             "magnitude; near 1: a magnitude ranking in disguise. Neuron gates are compared "
             "with their input unit's mean |W|. Every epoch's value: gate_spearman_epochs.csv."
         )
@@ -185,9 +187,12 @@ def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | 
     ]
     switchers = {m for m, spec in CATALOG.items() if spec.kind == "switcher"}
     for (profile, dataset, arch), g in paired.groupby(list(PAIR), sort=True):
+        g = g[(g["n_pairs"] > 0) | (g["n_runs"] > g["n_missing"])]  # not run: nothing to say
+        if g.empty:
+            continue
+        vs_dense = g[(g["kind"] == "vs dense") & g["method"].isin(switchers)]
         parts += [f"### {dataset} / {arch}, profile `{profile}` — "
                   f"{budget_text(col, str(profile))}", ""]  # fmt: skip
-        vs_dense = g[(g["kind"] == "vs dense") & g["method"].isin(switchers)]
         rates = [_rate(r) for r in vs_dense.itertuples(index=False)]
         if any(rates):
             parts.append("- Failures (collapsed: test accuracy at most twice chance): "

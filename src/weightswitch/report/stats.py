@@ -6,6 +6,8 @@ Pure functions of numbers (scipy for the t and normal quantiles), no pandas, no 
   share their data order and, for pruning, their parent: the pairing removes that variance);
 - `t_interval(values)`: the mean with a Student-t confidence interval (n - 1 degrees of
   freedom); `paired_interval(a, b)` is that interval of the paired differences;
+- `correlation_interval(rs)`: the mean of correlation coefficients (Fisher z, back-transformed)
+  with an interval that stays inside (-1, 1);
 - `wilson_interval(k, n)`: a rate (collapsed or diverged runs out of n) with its Wilson score
   interval, which stays inside [0, 1] and is not degenerate at k = 0 or k = n;
 - `claim(interval)`: the wording rule. A difference is claimed only when the interval excludes
@@ -67,6 +69,16 @@ def t_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
     sd = math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (n - 1))
     half = float(stats.t.ppf((1 + level) / 2, n - 1)) * sd / math.sqrt(n)
     return Interval(mean, mean - half, mean + half, n, level)
+
+
+def correlation_interval(values: Iterable[float], level: float = LEVEL) -> Interval:
+    """The mean of correlation coefficients with a Student-t interval on Fisher's z = atanh(r),
+    both back-transformed (tanh): the interval stays inside (-1, 1), where a plain t interval
+    of a few correlations can leave it. |r| = 1 is taken as atanh(±(1 - 1e-12))."""
+    zs = [math.atanh(max(-1 + 1e-12, min(1 - 1e-12, float(r)))) for r in values]
+    z = t_interval(zs, level)
+    return Interval(math.tanh(z.estimate) if z.n else math.nan, math.tanh(z.low),
+                    math.tanh(z.high), z.n, level)  # fmt: skip
 
 
 def paired_interval(
