@@ -270,13 +270,15 @@ def test_expected_from_params_yaml(synth: dict, tmp_path: Path) -> None:
         "grid": "mini",
         "profile": PROFILE,
         "models": [{"dataset": d, "arch": a} for d, a in PAIRS],
-        "methods": {m: {} for m in METHODS},
+        # gate-ranked pruning is a frontier point per sparsity, never an expected run
+        "methods": {m: {} for m in (*METHODS, "gate", "gate-weight-free")},
         "seeds": list(SEEDS),
     }
     path = tmp_path / "params.yaml"
     path.write_text(json.dumps(params))
     exp = load_expected(path, ["ignored"])
     assert len(exp) == 20 and {r.profile for r in exp} == {PROFILE}
+    assert not {r.method for r in exp} & {"gate", "gate-weight-free"}
     col = gather(synth["root"], None, path, log=lambda _: None)
     assert col.grid == "mini" and len(col.missing) == 2
     entries, _ = write_tables(col, tmp_path / "reports", log=lambda _: None)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from weightswitch.catalog import METHODS, STUDY_METHODS, Names
+from weightswitch.catalog import METHODS, PRUNE_PARENTS, STUDY_METHODS, Names
 from weightswitch.errors import UsageError
 from weightswitch.run_files import (
     CHECKPOINT,
@@ -241,10 +241,12 @@ def read_yaml(path: str | Path, what: str = "--expected") -> Any:
 
 
 def _from_params(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Expand a params.yaml (models x methods x seeds) into run entries."""
-    methods = (
-        list(data["methods"]) if isinstance(data.get("methods"), dict) else list(STUDY_METHODS)
-    )
+    """Expand a params.yaml (models x methods x seeds) into run entries. Gate-ranked pruning
+    methods are frontier points (stage gate-frontier@, one per sparsity), not runs here."""
+    methods = [
+        m for m in (data["methods"] if isinstance(data.get("methods"), dict) else STUDY_METHODS)
+        if PRUNE_PARENTS.get(m, "dense") == "dense"
+    ]
     return [
         {**model, "method": method, "seed": seed, "profile": data.get("profile")}
         for model in data["models"]
