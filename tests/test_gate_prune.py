@@ -298,12 +298,14 @@ OPT_IN: dict[str, tuple[str, str, list[str]]] = {
     "gate-weight-global": ("gate-weight", "switcher", [
         "--sparsity", "0.8", "--allocation", "global", "--finetune-epochs", "1"]),
 }  # fmt: skip
-# recorded with `python tests/test_gate_prune.py --record` for numerics CORE=2, PRUNE=1
+# recorded with `python tests/test_gate_prune.py --record` for numerics CORE=2, PRUNE=1 (gate-ranked
+# runs also carry SWITCHER=1: their parent is exported by switcher code; numbers unchanged)
 RECORDS: dict[str, dict[str, object]] = {
-    "gate": {"key": "CORE=2,PRUNE=1", "fc_sparsity": 0.8, "test_accuracy": 0.1,
+    "gate": {"key": "CORE=2,PRUNE=1,SWITCHER=1", "fc_sparsity": 0.8, "test_accuracy": 0.1,
              "val_accuracy": 0.09, "train_loss": [2.30257, 2.30255, 2.30255],
              "weight_l1": 5235.527908279724, "kept_l1": 58.95816693099535},
-    "gate-weight-global": {"key": "CORE=2,PRUNE=1", "fc_sparsity": 0.8, "test_accuracy": 0.1,
+    "gate-weight-global": {"key": "CORE=2,PRUNE=1,SWITCHER=1", "fc_sparsity": 0.8,
+                           "test_accuracy": 0.1,
                            "val_accuracy": 0.09, "train_loss": [2.30257, 2.30255, 2.30255],
                            "weight_l1": 5235.526762693051, "kept_l1": 68.4550193385221},
     "magnitude-output-denser-cosine": {
