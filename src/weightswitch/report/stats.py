@@ -11,7 +11,8 @@ Pure functions of numbers (scipy for the t and normal quantiles), no pandas, no 
 - `wilson_interval(k, n)`: a rate (collapsed or diverged runs out of n) with its Wilson score
   interval, which stays inside [0, 1] and is not degenerate at k = 0 or k = n;
 - `claim(interval)`: the wording rule. A difference is claimed only when the interval excludes
-  zero; otherwise the text says "no detectable difference (95% CI a to b)".
+  zero; otherwise the text says "no detectable difference (95% CI a to b)". A zero-width
+  interval (all pairs equal, as two seeds can be) is no evidence of a zero spread: no claim.
 """
 
 from __future__ import annotations
@@ -39,9 +40,16 @@ class Interval:
         return not (math.isnan(self.low) or math.isnan(self.high))
 
     @property
+    def degenerate(self) -> bool:
+        """A zero-width interval: every value equal (say two seeds whose differences agree to
+        the last reported digit). Its width says nothing about the spread, so no claim."""
+        return self.defined and self.low == self.high
+
+    @property
     def excludes_zero(self) -> bool:
-        """Whether the interval lies entirely on one side of zero (False when undefined)."""
-        return self.defined and (self.low > 0 or self.high < 0)
+        """Whether the interval lies entirely on one side of zero (False when undefined or
+        degenerate)."""
+        return self.defined and not self.degenerate and (self.low > 0 or self.high < 0)
 
 
 def paired_differences(a: Mapping[int, float], b: Mapping[int, float]) -> dict[int, float]:
@@ -122,6 +130,9 @@ def claim(interval: Interval, digits: int = 2, unit: str = "pp") -> str:
     if not interval.defined:
         return (f"{interval.estimate:+.{digits}f} {unit} from one pair: no confidence "
                 "interval (n = 1)").replace("  ", " ")  # fmt: skip
+    if interval.degenerate:
+        return (f"{interval.estimate:+.{digits}f} {unit} in each of {interval.n} pairs: no "
+                "spread to estimate an interval from, no claim").replace("  ", " ")  # fmt: skip
     ci = ci_text(interval, digits)
     if not interval.excludes_zero:
         return f"no detectable difference ({ci})"
