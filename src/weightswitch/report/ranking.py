@@ -3,9 +3,12 @@
 Test accuracy against compression (1 / (1 - FC sparsity), log axis) for every frontier
 ranking that ran on the pair: magnitude and random pruning of the dense run, and the gate g
 or |g·W| of a finished connection-gated run (the switcher and its ablations), each pruned to
-the same sparsities and fine-tuned alike. Every seed is its own thin line, so a curve's mean
-never hides a collapsed seed; the thick line is the mean over the seeds that ran. The right
-panel zooms in on the band around dense, where the rankings differ by tenths of a point.
+the same sparsities and fine-tuned alike. Every seed is its own thin line, so a curve's centre
+never hides a collapsed seed; the thick line is the mean over the seeds where none collapsed,
+else the median run (the rule of the other figures: a mean would lie where no run is). A point
+past the axis (a collapsed parent with nearly every gate off prunes to ~100%) sits on its
+right edge as a triangle rather than stretching the axis. The right panel zooms in on the
+band around dense, where the rankings differ by tenths of a point.
 Han et al. 2015's published 12x networks are stars, with their provenance.
 
 Drawn only where a gate-ranked point exists; the numbers are in tables/paired.md.
@@ -25,6 +28,7 @@ from weightswitch.report.index import Entry, RunCount, budget_label, budget_text
 
 Log = Callable[[str], None]
 ZOOM_BELOW_PP = 3.0  # the right panel: dense mean - 3 pp up to the best point
+X_MAX = 70.0  # compression axis ends here (50x = 98% is the grids' largest target)
 
 
 def _compression(sparsity_pct: pd.Series | float) -> pd.Series | float:
@@ -42,7 +46,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     import matplotlib.pyplot as plt
     from matplotlib.ticker import NullFormatter
 
-    from weightswitch.report.figures import Plot
+    from weightswitch.report.figures import Plot, collapsed, summarise_seeds
     from weightswitch.report.frontier import draw_published
     from weightswitch.report.style import method_colors, method_line, method_marker
 
@@ -58,20 +62,33 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
         for method in methods:
             pts = mine[mine["method"] == method].sort_values("target_sparsity_pct")
             for _, seed in pts.groupby("seed"):
-                ax.plot(_compression(seed["fc_sparsity_pct"]), seed["test_acc_pct"],
-                        color=colors[method], lw=0.7, alpha=0.45)  # fmt: skip
-            mean = pts.groupby("target_sparsity_pct").agg(
-                x=("fc_sparsity_pct", "mean"), y=("test_acc_pct", "mean"), n=("seed", "count"))
-            n = int(mean["n"].max()) if len(mean) else 0
+                x = _compression(seed["fc_sparsity_pct"])
+                ax.plot(np.minimum(x, X_MAX), seed["test_acc_pct"], color=colors[method],
+                        lw=0.7, alpha=0.45)  # fmt: skip
+                past = x > X_MAX
+                if past.any():
+                    ax.scatter(np.full(int(past.sum()), X_MAX), seed["test_acc_pct"][past],
+                               marker=">", s=22, color=colors[method], clip_on=False,
+                               zorder=5)  # fmt: skip
+            centres = [summarise_seeds(g["fc_sparsity_pct"], g["test_acc_pct"],
+                                       collapsed(g["test_acc_pct"], dataset))
+                       for _, g in pts.groupby("target_sparsity_pct")]  # fmt: skip
+            drawn = [c for c in centres if c.centre]
+            n = max((c.n for c in centres), default=0)
+            k = max((c.collapsed for c in centres), default=0)
+            centre = (f"mean of {n}" if all(c.kind in ("mean", "") for c in drawn)
+                      else f"median of {n}, {k} collapsed")  # fmt: skip
             parent = PRUNE_PARENTS.get(method, "dense")
-            ax.plot(_compression(mean["x"]), mean["y"], color=colors[method],
+            xs = [min(float(_compression(c.centre[0])), X_MAX) for c in drawn]
+            ax.plot(xs, [c.centre[1] for c in drawn], color=colors[method],
                     ls=method_line(method), lw=1.8, marker=method_marker(method), ms=5,
-                    label=f"{method} (ranks the {parent} run; mean of {n})")  # fmt: skip
+                    label=f"{method} (ranks the {parent} run; {centre})")  # fmt: skip
         if len(dense):
             ax.axhline(dense.mean(), color="black", lw=0.9, ls=":",
                        label=f"dense, unpruned (mean of {len(dense)})")  # fmt: skip
         published = draw_published(ax, dataset, arch, lambda pct: float(_compression(pct)))
         ax.set_xscale("log")
+        ax.set_xlim(1.8, X_MAX)
         ticks = [2, 3, 5, 10, 20, 50]
         ax.set_xticks(ticks, [f"{t}x\n({100 * (1 - 1 / t):.0f}%)" for t in ticks])
         ax.xaxis.set_minor_formatter(NullFormatter())  # no 4x10^0 between the named ticks
@@ -96,9 +113,11 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
         "which is magnitude pruning of that run's effective weights: a gate curve against its "
         "|g·W| twin compares rankings of the same network; against magnitude, the parents "
         "differ too. "
-        "Thin lines: one seed each; thick: the mean over the seeds that ran (n in the legend; "
-        "diverged runs are counted in tables/paired.md). Right: the same, zoomed to the band "
-        f"within {ZOOM_BELOW_PP:g} points of dense." + published
+        "Thin lines: one seed each; thick: the mean over the seeds that ran where none "
+        "collapsed (test accuracy at most twice chance), else the median run (n in the legend; "
+        "diverged runs are counted in tables/paired.md); triangles on the right edge: points "
+        f"past {X_MAX:g}x (a collapsed parent prunes to nearly 100%). Right: the same, zoomed "
+        f"to the band within {ZOOM_BELOW_PP:g} points of dense." + published
     )
     return Plot(f"{profile}/ranking_{dataset}_{arch}", fig, caption)
 

@@ -42,8 +42,9 @@ class Interval:
     @property
     def degenerate(self) -> bool:
         """A zero-width interval: every value equal (say two seeds whose differences agree to
-        the last reported digit). Its width says nothing about the spread, so no claim."""
-        return self.defined and self.low == self.high
+        the last reported digit; equal up to float rounding). Its width says nothing about the
+        spread, so no claim."""
+        return self.defined and math.isclose(self.low, self.high, rel_tol=1e-9, abs_tol=1e-9)
 
     @property
     def excludes_zero(self) -> bool:
