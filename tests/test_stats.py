@@ -11,7 +11,15 @@ from scipy import stats as sp
 
 from weightswitch.report import stats as S
 from weightswitch.report.figures import collapsed
-from weightswitch.report.tables import PAIRED_COLUMNS, paired_display, paired_table
+from weightswitch.report.tables import (
+    PAIRED_COLUMNS,
+    PAIRED_NOTE,
+    WORKING,
+    WORKING_NOTE,
+    paired_display,
+    paired_note,
+    paired_table,
+)
 
 
 def test_t_interval_is_students_t_by_hand_and_by_scipy() -> None:
@@ -135,7 +143,7 @@ def test_paired_table_pairs_by_seed_and_counts_every_failed_run() -> None:
     assert tuple(table.columns) == PAIRED_COLUMNS
     assert list(table["kind"]) == ["vs dense", "vs dense", "matched sparsity",
                                    "frontier vs dense", "frontier vs dense",
-                                   "frontier vs magnitude"]  # fmt: skip
+                                   "frontier vs magnitude", WORKING]  # fmt: skip
     sw = _row(table, "vs dense", "switcher", "dense")
     ci = S.t_interval([0.2, 0.4])  # seed 2 diverged: no pair
     assert sw["n_pairs"] == 2 and sw["seeds"] == "0,1" and sw["n_unpaired"] == 1
@@ -165,6 +173,28 @@ def test_paired_table_pairs_by_seed_and_counts_every_failed_run() -> None:
     assert shown.iloc[0]["pairs"] == "2 (0,1), 1 unpaired"
     assert shown.iloc[0]["rate"].startswith("1/3 = 33% [")
     assert shown.iloc[5]["comparison"] == "gate at 90% (12 ep) − magnitude at 90% (12 ep)"
+    # switcher seed 2 diverged: the gate ranking is also compared over seeds 0-1 alone
+    assert shown.iloc[6]["comparison"].endswith("(working parents only)")
+    assert paired_note(table) == f"{PAIRED_NOTE} {WORKING_NOTE}"
+
+
+def test_working_parents_drop_the_seeds_whose_gated_parent_failed() -> None:
+    """A collapsed switcher (seed 1) prunes to a collapsed gate run: the all-seeds comparison
+    keeps it (the answer), the working-parents row leaves it and the diverged seed 2 out."""
+    runs, points = _runs(), _points()
+    runs.loc[(runs["method"] == "switcher") & (runs["seed"] == 1), "test_accuracy"] = 0.100
+    points.loc[(points["method"] == "gate") & (points["seed"] == 1), "test_acc_pct"] = 10.0
+    table = paired_table(runs, points, collapsed=collapsed)
+    every = _row(table, "frontier vs magnitude", "gate", "magnitude")
+    assert every["seeds"] == "0,1" and every["diff_pp_mean"] == pytest.approx((-0.7 - 86.5) / 2)
+    working = _row(table, WORKING, "gate", "magnitude")
+    assert working["seeds"] == "0" and working["n_pairs"] == 1
+    assert working["diff_pp_mean"] == pytest.approx(-0.7)
+    assert (working["n_runs"], working["n_collapsed"]) == (1, 0)
+    healthy = paired_table(_runs().assign(status="ok", test_accuracy=0.97), _points(),
+                           collapsed=collapsed)  # fmt: skip
+    assert WORKING not in set(healthy["kind"])  # every parent works: nothing to add
+    assert paired_note(healthy) == PAIRED_NOTE
 
 
 def test_paired_table_without_frontier_or_runs() -> None:

@@ -121,17 +121,17 @@ def write(
     entries: list[Entry] = []
     paired = T.paired_table(col.runs, points, collapsed=collapsed)
     if len(paired):
-        shown = T.paired_display(paired)
+        shown, note = T.paired_display(paired), T.paired_note(paired)
         files = [
             write_text(tdir / "paired.csv", paired.to_csv(index=False, float_format="%.6g")),
             write_text(tdir / "paired.md", _by_profile(shown, "Paired differences",
-                                                       T.PAIRED_HEADERS, T.PAIRED_NOTE)),
-            write_text(tdir / "paired.tex", T.latex(shown, T.PAIRED_NOTE, "tab:paired",
+                                                       T.PAIRED_HEADERS, note)),
+            write_text(tdir / "paired.tex", T.latex(shown, note, "tab:paired",
                                                     T.PAIRED_HEADERS,
                                                     group=("profile", "dataset", "arch"))),
         ]  # fmt: skip
         entries.append(Entry("Paired differences with 95% confidence intervals",
-                             T.PAIRED_NOTE, files))  # fmt: skip
+                             note, files))  # fmt: skip
     epochs = spearman_epochs(col)
     if len(epochs):
         table = spearman_table(epochs)
@@ -206,6 +206,11 @@ def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | 
                   & g["method"].map(lambda m: CATALOG[m].parent not in (None, "dense")
                                     if m in CATALOG else False)]  # fmt: skip
         parts += [f"- {_line(r)}" for r in gated.itertuples(index=False)]
+        working = g[(g["kind"] == T.WORKING) & (g["target_sparsity_pct"] == HEADLINE_TARGET)]
+        parts += [f"- {_line(r)} (working parents only: the seeds whose "
+                  f"{CATALOG[r.method].parent} run finished without collapsing; conditional on it "
+                  "working, read with its failure rate)"
+                  for r in working.itertuples(index=False)]  # fmt: skip
         same = g[(g["kind"] == "gate vs |g·W|, same parent")
                  & (g["target_sparsity_pct"] == HEADLINE_TARGET)]  # fmt: skip
         parts += [f"- {_line(r)} (the same gated parent: only the ranking differs, g vs "

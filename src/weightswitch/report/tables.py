@@ -319,8 +319,10 @@ def latex(
 
 # ------------------------------------------------------------- paired differences (issue 28)
 
+WORKING = "frontier vs magnitude, working parents"  # a secondary, conditional comparison
 PAIRED_KINDS: tuple[str, ...] = ("vs dense", "matched sparsity", "frontier vs dense",
-                                 "frontier vs magnitude", "gate vs |g·W|, same parent")  # fmt: skip
+                                 "frontier vs magnitude", WORKING,
+                                 "gate vs |g·W|, same parent")  # fmt: skip
 PAIRED_COLUMNS: tuple[str, ...] = (
     *PAIR, "kind", "method", "baseline", "target_sparsity_pct", "epochs", "baseline_epochs",
     "n_pairs", "seeds",
@@ -343,6 +345,20 @@ PAIRED_NOTE = (
     "method's total training epochs (a pruning run counts its parent's epochs plus its "
     "fine-tuning)."
 )
+
+# Appended to the caption where the table has WORKING rows (a report without them is unchanged).
+WORKING_NOTE = (
+    "Where a gated parent (switcher, switcher-noise, free-gates) collapsed or diverged in some "
+    "seeds, its gate rankings are compared with magnitude twice: over every seed (the answer), "
+    "and again over the seeds whose parent works ('working parents only': conditional on the "
+    "method not failing, so read it with its failure rate)."
+)
+
+
+def paired_note(paired: pd.DataFrame) -> str:
+    """The paired table's caption: PAIRED_NOTE, plus WORKING_NOTE where it has such rows."""
+    working = "kind" in paired and bool((paired["kind"] == WORKING).any())
+    return PAIRED_NOTE + (f" {WORKING_NOTE}" if working else "")
 
 
 @dataclass(frozen=True)
@@ -399,6 +415,22 @@ def magnitude_twin(method: str) -> str | None:
         return None
     return next((m for m, s in CATALOG.items()
                  if s.criterion == "gate-weight" and s.parent == spec.parent), None)  # fmt: skip
+
+
+def _working_seeds(main: pd.DataFrame, method: str, dataset: str,
+                   collapsed: Collapsed) -> set[int] | None:  # fmt: skip
+    """The seeds whose gated parent run of `method` finished and did not collapse, where some
+    other seed's parent failed (None when every parent works, or `method` has no gated
+    parent: then the all-seeds comparison already is this one)."""
+    parent = CATALOG[method].parent if method in CATALOG else None
+    if parent in (None, "dense"):
+        return None
+    runs = main[main["method"] == parent]
+    ok = runs[runs["status"] == "ok"]
+    bad = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
+    working = {int(s) for s, b in zip(ok["seed"], bad, strict=True) if not b}
+    failed = int((runs["status"] == DIVERGED).sum()) + int(sum(bool(b) for b in bad))
+    return working if failed and working else None
 
 
 def paired_table(
@@ -463,6 +495,11 @@ def paired_table(
                 if method != "magnitude" and len(magnitude):
                     add(pair, "frontier vs magnitude", method, "magnitude", float(target),
                         mine, side(magnitude))  # fmt: skip
+                    working = _working_seeds(main, method, dataset, collapsed)
+                    if working is not None:
+                        add(pair, WORKING, method, "magnitude", float(target),
+                            side(at[(at["method"] == method) & at["seed"].isin(working)]),
+                            side(magnitude[magnitude["seed"].isin(working)]))  # fmt: skip
                 twin = magnitude_twin(method)
                 if twin is not None and (at["method"] == twin).any():
                     add(pair, "gate vs |g·W|, same parent", method, twin, float(target), mine,
@@ -509,7 +546,8 @@ def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
             "profile": r.profile, "dataset": r.dataset, "arch": r.arch,
             "comparison": f"{r.method}{at}{epochs_text(r.epochs)} − {r.baseline}"
                           + (at if r.baseline != "dense" else "") + epochs_text(r.baseline_epochs)
-                          + (" (matched to it)" if r.kind == "matched sparsity" else ""),
+                          + (" (matched to it)" if r.kind == "matched sparsity" else "")
+                          + (" (working parents only)" if r.kind == WORKING else ""),
             "diff": diff if r.n_pairs else DASH, "claim": r.claim,
             "pairs": f"{r.n_pairs} ({r.seeds or DASH})"
                      + (f", {r.n_unpaired} unpaired" if r.n_unpaired else ""),
