@@ -56,12 +56,13 @@ def target_sparsity(cfg: Any) -> float | None:
 
 
 def run_name(cfg: Any) -> str:
-    """Method and arch first (what the UI's truncated name column shows), profile last; a
-    frontier point carries its sparsity (`magnitude@90%`), or its points share one name."""
+    """Method, arch and seed first (what the UI's truncated name column shows: about 22
+    characters beside its assistant panel), dataset, then profile; a frontier point carries
+    its sparsity (`magnitude@90%`), or its points share one name."""
     method = cfg.method
     if (sparsity := target_sparsity(cfg)) is not None:
         method = f"{method}@{100 * sparsity:g}%"
-    return f"{method} {cfg.arch} {cfg.dataset} s{cfg.seed} [{cfg.profile}]"
+    return f"{method} {cfg.arch} s{cfg.seed} {cfg.dataset} [{cfg.profile}]"
 
 
 def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
