@@ -487,6 +487,8 @@ def paired_table(
         for (method, variant), sel in matched.groupby(["method", "matched_to"], sort=True):
             add(pair, "matched sparsity", str(variant), str(method), math.nan,
                 side(main[main["method"] == variant]), side(sel))  # fmt: skip
+        working_of = {m: _working_seeds(main, m, dataset, collapsed)  # once per method
+                      for m in front["method"].unique()}  # fmt: skip
         for target, at in front.groupby("target", sort=True):
             magnitude = at[at["method"] == "magnitude"]
             for method in method_order(at["method"].unique()):
@@ -495,7 +497,7 @@ def paired_table(
                 if method != "magnitude" and len(magnitude):
                     add(pair, "frontier vs magnitude", method, "magnitude", float(target),
                         mine, side(magnitude))  # fmt: skip
-                    working = _working_seeds(main, method, dataset, collapsed)
+                    working = working_of[method]
                     if working is not None:
                         add(pair, WORKING, method, "magnitude", float(target),
                             side(at[(at["method"] == method) & at["seed"].isin(working)]),
