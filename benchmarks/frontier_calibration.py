@@ -1,14 +1,17 @@
-"""Calibrate the frontier's fine-tuning: prune finished dense runs to one FC sparsity with
-several fine-tuning settings, and tabulate each pruned run against its own dense parent.
+"""Calibrate the frontier's fine-tuning ON VALIDATION ACCURACY: prune finished dense runs to
+one FC sparsity with several fine-tuning settings, tabulate each pruned run's validation
+accuracy against its own dense parent's, and pick the setting with the highest mean
+validation accuracy. Test accuracy is never read here (issue 37: no choice reads the test
+set; tests/test_no_test_selection.py keeps it so).
 
-Issue 28's target: magnitude pruning at 90 % FC sparsity within 0.5 points of its dense
-parent for LeNet-300-100 (0.3 for LeNet-5) on MNIST at the `cpu` budget. Each setting is a
-name and the `weightswitch train` flags it adds; every run is `weightswitch train --profile
-PROFILE --method METHOD --init-from PARENT --sparsity S` plus those flags, one at a time (a
-finished run is not retrained, so an interrupted calibration resumes). Prints a Markdown
-table: per setting and seed the parent's and the pruned run's test accuracy and their
-difference, then the mean difference with its 95% t interval over the seeds
-(report.stats). Results: docs/frontier_calibration.md.
+Each setting is a name and the `weightswitch train` flags it adds; every run is
+`weightswitch train --profile PROFILE --method METHOD --init-from PARENT --sparsity S` plus
+those flags, one at a time (a finished run is not retrained, so an interrupted calibration
+resumes). Prints a Markdown table: per setting and seed the parent's and the pruned run's
+validation accuracy and their difference, then the mean difference with its 95% t interval
+over the seeds (report.stats), and the chosen setting. Use seeds that the study does not
+report (the `long` study calibrated on seeds 100 and 101). Results:
+docs/frontier_calibration.md.
 
     OMP_NUM_THREADS=1 python benchmarks/frontier_calibration.py \\
         --parents /tmp/h3/parents --root /work/wt-mnist/data --out /tmp/h3/runs --seeds 0 1 \\
@@ -41,10 +44,11 @@ def run_one(args: argparse.Namespace, name: str, flags: list[str], seed: int) ->
     return out
 
 
-def accuracy(run: Path) -> float:
+def val_accuracy(run: Path) -> float:
+    """The run's final validation accuracy (%): the only number a choice here reads."""
     from weightswitch.run_files import METRICS
 
-    return 100.0 * float(json.loads((run / METRICS).read_text())["test_accuracy"])
+    return 100.0 * float(json.loads((run / METRICS).read_text())["val_accuracy"])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,22 +68,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="a setting: its name and the train flags it adds (repeatable)")
     args = parser.parse_args(argv)
     settings = [(n, shlex.split(f)) for n, _, f in (s.partition("=") for s in args.setting)]
-    rows = ["| setting | flags | seed | dense (%) | pruned (%) | Δ (pp) |",
+    rows = ["| setting | flags | seed | dense val (%) | pruned val (%) | Δ (pp) |",
             "|---|---|---|---|---|---|"]
-    summary = ["| setting | mean Δ (pp) | 95% CI | n |", "|---|---|---|---|"]
+    summary = ["| setting | mean pruned val (%) | mean Δ (pp) | 95% CI | n |",
+               "|---|---|---|---|---|"]  # fmt: skip
+    means: dict[str, float] = {}
     for name, flags in settings:
         dense, pruned = {}, {}
         for seed in args.seeds:
             out = run_one(args, name, flags, seed)
-            dense[seed] = accuracy(args.parents / f"{args.dataset}-{args.arch}-dense-s{seed}")
-            pruned[seed] = accuracy(out)
+            dense[seed] = val_accuracy(args.parents / f"{args.dataset}-{args.arch}-dense-s{seed}")
+            pruned[seed] = val_accuracy(out)
             rows.append(f"| {name} | `{' '.join(flags) or '(profile)'}` | {seed} | "
                         f"{dense[seed]:.2f} | {pruned[seed]:.2f} | "
                         f"{pruned[seed] - dense[seed]:+.2f} |")  # fmt: skip
         ci = paired_interval(pruned, dense)
         interval = f"{ci.low:+.2f} to {ci.high:+.2f}" if ci.defined else "—"
-        summary.append(f"| {name} | {ci.estimate:+.2f} | {interval} | {ci.n} |")
-    print("\n".join(rows) + "\n\n" + "\n".join(summary))
+        means[name] = sum(pruned.values()) / len(pruned)
+        summary.append(f"| {name} | {means[name]:.2f} | {ci.estimate:+.2f} | {interval} | "
+                       f"{ci.n} |")  # fmt: skip
+    chosen = max(means, key=means.__getitem__) if means else None
+    print("\n".join(rows) + "\n\n" + "\n".join(summary)
+          + f"\n\nchosen (highest mean validation accuracy): {chosen}")  # fmt: skip
     return 0
 
 

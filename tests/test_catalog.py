@@ -19,7 +19,10 @@ from weightswitch.methods import prune as P
 
 BUILT_IN = ("dense", "switcher", "switcher-neuron", "magnitude", "random", "iterative",
             "switcher-noise", "free-gates", "free-gates-neuron", "gate", "gate-weight",
-            "gate-noise", "gate-weight-noise", "gate-free", "gate-weight-free")  # fmt: skip
+            "gate-noise", "gate-weight-noise", "gate-free", "gate-weight-free",
+            "weight-alone", "weight-alone-noise", "weight-alone-free", "gate-random",
+            "gate-random-noise", "gate-random-free", "control", "control-switcher",
+            "control-noise", "control-free", "magnitude-output-denser")  # fmt: skip
 
 
 @pytest.fixture
@@ -36,9 +39,19 @@ def test_the_built_in_methods_in_catalog_order() -> None:
         "magnitude": "magnitude", "random": "random", "iterative": "magnitude",
         "gate": "gate", "gate-weight": "gate-weight", "gate-noise": "gate",
         "gate-weight-noise": "gate-weight", "gate-free": "gate", "gate-weight-free": "gate-weight",
+        "weight-alone": "weight-alone", "weight-alone-noise": "weight-alone",
+        "weight-alone-free": "weight-alone", "gate-random": "random",
+        "gate-random-noise": "random", "gate-random-free": "random", "control": "none",
+        "control-switcher": "none", "control-noise": "none", "control-free": "none",
+        "magnitude-output-denser": "magnitude",
     }  # fmt: skip
     assert catalog.SWITCHER_VARIANTS["switcher-noise"] == {
         "granularity": "connection", "gate_net": "unet", "snn_input": "noise"}  # fmt: skip
+
+
+def _sparsity(method: str) -> float:
+    """A valid target: a control (criterion none) prunes nothing."""
+    return 0.0 if catalog.PRUNE_CRITERIA[method] == "none" else 0.5
 
 
 def test_every_reader_reads_the_catalog() -> None:
@@ -52,7 +65,7 @@ def test_every_reader_reads_the_catalog() -> None:
     assert collect.SWITCHER_METHODS == ("switcher", "switcher-neuron")  # whose gates are shown
     for name in catalog.METHODS:
         cfg = config.build_config("lenet300", "mnist", name,
-                                  overrides={"prune.sparsity": 0.5} if name in
+                                  overrides={"prune.sparsity": _sparsity(name)} if name in
                                   catalog.PRUNE_METHODS else None)  # fmt: skip
         method = make_method(cfg)
         assert type(method).__name__ == {"dense": "DenseMethod", "switcher": "SwitcherMethod",

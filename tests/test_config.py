@@ -146,6 +146,7 @@ def test_repo_params_file_resolves_for_every_method() -> None:
     [
         ("{name: gate, parent: switcher-noise}", "gate prunes a switcher run, not"),
         ("{name: magnitude, parent: dense}", "with M one of gate, gate-free, gate-noise"),
+        ("{name: control, parent: dense}", "with M one of gate, gate-free, gate-noise"),
         ("gate", "is not {name: M, parent: P}"),
     ],
 )
@@ -157,3 +158,26 @@ def test_gate_frontier_entries_are_checked(tmp_path, entry: str, message: str) -
     with pytest.raises(UsageError, match=message.replace("(", r"\(")) as info:
         load_params(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ("{name: gate, parent: switcher}", "with M one of control, control-free"),
+        ("{name: control-switcher, parent: dense}", "control-switcher prunes a switcher run"),
+    ],
+)
+def test_control_entries_are_checked(tmp_path, entry: str, message: str) -> None:
+    """dvc.yaml's control@ stage takes the parent from params, like gate-frontier@."""
+    path = tmp_path / "params.yaml"
+    path.write_text(f"recipe: {{epochs: 2}}\nfrontier: {{controls: [{entry}]}}\n")
+    with pytest.raises(UsageError, match=message) as info:
+        load_params(path)
+    assert "\n" not in str(info.value)
+
+
+def test_a_control_prunes_nothing() -> None:
+    with pytest.raises(UsageError, match="pass --sparsity 0"):
+        build_config("lenet300", "mnist", "control", overrides={"prune.sparsity": 0.5})
+    cfg = build_config("lenet300", "mnist", "control", overrides={"prune.sparsity": 0.0})
+    assert cfg.prune.method == "none"

@@ -59,6 +59,7 @@ class MethodSpec:
     snn_input: str | None = None
     criterion: str | None = None
     parent: str | None = None
+    allocation: str | None = None  # a pruning method's fixed allocation; None: params decide
     color: str | None = None
     marker: str = "p"
     hatch: str = "**"
@@ -84,8 +85,9 @@ class MethodSpec:
         if (self.kind == "prune") != (self.criterion is not None):
             raise ValueError(f"method {self.name!r}: a criterion is set for (and only for) kind "
                              "'prune'")  # fmt: skip
-        if self.parent is not None and self.kind != "prune":
-            raise ValueError(f"method {self.name!r}: a parent is set only for kind 'prune'")
+        if (self.parent is not None or self.allocation is not None) and self.kind != "prune":
+            raise ValueError(f"method {self.name!r}: a parent or an allocation is set only "
+                             "for kind 'prune'")  # fmt: skip
 
     @property
     def display(self) -> str:
@@ -99,6 +101,10 @@ class MethodSpec:
         return {f: str(getattr(self, f)) for f in SWITCHER_FIELDS}
 
 
+# the connection-gated parents, with the suffix their gate-ranked children's names carry
+_GATED: tuple[tuple[str, str], ...] = (
+    ("", "switcher"), ("-noise", "switcher-noise"), ("-free", "free-gates"),
+)  # fmt: skip
 # Catalog order is the order of every table, legend and DVC plot domain.
 CATALOG: dict[str, MethodSpec] = {
     spec.name: spec
@@ -150,6 +156,30 @@ CATALOG: dict[str, MethodSpec] = {
         MethodSpec("gate-weight-free", "prune", "the free-gates net pruned by |g·W|, then "
                    "fine-tuned", criterion="gate-weight", parent="free-gates", color="#663333",
                    marker="x", hatch="-.", shape="M-1,0L0,-1L1,0L0,1Z", line="-."),
+        # issue 37: the simplest rankings of the same gated net (|W| alone, random), the
+        # equal-budget controls (each parent fine-tuned like its children, nothing pruned)
+        # and Han et al. 2015's allocation as a second magnitude frontier
+        *(MethodSpec(f"weight-alone{suffix}", "prune", f"the {parent} net pruned by |W| "
+                     "alone (its gates ignored), then fine-tuned", criterion="weight-alone",
+                     parent=parent, color=color, marker="1", line="-")
+          for (suffix, parent), color in zip(_GATED, ("#77AADD", "#44BB99", "#AAAA00"),
+                                             strict=True)),
+        *(MethodSpec(f"gate-random{suffix}", "prune", f"the {parent} net pruned at random, "
+                     "then fine-tuned", criterion="random", parent=parent, color=color,
+                     marker="2", line=":")
+          for (suffix, parent), color in zip(_GATED, ("#EE8866", "#BBCC33", "#DDAA33"),
+                                             strict=True)),
+        *(MethodSpec(f"control{suffix}", "prune", f"the {parent} run fine-tuned like its "
+                     "pruned children, nothing pruned (the equal-budget control)",
+                     criterion="none", parent=None if parent == "dense" else parent,
+                     color=color, marker="3", line="")
+          for (suffix, parent), color in zip(
+              (("", "dense"), ("-switcher", "switcher"), *_GATED[1:]),
+              ("#555555", "#004488", "#99DDFF", "#FFAABB"), strict=True)),
+        MethodSpec("magnitude-output-denser", "prune", "one-shot magnitude pruning with the "
+                   "output layer kept denser (Han et al. 2015), then fine-tuning",
+                   criterion="magnitude", allocation="output-denser", color="#BB5566",
+                   marker="4", line="-"),
     )
 }  # fmt: skip
 
@@ -249,6 +279,10 @@ PRUNE_CRITERIA: Table[str] = Table(_kind("prune"), lambda s: str(s.criterion))
 # pruning method -> the method of the finished run it prunes (`--init-from`): dense, or the
 # connection-gated run whose gates rank the connections
 PRUNE_PARENTS: Table[str] = Table(_kind("prune"), lambda s: s.parent or "dense")
+# pruning method -> the allocation it fixes (only the methods that fix one)
+PRUNE_ALLOCATIONS: Table[str] = Table(
+    lambda s: s.kind == "prune" and s.allocation is not None, lambda s: str(s.allocation)
+)
 # method: (colour or None, matplotlib marker, bar hatch, Vega-Lite shape)
 METHOD_STYLE: Table[tuple[str | None, str, str, str]] = Table(
     lambda spec: True, lambda s: (s.color, s.marker, s.hatch, s.shape)

@@ -32,6 +32,7 @@ from typing import Any
 # The methods, their switcher variants and pruning criteria: one catalog (weightswitch.catalog).
 from weightswitch.catalog import (
     METHODS,
+    PRUNE_ALLOCATIONS,
     PRUNE_CRITERIA,
     PRUNE_METHODS,
     SWITCHER_METHODS,
@@ -411,7 +412,7 @@ PARAMS_KEYS: tuple[str, ...] = (
     "profile", "grid", "datasets", "models", "seeds", "data", "recipe", "archs", "methods",
     "ablations", "frontier",
 )  # fmt: skip
-FRONTIER_KEYS: tuple[str, ...] = ("methods", "sparsity", "gate_methods")
+FRONTIER_KEYS: tuple[str, ...] = ("methods", "sparsity", "gate_methods", "controls")
 DATA_KEYS: tuple[str, ...] = ("root", "val_size")
 # Keys a params file must give: the built-in default of these is never what a profile means.
 REQUIRED_PARAMS: tuple[str, ...] = ("recipe", "recipe.epochs")
@@ -489,7 +490,8 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
         _check_mapping(params, PARAMS_KEYS, "the top level", {})
         _check_mapping(params.get("data"), DATA_KEYS, "data", {})
         _check_mapping(params.get("frontier"), FRONTIER_KEYS, "frontier", {})
-        _check_gate_methods((params.get("frontier") or {}).get("gate_methods") or [])
+        for key in ("gate_methods", "controls"):
+            _check_parent_entries(key, (params.get("frontier") or {}).get(key) or [])
         _check_mapping(params.get("recipe"), SECTION_KEYS, "recipe", types)
         for table, names in (("archs", ARCHS), ("methods", METHODS)):
             _check_mapping(params.get(table), names, table, {})
@@ -500,19 +502,23 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
         raise UsageError(f"{source}: {exc}") from None
 
 
-def _check_gate_methods(entries: Any) -> None:
-    """`frontier.gate_methods`: a list of {name, parent}, name a gate-ranked pruning method and
-    parent its catalog parent (dvc.yaml's gate-frontier@ stage reads the parent from here)."""
+def _check_parent_entries(key: str, entries: Any) -> None:
+    """`frontier.gate_methods` / `frontier.controls`: a list of {name, parent}, name a
+    gate-ranked pruning method (or an equal-budget control, criterion none) and parent its
+    catalog parent (dvc.yaml's gate-frontier@ and control@ stages read the parent from here)."""
     from weightswitch.catalog import PRUNE_PARENTS
 
-    gated = sorted(m for m, parent in PRUNE_PARENTS.items() if parent != "dense")
+    controls = key == "controls"
+    valid = sorted(m for m, parent in PRUNE_PARENTS.items()
+                   if (PRUNE_CRITERIA[m] == "none") == controls
+                   and (controls or parent != "dense"))  # fmt: skip
     for entry in entries if isinstance(entries, list) else [entries]:
         name = entry.get("name") if isinstance(entry, dict) else None
-        if name not in gated or set(entry) != {"name", "parent"}:
-            raise UsageError(f"frontier.gate_methods: {entry!r} is not {{name: M, parent: P}} "
-                             f"with M one of {', '.join(gated)}")  # fmt: skip
+        if name not in valid or set(entry) != {"name", "parent"}:
+            raise UsageError(f"frontier.{key}: {entry!r} is not {{name: M, parent: P}} "
+                             f"with M one of {', '.join(valid)}")  # fmt: skip
         if entry["parent"] != PRUNE_PARENTS[name]:
-            raise UsageError(f"frontier.gate_methods: {name} prunes a {PRUNE_PARENTS[name]} "
+            raise UsageError(f"frontier.{key}: {name} prunes a {PRUNE_PARENTS[name]} "
                              f"run, not {entry['parent']!r}")  # fmt: skip
 
 
@@ -579,6 +585,8 @@ def build_config(
         tree["switcher"] = switcher
     elif method in PRUNE_METHODS:
         prune.setdefault("method", PRUNE_CRITERIA[method])
+        if method in PRUNE_ALLOCATIONS:
+            prune.setdefault("allocation", PRUNE_ALLOCATIONS[method])
         tree["prune"] = prune
         names = {"profile": tree.get("profile", DEFAULT_PROFILE), "dataset": dataset,
                  "arch": arch, "seed": tree.get("seed", 0)}  # fmt: skip
@@ -686,6 +694,11 @@ def validate(cfg: RunConfig) -> None:
         _check_choice("prune scope", pr.scope, SCOPES)
         _check_choice("prune allocation", pr.allocation, ALLOCATIONS)
         _check(
+            PRUNE_ALLOCATIONS.get(cfg.method, pr.allocation) == pr.allocation,
+            f"method {cfg.method} prunes with allocation {PRUNE_ALLOCATIONS.get(cfg.method)}, "
+            f"got {pr.allocation!r}",
+        )
+        _check(
             pr.scope == "layer",
             f"scope global is allocation global; it cannot be combined with allocation "
             f"{pr.allocation!r}",
@@ -710,6 +723,11 @@ def validate(cfg: RunConfig) -> None:
         _check(
             pr.sparsity is None or 0 <= pr.sparsity < 1,
             f"sparsity must be in [0, 1), got {pr.sparsity}",
+        )
+        _check(
+            pr.method != "none" or pr.sparsity == 0,
+            f"method {cfg.method} is an equal-budget control: it prunes nothing, pass "
+            "--sparsity 0",
         )
         _check(pr.finetune_epochs >= 0, f"finetune_epochs must be >= 0, got {pr.finetune_epochs}")
         _check(

@@ -29,7 +29,10 @@ Criteria are plug-ins: `CRITERIA` maps a name (a catalog method's `criterion`) t
 that scores one layer's weights; the weights with the lowest scores are pruned first (per
 layer, or over all switchable layers with allocation global). Adding one is a function and
 `@register_criterion("name")` (docs/extending.md); a `gated` criterion scores
-`(weight, gate)`: the layer's effective weight W·G and the parent's gate g. Masks are applied
+`(weight, gate, raw)`: the layer's effective weight W·G, the parent's gate g and the parent's
+own weight W before gating (so that a ranking by |W| alone can be set beside g and |g·W| of
+the same net). Criterion `none` ranks nothing: the equal-budget control, a parent fine-tuned
+at 0 % sparsity with the children's schedule. Masks are applied
 with `torch.nn.utils.prune.custom_from_mask`, so a pruned layer is the same module as before.
 """
 
@@ -60,10 +63,11 @@ Score = Callable[..., Tensor]
 
 @dataclass(frozen=True)
 class Criterion:
-    """`score(weight)`, or `score(weight, gate)` when `gated`: a tensor of weight's shape;
-    the lowest scores are pruned first (the highest with `prune_highest`). A gated criterion
-    ranks a connection-gated parent's connections: `weight` is the effective weight W·G the
-    run starts from, `gate` the parent's gate g of each connection."""
+    """`score(weight)`, or `score(weight, gate, raw)` when `gated`: a tensor of weight's
+    shape; the lowest scores are pruned first (the highest with `prune_highest`). A gated
+    criterion ranks a connection-gated parent's connections: `weight` is the effective weight
+    W·G the run starts from, `gate` the parent's gate g of each connection, `raw` its weight W
+    before gating."""
 
     score: Score
     prune_highest: bool = False
@@ -76,7 +80,7 @@ CRITERIA: dict[str, Criterion] = {}
 def register_criterion(
     name: str, *, prune_highest: bool = False, gated: bool = False
 ) -> Callable[[Score], Score]:
-    """Decorator: make `fn(weight) -> scores` (`gated`: `fn(weight, gate) -> scores`) the
+    """Decorator: make `fn(weight) -> scores` (`gated`: `fn(weight, gate, raw) -> scores`) the
     pruning criterion `name`."""
 
     def add(fn: Score) -> Score:
@@ -99,17 +103,32 @@ def uniform(weight: Tensor) -> Tensor:
     return torch.rand_like(weight)
 
 
+@register_criterion("none")
+def nothing(weight: Tensor) -> Tensor:
+    """The equal-budget control (sparsity 0): never asked to rank, since nothing is pruned."""
+    raise UsageError("criterion 'none' prunes nothing: it runs only at --sparsity 0")
+
+
 @register_criterion("gate", gated=True)
-def gate(weight: Tensor, gate: Tensor) -> Tensor:
+def gate(weight: Tensor, gate: Tensor, raw: Tensor | None = None) -> Tensor:
     """g: the connections the parent's gates switch least on go first."""
     return gate
 
 
 @register_criterion("gate-weight", gated=True)
-def gate_weight(weight: Tensor, gate: Tensor) -> Tensor:
+def gate_weight(weight: Tensor, gate: Tensor, raw: Tensor | None = None) -> Tensor:
     """|g·W|: `weight` is the effective weight W·G itself, so this is magnitude pruning of the
     parent's exported network."""
     return weight.abs()
+
+
+@register_criterion("weight-alone", gated=True)
+def weight_alone(weight: Tensor, gate: Tensor, raw: Tensor | None = None) -> Tensor:
+    """|W| of the gated parent, its gates ignored: the simplest ranking of the same net, the
+    one a gate ranking must beat to show that g holds information |W| does not."""
+    if raw is None:
+        raise UsageError("criterion 'weight-alone' needs the parent's weights before gating")
+    return raw.abs()
 
 
 def get_criterion(name: str) -> Criterion:
@@ -153,13 +172,14 @@ def prune_masks(
     criterion: Criterion,
     scope: str,
     gates: Mapping[str, Tensor] | None = None,
+    raw: Mapping[str, Tensor] | None = None,
 ) -> dict[str, Tensor]:
     """A 0/1 mask per layer that zeroes `counts[name]` weights of each layer (scope "layer"),
     or `sum(counts)` weights over all layers together ("global"), those the criterion ranks
-    first (a gated criterion also reads `gates[name]`). A layer (or, global, a model) with
-    nothing to prune is not scored at all, so a random criterion draws exactly what torch's
-    pruning did (tests/test_catalog.py; with scope=global on a GPU, torch drew once for all
-    layers, here each layer draws its own)."""
+    first (a gated criterion also reads `gates[name]` and, where given, `raw[name]`). A layer
+    (or, global, a model) with nothing to prune is not scored at all, so a random criterion
+    draws exactly what torch's pruning did (tests/test_catalog.py; with scope=global on a GPU,
+    torch drew once for all layers, here each layer draws its own)."""
     if criterion.gated and gates is None:
         raise UsageError("a gated pruning criterion needs the parent's gates")
     masks = {n: torch.ones_like(w) for n, w in weights.items()}
@@ -167,7 +187,7 @@ def prune_masks(
     def score(name: str) -> Tensor:
         if criterion.gated:
             assert gates is not None
-            return criterion.score(weights[name], gates[name])
+            return criterion.score(weights[name], gates[name], (raw or {}).get(name))
         return criterion.score(weights[name])
 
     def zero(flat_mask: Tensor, scores: Tensor, k: int) -> None:
@@ -210,10 +230,11 @@ def _check_same_model(data: dict[str, Any], cfg: Any, what: str, run_dir: Path) 
 @torch.no_grad()
 def gated_parent(
     config: Mapping[str, Any], model_state: Mapping[str, Tensor], run_dir: Path
-) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
     """A connection-gated run's exported network (a plain state dict whose switchable
-    weights are W·G, `switcher.export`) and its gates g per switched layer (float32, from
-    the final weights), rebuilt on the CPU from its `config.json` and checkpoint state.
+    weights are W·G, `switcher.export`), its gates g and its weights W before gating per
+    switched layer (float32, the final ones), rebuilt on the CPU from its `config.json` and
+    checkpoint state.
     Draws from the global RNG (the model's init): restore the RNG afterwards."""
     from weightswitch.models import build_model
     from weightswitch.switcher import attach_switcher, export, switched_layers
@@ -230,9 +251,10 @@ def gated_parent(
     attach_switcher(model, "connection", gate_net=sw.get("gate_net", "unet"),
                     snn_input=sw.get("snn_input", "weights"), noise_std=0.0)  # fmt: skip
     model.load_state_dict(dict(model_state))  # the noise image too (a buffer)
-    gates = {n: layer.gates().detach().float().clone()
-             for n, layer in switched_layers(model).items()}  # fmt: skip
-    return export(model).state_dict(), gates
+    layers = switched_layers(model)
+    gates = {n: layer.gates().detach().float().clone() for n, layer in layers.items()}
+    raw = {n: layer.weight.detach().float().clone() for n, layer in layers.items()}
+    return export(model).state_dict(), gates, raw
 
 
 class PruneMethod(Method):
@@ -244,6 +266,7 @@ class PruneMethod(Method):
         self.criterion = get_criterion(self.pr.method)
         self.parent_method = PRUNE_PARENTS.get(cfg.method, "dense")
         self.rank_gates: dict[str, Tensor] | None = None  # a gated parent's g per layer
+        self.rank_raw: dict[str, Tensor] | None = None  # ... and its W before gating
         self.dense_epochs = cfg.epochs  # the parent's epochs (dense or switcher)
         self.steps_done = 0  # pruning rounds applied (one-shot: 0 or 1)
         self.finetune_lr: float | None = None
@@ -288,8 +311,9 @@ class PruneMethod(Method):
         ckpt = checkpoint.load(run_dir / CHECKPOINT)
         weights = ckpt["model"]
         if want != "dense":
-            weights, gates = gated_parent(config, weights, run_dir)
+            weights, gates, raw = gated_parent(config, weights, run_dir)
             self.rank_gates = {n: g.to(state.device) for n, g in gates.items()}
+            self.rank_raw = {n: w.to(state.device) for n, w in raw.items()}
         try:
             state.model.load_state_dict(weights)
         except RuntimeError as exc:
@@ -370,7 +394,8 @@ class PruneMethod(Method):
             torch.manual_seed(self.cfg.seed)  # random masks depend on the seed only
             weights = {n: m.weight for n, m in modules.items()}
             scope = "global" if self.pr.allocation == "global" else "layer"
-            masks = prune_masks(weights, counts, self.criterion, scope, self.rank_gates)
+            masks = prune_masks(weights, counts, self.criterion, scope, self.rank_gates,
+                                self.rank_raw)  # fmt: skip
         for name, module in modules.items():
             prune.custom_from_mask(module, "weight", masks[name])
         if self.finetune_lr is None:

@@ -35,6 +35,17 @@ def sparsity_metrics(model: nn.Module) -> dict[str, Any]:
     }
 
 
+def machine_numerics() -> dict[str, Any]:
+    """What decides a run's rounding besides its code and config (issue 37): torch's intra-op
+    thread count and the CPU instruction set its kernels dispatch to. A switcher's collapse can
+    turn on either, so every record and MLflow run carries them, and a table flags arms that
+    differ."""
+    return {
+        "threads": int(torch.get_num_threads()),
+        "cpu_capability": str(torch.backends.cpu.get_cpu_capability()),
+    }
+
+
 def fc_sparsity(model: nn.Module) -> float:
     from weightswitch.switcher import gate_stats
 
@@ -87,6 +98,7 @@ def run_record(
         "nonzero_params": sparsity["nonzero_params"],
         "amp": cfg.amp,
         "torch_version": torch.__version__,
+        **machine_numerics(),
         "init_from": state.extra.get("init_from"),
         "mlflow_run_id": state.extra.get("mlflow_run_id"),
         "config": cfg.to_dict(),

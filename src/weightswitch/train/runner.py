@@ -27,7 +27,7 @@ from weightswitch.methods import Callback, Method, TrainState, make_method
 from weightswitch.run_files import DIVERGED, HISTORY_COLUMNS
 from weightswitch.rundir import Identity, RunDir, diverged_parents, identity_of, restore
 from weightswitch.train.loop import evaluate, fit
-from weightswitch.train.metrics import run_record, sparsity_metrics
+from weightswitch.train.metrics import machine_numerics, run_record, sparsity_metrics
 from weightswitch.train.progress import Progress
 
 
@@ -247,7 +247,8 @@ def _train_locked(
     run.write_config(cfg)
     commit = git_commit()
     tracker = Tracker(experiment_name(cfg), enabled=cfg.tracking, tags=experiment_tags(cfg))
-    tags = {**run_tags(cfg, device_label(device), commit), "identity": identity.digest}
+    tags = {**run_tags(cfg, device_label(device), commit), "identity": identity.digest,
+            "torch_version": torch.__version__, **machine_numerics()}  # fmt: skip
     tracker.start(flatten(cfg.to_dict()), tags,
                   run_id=state.extra.get("mlflow_run_id"))  # fmt: skip
     tracker.end_others(run.abandoned_mlflow_runs, "KILLED")
