@@ -9,6 +9,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from weightswitch import checkpoint
 from weightswitch.models import build_model
 from weightswitch.switcher import (
     SwitchedLinear,
@@ -158,6 +159,7 @@ def test_bench_export_from_checkpoint(tmp_path, capsys, method):
         config["switcher"] = {"granularity": "neuron"}
     else:
         prune.l1_unstructured(model.fc1, "weight", amount=0.5)
-    torch.save({"config": config, "model": model.state_dict()}, tmp_path / "checkpoint.pt")
+    # in the run's checkpoint format (checksum header), as `weightswitch train` writes it
+    checkpoint.save(tmp_path / "checkpoint.pt", {"config": config, "model": model.state_dict()})
     assert _bench(["--checkpoint", str(tmp_path / "checkpoint.pt")]) == 0
     assert f"exported {method}" in capsys.readouterr().out

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from weightswitch import atomic
+from weightswitch import atomic, tensorfile
 from weightswitch.errors import WeightswitchError
 
 MAGIC = b"weightswitch-checkpoint/1 sha256="
@@ -57,7 +57,7 @@ def load(path: Path) -> dict[str, Any]:
             "delete it or pass --force"
         )
     try:
-        state = torch.load(io.BytesIO(payload), map_location="cpu", weights_only=True)
+        state = tensorfile.read(payload)
     except Exception as exc:
         raise CheckpointDamaged(
             f"cannot read checkpoint {path} ({type(exc).__name__}); delete it or pass --force"

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 import torch
 
+from weightswitch import tensorfile
 from weightswitch.provenance import project_root
 from weightswitch.run_files import CONFIG, EXPORTED, GATES, HISTORY, METRICS
 
@@ -383,7 +384,7 @@ def _gates(run_dir: Path) -> dict[str, torch.Tensor] | None:
     if not path.is_file():
         return None
     with contextlib.suppress(Exception):
-        return torch.load(path, map_location="cpu", weights_only=True)
+        return tensorfile.read(path)
     return None
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 from torch.nn.utils import prune
 
+from weightswitch import checkpoint
 from weightswitch.data.registry import get_spec
 from weightswitch.errors import UsageError, WeightswitchError
 from weightswitch.models import build_model, get_arch
@@ -91,11 +92,12 @@ def time_call(fn: Callable[[], Any], device: torch.device, min_seconds: float) -
 
 def _from_checkpoint(path: Path) -> tuple[str, str, str, nn.Module]:
     """(arch, dataset, label, model) of a finished run's checkpoint."""
+    ckpt = checkpoint.load(path)  # checksummed, weights_only: a planted pickle runs nothing
     try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=False)
         cfg, state = ckpt["config"], ckpt["model"]
-    except Exception as exc:
-        raise WeightswitchError(f"cannot read checkpoint {path}: {exc}") from None
+    except KeyError as exc:
+        raise WeightswitchError(f"checkpoint {path} has no {exc} entry: not a run's "
+                                "checkpoint.pt") from None  # fmt: skip
     model = build_model(cfg["arch"], cfg["dataset"], **(cfg.get("model") or {}))
     if cfg.get("switcher"):
         attach_switcher(model, cfg["switcher"].get("granularity", "connection"))

@@ -8,6 +8,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
+from weightswitch import tensorfile
 from weightswitch.data.manifest import MANIFEST, SPLITS, check_files, repair_command
 from weightswitch.data.registry import get_spec
 from weightswitch.errors import UsageError, WeightswitchError, unknown_choice
@@ -66,7 +67,7 @@ def load_split(
     path = split_path(root, name, split)
     verify_split(root, name, split)
     try:
-        data = torch.load(path, weights_only=True)
+        data = tensorfile.read(path)
         images, labels = data["images"], data["labels"]
     except Exception as exc:  # matches its sha256, so the manifest itself is wrong
         raise WeightswitchError(

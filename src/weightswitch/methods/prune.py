@@ -257,6 +257,30 @@ def gated_parent(
     return export(model).state_dict(), gates, raw
 
 
+def _same(a: Any, b: Any) -> bool:
+    """Equal once both are plain JSON (a checkpoint keeps tuples, metrics.json lists)."""
+    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
+
+
+def _parent_checkpoint(run_dir: Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
+    """The finished parent's checkpoint, verified (checksum, plain tensors only) and of the
+    very run its metrics.json describes: a checkpoint copied in from another run would give
+    the child another run's weights, history and lr under this parent's identity."""
+    path = run_dir / CHECKPOINT
+    redo = (f"retrain the parent (its pipeline stage: `dvc repro -f -s <its train stage>`, or "
+            f"the `weightswitch train` command in its config.json with --force) or restore it "
+            f"(`dvc checkout {run_dir}`)")  # fmt: skip
+    try:
+        ckpt = checkpoint.load(path)
+    except checkpoint.CheckpointDamaged as exc:
+        why = str(exc).split(";")[0]
+        raise UsageError(f"--init-from {run_dir}: {why}; {redo}") from None
+    if not _same(ckpt.get("identity"), metrics.get("identity")):
+        raise UsageError(f"--init-from {run_dir}: its checkpoint.pt belongs to another run "
+                         f"than its metrics.json (identities differ); {redo}")  # fmt: skip
+    return ckpt
+
+
 class PruneMethod(Method):
     name = "prune"
 
@@ -307,8 +331,8 @@ class PruneMethod(Method):
             raise UsageError(
                 f"--init-from {run_dir} is a {config.get('method')!r} run, not {want}{why}"
             )
-        _read_json(run_dir / METRICS, "--init-from")  # finished?
-        ckpt = checkpoint.load(run_dir / CHECKPOINT)
+        metrics = _read_json(run_dir / METRICS, "--init-from")  # finished?
+        ckpt = _parent_checkpoint(run_dir, metrics)
         weights = ckpt["model"]
         if want != "dense":
             weights, gates, raw = gated_parent(config, weights, run_dir)

@@ -20,9 +20,9 @@ HIST_COLUMNS = (*KEYS, "layer", "order", "left", "right", "count", "zeros", "tot
 
 def load_gates(run_dir: str | Path) -> dict[str, np.ndarray]:
     """Read `{layer: gate tensor}` from a run's gates.pt as float32 arrays."""
-    import torch
+    from weightswitch import tensorfile
 
-    data = torch.load(Path(run_dir) / GATES, map_location="cpu", weights_only=True)
+    data = tensorfile.read(Path(run_dir) / GATES)
     if not isinstance(data, dict):
         raise ValueError("gates.pt is not a {layer: tensor} dict")
     return {str(k): v.detach().float().numpy() for k, v in data.items()}
