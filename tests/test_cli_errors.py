@@ -119,3 +119,19 @@ def test_plots_on_a_pair_that_has_not_run_says_so(tmp_path: Path, monkeypatch, c
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "mini x smoke has not run" in err[0], err
     assert "dvc repro" in err[0] and "fashion x quick" in err[0]
+
+
+def test_report_never_writes_over_the_index_of_reports(tmp_path, monkeypatch, capsys) -> None:
+    """Issue 38: a bare `weightswitch report` used to write into reports/ itself, replacing
+    the index of every report; now it needs a folder of its own."""
+    from weightswitch.cli import main
+
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "README.md").write_text("the index\n")
+    monkeypatch.chdir(tmp_path)
+    for extra in ([], ["--out", "reports"], ["--out", "./reports/"]):
+        assert main(["report", "--results", "results/runs", *extra]) != 0
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "reports/<grid>/<profile>" in err, err
+    assert (tmp_path / "reports" / "README.md").read_text() == "the index\n"

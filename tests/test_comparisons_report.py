@@ -94,7 +94,7 @@ def test_paired_table_names_epochs_and_counts_a_diverged_frontier_run(synth: Pat
 
 def test_conclusions_follow_the_wording_rule_and_name_the_budget(synth: Path) -> None:
     readme = (_report(synth) / "README.md").read_text()
-    block = readme.split("## Conclusions", 1)[1].split("\n## ", 1)[0]
+    block = readme.split("## Exploratory comparisons", 1)[1].split("\n## ", 1)[0]
     sw = S.paired_interval(dict(enumerate(SWITCHER)), dict(enumerate(DENSE)))
     assert not sw.excludes_zero  # so the text must not claim it
     assert f"switcher (6 ep) − dense (6 ep): {S.claim(sw)}" in block

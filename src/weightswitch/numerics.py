@@ -33,7 +33,7 @@ DATA = 1
 CORE = 2  # 2: every method's switchable FC layers start from the reference N(0, 0.01)
 SWITCHER = 1
 PRUNE = 1
-REPORT = 3  # 3: paired differences (epochs), conclusions, Spearman(g, |W|), ranking figure
+REPORT = 4  # 4: the pre-registered primary table, exploratory labels, runs.csv's numerics
 
 
 def components(method: str) -> tuple[str, ...]:

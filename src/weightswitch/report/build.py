@@ -51,6 +51,7 @@ STALE_SUFFIXES = {".png", ".pdf", ".md", ".csv", ".tex", ".json", ".tmp"}
 OWNED = ("tables", "figures", "pdf")  # sub-folders that belong to one report alone
 HEADLINE = (("acc", "test_acc_pct_mean"), ("acc_std", "test_acc_pct_std"),
             ("sparsity", "fc_sparsity_pct_mean"))  # fmt: skip
+GENERATED_LINE = "- Generated: "  # the README's one line that names the moment of generation
 HEADLINE_KEYS = ("acc", "acc_std", "sparsity", "n", "epochs", "train_images")
 
 
@@ -255,6 +256,33 @@ def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entr
     return entries, inline.replace("### Profile", "#### Profile") + f"\n{T.FLOOR_NOTE}\n"
 
 
+def write_primary(
+    col: Collection, points: pd.DataFrame | None, out: Path, log: Log = _log
+) -> tuple[Entry | None, str]:
+    """tables/primary.{csv,md}: the pre-registered family, when conf/analysis.yaml's study is
+    this report's grid and profile; (None, "") otherwise."""
+    from weightswitch.provenance import project_root
+    from weightswitch.report import primary as P
+    from weightswitch.report.analysis import ANALYSIS_FILE, load_analysis
+
+    path = project_root() / ANALYSIS_FILE
+    if not path.is_file():
+        return None, ""
+    analysis = load_analysis(path)
+    study = analysis.study
+    if col.grid != study["grid"] or study["profile"] not in set(col.runs["profile"]):
+        return None, ""
+    table = P.primary_table(col, points, analysis)
+    shown = T.markdown(P.display(table), P.HEADERS)
+    cap = P.caption(analysis)
+    files = [
+        write_text(out / "tables" / "primary.csv", table.to_csv(index=False, float_format="%.6g")),
+        write_text(out / "tables" / "primary.md", f"# Primary comparisons\n\n{shown}\n{cap}\n"),
+    ]
+    log(f"wrote {', '.join(str(f.relative_to(out)) for f in files)}")
+    return Entry("Primary comparisons (pre-registered)", cap, files), f"{shown}\n{cap}\n"
+
+
 def _summary_tex(shown: pd.DataFrame, caption: str) -> str:
     parts = []
     for profile, g in shown.groupby("profile", sort=True):
@@ -385,6 +413,21 @@ def write_headline(col: Collection, summary: pd.DataFrame, folder: Path, log: Lo
     return written
 
 
+def _write_readme(path: Path, text: str) -> Path:
+    """Write the README unless it differs from the one there only in its generation line (and
+    that one names a clean commit): a rebuild of an unchanged report leaves the tree as it
+    was (issue 38)."""
+
+    def body(t: str) -> list[str]:
+        return [line for line in t.splitlines() if not line.startswith(GENERATED_LINE)]
+
+    old = path.read_text(encoding="utf-8") if path.is_file() else None
+    stamp = [line for line in (old or "").splitlines() if line.startswith(GENERATED_LINE)]
+    if old is not None and body(old) == body(text) and not any("-dirty" in s for s in stamp):
+        return path
+    return write_text(path, text)
+
+
 def _recorded(meta: dict) -> datetime.datetime | None:
     """The date the report's records were taken (report.json), for its citation."""
     try:
@@ -444,6 +487,9 @@ def build_report(
     tables += [table] if table else []
     paired, conclusions = write_comparisons(col, points, out, log)
     tables += paired
+    primary_entry, primary_md = write_primary(col, points, out, log)
+    if primary_entry is not None:
+        tables.insert(0, primary_entry)
     rankings = write_rankings(col, points, out, lambda p: _source(col, p), log)
     for key, entries in rankings.items():
         figures.setdefault(key, []).extend(entries)
@@ -460,12 +506,13 @@ def build_report(
         warnings=col.warnings,
         inline_summary=inline,
         conclusions=conclusions,
+        primary=primary_md,
         command=command,
         grid=col.grid,
         run_commits=commits(col.runs["git_commit"]),
         recorded=_recorded(meta),
     )
-    readme = write_text(out / "README.md", render(index, out, git_commit(), generated_at()))
+    readme = _write_readme(out / "README.md", render(index, out, git_commit(), generated_at()))
     written = [f for e in tables for f in e.files]
     written += [f for es in figures.values() for e in es for f in e.files]
     _prune_stale(out, [*written, readme], log)

@@ -23,8 +23,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="results root holding <profile>/<run>/metrics.json (default: results/runs)",
     )
     parser.add_argument(
-        "--out", type=Path, default=Path("reports"), help="output directory (default: reports)"
-    )
+        "--out", type=Path, default=None,
+        help="the report's own folder (default: reports/<grid>/<profile> when --grid and "
+             "--profile are given; never reports/ itself, which indexes every report)",
+    )  # fmt: skip
     parser.add_argument(
         "--profile", default=None, help="report only this profile (default: every profile found)"
     )
@@ -64,6 +66,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     return parser
 
 
+def _out(args: argparse.Namespace) -> Path:
+    """The report folder: --out, or reports/<grid>/<profile>; never the workspace index."""
+    from weightswitch.errors import UsageError
+    from weightswitch.provenance import project_root
+
+    out = args.out
+    if out is None:
+        if not (args.grid and args.profile):
+            raise UsageError("report: pass --out DIR, or --grid and --profile for "
+                             "reports/<grid>/<profile>")  # fmt: skip
+        out = Path("reports") / args.grid / args.profile
+    if out.resolve() == (project_root() / "reports").resolve():
+        raise UsageError(f"report: --out {out} is the index of every report (its README.md "
+                         "would be overwritten); give the report its own folder, e.g. "
+                         "reports/<grid>/<profile>")  # fmt: skip
+    return out
+
+
 def run(args: argparse.Namespace) -> int:
     from weightswitch.report.build import build_report
 
@@ -73,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     build_report(
         args.results,
-        args.out,
+        _out(args),
         profile=args.profile,
         expected=args.expected,
         grid=args.grid,

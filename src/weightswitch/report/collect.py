@@ -48,8 +48,9 @@ NUMERIC = (
     "train_size",
     "test_size",
     "target_sparsity",
+    "threads",
 )
-TEXT = ("device", "git_commit", "matched_run")
+TEXT = ("device", "git_commit", "matched_run", "cpu_capability")
 FRACTIONS = (
     "test_accuracy",
     "val_accuracy",
@@ -58,7 +59,16 @@ FRACTIONS = (
     "target_sparsity",
 )
 REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
-RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates")
+RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates",
+               "w_epochs")  # fmt: skip
+# a history phase in which the FC weights W do not train (a switcher's SNN epochs)
+FROZEN_W_PHASES = frozenset({"snn"})
+
+
+def w_epochs(phases: Iterable[str]) -> int:
+    """The epochs in which a run's FC weights W were updated: every epoch of its history
+    (a child's history starts with its parent's) except a switcher's SNN phases."""
+    return sum(1 for phase in phases if str(phase) not in FROZEN_W_PHASES)
 # Files that mark a directory as a run directory even before metrics.json exists.
 RUN_MARKERS = (METRICS, HISTORY, CONFIG, CHECKPOINT, DIVERGED)
 
@@ -361,6 +371,7 @@ def collect(
         hist = _read_history(run_dir / HISTORY, rid, warn)
         if hist is not None:
             histories.append(hist)
+            row["w_epochs"] = w_epochs(hist["phase"])
     history = (
         pd.concat(histories, ignore_index=True)
         if histories
@@ -374,7 +385,7 @@ def collect(
 def _frame(rows: dict[RunId, dict[str, Any]]) -> pd.DataFrame:
     runs = pd.DataFrame([rows[k] for k in sorted(rows)], columns=list(RUN_COLUMNS))
     runs["seed"] = runs["seed"].astype("int64")
-    for key in NUMERIC:
+    for key in (*NUMERIC, "w_epochs"):
         runs[key] = runs[key].astype("float64")
     return runs
 

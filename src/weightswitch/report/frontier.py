@@ -24,7 +24,7 @@ import pandas as pd
 from weightswitch.atomic import write_text
 from weightswitch.catalog import CATALOG, PRUNE_METHODS, PRUNE_PARENTS, SWITCHER_METHODS
 from weightswitch.report import tables as T
-from weightswitch.report.collect import PAIR, Collection
+from weightswitch.report.collect import PAIR, Collection, w_epochs
 from weightswitch.report.index import Entry, RunCount, budget_label, budget_text
 from weightswitch.report.references import (
     REFERENCE_IMPLEMENTATION,
@@ -34,7 +34,7 @@ from weightswitch.report.references import (
     reference_floor,
     reference_sparsity_pct,
 )
-from weightswitch.run_files import DIVERGED, METRICS
+from weightswitch.run_files import DIVERGED, HISTORY, METRICS
 
 # from the method catalog: pruning methods draw the frontier (and are matched to the
 # switcher's sparsity), switcher methods are the variants compared with it
@@ -83,6 +83,14 @@ def _method(ref: Reference) -> str:
     return ref.setting.split(" ")[0]
 
 
+def _w_epochs(history: Path) -> float:
+    """`collect.w_epochs` of a frontier run's history.csv (NaN when it has none)."""
+    try:
+        return float(w_epochs(pd.read_csv(history, usecols=["phase"])["phase"]))
+    except (OSError, ValueError):
+        return math.nan
+
+
 def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.DataFrame:
     """One row per frontier run (every `metrics.json` under `root`, status ok; every
     `diverged.json`, status diverged with NaN numbers: counted, never dropped); unusable
@@ -111,10 +119,14 @@ def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.Dat
                 "allocation": data.get("allocation") or "uniform",
                 "output_layer": data.get("output_layer"),
                 "status": "ok",
+                "threads": data.get("threads"),
+                "cpu_capability": data.get("cpu_capability"),
+                "w_epochs": _w_epochs(path.parent / HISTORY),
             }
         )
     cols = [*PAIR, "method", "seed", "target_sparsity_pct", "fc_sparsity_pct", "test_acc_pct",
-            "epochs", "allocation", "output_layer", "status"]  # fmt: skip
+            "epochs", "allocation", "output_layer", "status", "threads", "cpu_capability",
+            "w_epochs"]  # fmt: skip
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values([*PAIR, "method", "target_sparsity_pct", "seed"]).reset_index(drop=True)
 

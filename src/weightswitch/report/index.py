@@ -157,6 +157,7 @@ class Index:
     warnings: list[str] = field(default_factory=list)
     inline_summary: str = ""
     conclusions: str = ""  # report.comparisons.conclusions: claims with their intervals
+    primary: str = ""  # report.primary: the pre-registered family (empty: none for this report)
     command: str = "weightswitch report"
     grid: str | None = None
     # what the citation names: the runs' code commits and the year their records were taken
@@ -216,9 +217,17 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
     lines += ["## Profiles, data and seeds", "", _md(index.profiles), ""]
     if index.inline_summary:
         lines += ["## Summary", "", index.inline_summary, ""]
+    if index.primary:
+        lines += ["## Primary comparisons (pre-registered, Holm-corrected)", "", index.primary,
+                  "", "> **Everything below is EXPLORATORY**: not pre-registered, not corrected "
+                  "for multiplicity; it suggests, it does not establish.", ""]  # fmt: skip
+    else:
+        lines += ["> **Exploratory report**: no pre-registered primary family covers it "
+                  "(conf/analysis.yaml); its intervals are not corrected for multiplicity.",
+                  ""]  # fmt: skip
     if index.conclusions:
-        lines += ["## Conclusions (paired by seed, 95% confidence intervals)", "",
-                  index.conclusions, ""]  # fmt: skip
+        lines += ["## Exploratory comparisons (paired by seed, 95% confidence intervals, "
+                  "uncorrected)", "", index.conclusions, ""]  # fmt: skip
     lines += ["## Tables", ""]
     for e in index.tables:
         lines += [f"### {e.title}", "", e.caption, "", f"Files: {_links(e.files, out)}", ""]
