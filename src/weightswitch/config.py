@@ -410,7 +410,7 @@ def load_params(path: str | Path) -> dict[str, Any]:
 # read by dvc.yaml and the report, not by a run.
 PARAMS_KEYS: tuple[str, ...] = (
     "profile", "grid", "datasets", "models", "seeds", "data", "recipe", "archs", "methods",
-    "ablations", "frontier",
+    "train_methods", "prune_methods", "ablations", "frontier",
 )  # fmt: skip
 FRONTIER_KEYS: tuple[str, ...] = ("methods", "sparsity", "gate_methods", "controls")
 DATA_KEYS: tuple[str, ...] = ("root", "val_size")
@@ -490,6 +490,7 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
         _check_mapping(params, PARAMS_KEYS, "the top level", {})
         _check_mapping(params.get("data"), DATA_KEYS, "data", {})
         _check_mapping(params.get("frontier"), FRONTIER_KEYS, "frontier", {})
+        _check_stage_methods(params)
         for key in ("gate_methods", "controls"):
             _check_parent_entries(key, (params.get("frontier") or {}).get(key) or [])
         _check_mapping(params.get("recipe"), SECTION_KEYS, "recipe", types)
@@ -500,6 +501,24 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
         _check_required(params)
     except UsageError as exc:
         raise UsageError(f"{source}: {exc}") from None
+
+
+def _check_stage_methods(params: dict[str, Any]) -> None:
+    """`train_methods` (stage train@: dense or switcher-kind methods) and `prune_methods`
+    (stage prune@: pruning methods of a dense parent, matched to the switcher's sparsity)."""
+    kinds = {"train_methods": lambda m: m in SWITCHER_METHODS or m == "dense",
+             "prune_methods": lambda m: m in PRUNE_METHODS and PRUNE_CRITERIA[m] != "none"
+             and m not in PRUNE_ALLOCATIONS}  # fmt: skip
+    from weightswitch.catalog import PRUNE_PARENTS
+
+    for key, fits in kinds.items():
+        names = params.get(key)
+        if names is None:
+            continue
+        valid = sorted(m for m in METHODS if fits(m) and PRUNE_PARENTS.get(m, "dense") == "dense")
+        bad = [m for m in (names if isinstance(names, list) else [names]) if m not in valid]
+        if bad or not isinstance(names, list):
+            raise UsageError(f"{key}: {bad or names!r} not allowed; a list of {', '.join(valid)}")
 
 
 def _check_parent_entries(key: str, entries: Any) -> None:

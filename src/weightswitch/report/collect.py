@@ -251,12 +251,17 @@ def read_yaml(path: str | Path, what: str = "--expected") -> Any:
 
 
 def _from_params(data: dict[str, Any]) -> list[dict[str, Any]]:
-    """Expand a params.yaml (models x methods x seeds) into run entries. Gate-ranked pruning
-    methods are frontier points (stage gate-frontier@, one per sparsity), not runs here."""
-    methods = [
-        m for m in (data["methods"] if isinstance(data.get("methods"), dict) else STUDY_METHODS)
-        if PRUNE_PARENTS.get(m, "dense") == "dense"
-    ]
+    """Expand a params.yaml (models x methods x seeds) into run entries: the methods of
+    stages train@, ablate@ and prune@. Frontier, gate-ranked and control methods are frontier
+    points (one per sparsity), not runs here."""
+    if "train_methods" in data:  # the runs of stages train@, ablate@ and prune@
+        methods = [*data["train_methods"], *(data.get("ablations") or []),
+                   *(data.get("prune_methods") or [])]  # fmt: skip
+    else:
+        methods = [
+            m for m in (data["methods"] if isinstance(data.get("methods"), dict) else STUDY_METHODS)
+            if PRUNE_PARENTS.get(m, "dense") == "dense"
+        ]
     return [
         {**model, "method": method, "seed": seed, "profile": data.get("profile")}
         for model in data["models"]

@@ -96,7 +96,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
         ax.set_ylabel("test accuracy (%)")
     axes[0].set_title("all points")
     if len(dense):
-        top = float(max(mine["test_acc_pct"].max(), dense.max()))
+        top = float(max(mine["test_acc_pct"].max(), dense.max()))  # axis: not a selection
         axes[1].set_ylim(float(dense.mean()) - ZOOM_BELOW_PP, top + 0.3)
     axes[1].set_title(f"zoom: within {ZOOM_BELOW_PP:g} pp of dense")
     fig.suptitle(f"Which ranking survives pruning: {dataset} / {arch} — profile {profile}")
