@@ -113,3 +113,5 @@ def test_a_partial_study_is_provisional_and_mixed_numerics_are_flagged() -> None
     assert "provisional: 2 of 8 seeds done" in table.loc["a", "decision"]
     assert table.loc["a", "numerics"].startswith("DIFFER")
     assert table.loc["c", "decision"] == "no pairs yet"
+    # Holm counts the comparisons that have no pairs yet (as p = 1): never fewer than planned
+    assert table.loc["a", "p_holm"] == pytest.approx(min(1.0, 5 * table.loc["a", "p_raw"]))

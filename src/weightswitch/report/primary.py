@@ -177,7 +177,13 @@ def primary_table(
                                f"{100 * sp.min():.2f} to {100 * sp.max():.2f})")  # fmt: skip
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
-    table["p_holm"] = holm(table["p_raw"])
+    # Holm over the whole pre-registered family: a comparison without pairs yet counts as
+    # p = 1, so a provisional table is never corrected over fewer tests than were planned
+    testable = [r != "—" for r in table["reference"]]
+    filled = [1.0 if t and math.isnan(p) else p for t, p in zip(testable, table["p_raw"],
+                                                               strict=True)]  # fmt: skip
+    table["p_holm"] = [math.nan if math.isnan(p) else h
+                       for p, h in zip(table["p_raw"], holm(filled), strict=True)]  # fmt: skip
     decisions = []
     for r in table.itertuples(index=False):
         if isinstance(r.decision, str):
