@@ -94,7 +94,7 @@ class ScheduleConfig:
 
 @dataclass
 class SwitcherConfig:
-    """Alternating TNN/SNN training (DESIGN 1.3).
+    """Alternating TNN/SNN training (docs/design.md, "Alternating training").
 
     `snn_schedule` None reuses the run's TNN schedule. The switched FC weights' init is the
     run's `fc_init` (shared by every method of a pair: same start).
@@ -118,7 +118,8 @@ class SwitcherConfig:
     train_snn_norm_in_tnn_phase: bool = True
     snn_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     snn_schedule: ScheduleConfig | None = None
-    # Speed, same gates and gradients up to float rounding (README "Switcher speed"): the
+    # Speed, same gates and gradients up to float rounding (docs/notebook.md, "Switcher
+    # speed"): the
     # training gates come from torch.compile'd SNNs (eager fallback, said once, where
     # unavailable). False: plain eager PyTorch.
     snn_compile: bool = False  # on in the `paper` profile: compiling pays off only in long runs
@@ -126,7 +127,7 @@ class SwitcherConfig:
 
 @dataclass
 class PruneConfig:
-    """Pruning baselines (DESIGN 1.5) and gate-ranked pruning (issue 28).
+    """Pruning baselines and gate-ranked pruning (docs/design.md, "Baselines").
 
     Target: `sparsity` (the FC layers' sparsity) or `match`, a finished switcher run whose
     per-layer sparsity is copied. `init_from` is the finished run whose final weights are
@@ -134,8 +135,8 @@ class PruneConfig:
     gate-ranked methods, the connection-gated run of the catalog's `parent` (its effective
     weights W·G are pruned, ranked by its gates).
 
-    `allocation` spreads `sparsity` over the FC layers (docs/method.md, "Per-layer
-    allocation"): "uniform" (every layer at `sparsity`), "output-denser" (the output layer at
+    `allocation` spreads `sparsity` over the FC layers (docs/method.md, "Pruning options"):
+    "uniform" (every layer at `sparsity`), "output-denser" (the output layer at
     `output_ratio` x `sparsity`, the other layers share the rest so that the FC layers
     together reach `sparsity`; Han et al. 2015) or "global" (one ranking over all FC layers
     together). `scope` is the older spelling of the same choice: scope "global" is stored as

@@ -17,7 +17,7 @@ What is IN (bump the component):
 - PRUNE: pruning criteria and allocation, masks, the fine-tune schedule.
 - REPORT: what `weightswitch report` writes from the run records (tables, figures, metrics);
   guarded by the byte-identical rebuild of a committed report (tests/test_rebuild.py).
-What is OUT (no bump): progress, logging, CLI text, MLflow tracking, reports, provenance,
+What is OUT (no bump): progress, logging, CLI text, MLflow tracking, provenance,
 locking and resume mechanics, error messages, benchmarks.
 
 The guard: tests/test_golden.py trains a few tiny fixed runs (dense, switcher, switcher-noise,

@@ -67,7 +67,8 @@ def run_name(cfg: Any) -> str:
 
 
 def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
-    """Tags to filter and compare by (README "Browsing runs"); None values are dropped."""
+    """Tags to filter and compare by (docs/dvc-mlflow.md, "MLflow, DVC and the reports");
+    None values are dropped."""
     name = run_name(cfg)
     return {
         "run_name": name,

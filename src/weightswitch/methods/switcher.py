@@ -1,4 +1,5 @@
-"""`switcher` / `switcher-neuron`: alternating TNN / SNN phases (DESIGN 1.3).
+"""`switcher` / `switcher-neuron`: alternating TNN / SNN phases (docs/design.md,
+"Alternating training").
 
 - warm-up (optional): plain dense training, no switcher attached yet;
 - TNN phase: the task optimiser trains W, biases and the backbone; W's gradient flows

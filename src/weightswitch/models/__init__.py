@@ -1,6 +1,7 @@
 """Model zoo: LeNet-300-100, LeNet-5, ResNet18/34, VGG16-BN, MobileNet v1.
 
-Every model names the FC layers the study switches in `model.switchable` (DESIGN 1.4).
+Every model names the FC layers the study switches in `model.switchable` (docs/design.md,
+"What is switched").
 """
 
 from weightswitch.models.registry import (

@@ -6,7 +6,7 @@ the images `dvc plots` renders) and `pdf/` belong to the report alone: files the
 run did not produce are removed, so the index never sits next to stale figures.
 
 With a workspace folder (`--workspace reports`), two more things are written there: the
-headline metrics of THIS report as `metrics/<dataset>-<arch>.json` (what `dvc metrics` and
+headline metrics of THIS report as `metrics/<dataset>-<arch>-<method>.json` (what `dvc metrics` and
 `dvc exp show` compare; they follow the workspace, like params.yaml and dvc.lock) and
 `README.md`, an index of every report folder found under it.
 """

@@ -51,7 +51,7 @@ def summary_table(col: Collection) -> pd.DataFrame:
     """One row per profile/dataset/arch/method: mean, std (ddof=1) and n over seeds."""
     runs = col.runs
     groups = set(map(tuple, runs[list(GROUP)].itertuples(index=False, name=None)))
-    if col.expected is None:  # the study runs every method on every pair (DESIGN 1.5)
+    if col.expected is None:  # every method on every pair (docs/design.md, "Baselines")
         pairs = {g[:3] for g in groups}
         groups |= {(*p, m) for p in pairs for m in STUDY_METHODS}
     expected_n: dict[tuple, int] = {}

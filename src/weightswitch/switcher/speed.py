@@ -1,4 +1,4 @@
-"""Speed options of the SNN gate computation (issue 11; README "Switcher speed").
+"""Speed options of the SNN gate computation (issue 11; docs/notebook.md, "Switcher speed").
 
 The SNN runs a U-Net over every switched weight matrix at every training step and takes
 96-99% of a switcher step. Its convolutions already run near the CPU's peak in oneDNN; what

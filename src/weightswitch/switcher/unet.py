@@ -23,9 +23,9 @@ class SelfNorm2d(nn.BatchNorm2d):
     """BatchNorm that always normalises with the current input's statistics, in train and eval.
 
     The SNN sees a batch of one weight image, so batch statistics are the image's own. Keeping
-    no running statistics makes evaluation gates identical to training gates (DESIGN 1.2). It
-    calls `torch.batch_norm` directly so that a single value per channel (a 1x1 matrix) is
-    allowed: it normalises to 0, i.e. the output is the BN bias.
+    no running statistics makes evaluation gates identical to training gates (docs/design.md,
+    "The switcher network"). It calls `torch.batch_norm` directly so that a single value per
+    channel (a 1x1 matrix) is allowed: it normalises to 0, i.e. the output is the BN bias.
     """
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
