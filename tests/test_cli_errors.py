@@ -135,3 +135,14 @@ def test_report_never_writes_over_the_index_of_reports(tmp_path, monkeypatch, ca
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "reports/<grid>/<profile>" in err, err
     assert (tmp_path / "reports" / "README.md").read_text() == "the index\n"
+
+
+def test_every_command_and_bench_target_imports() -> None:
+    """A typo in COMMANDS or TARGETS used to be swallowed as 'not written yet'."""
+    import importlib
+
+    from weightswitch.bench.cli import TARGETS
+    from weightswitch.cli import COMMANDS
+
+    for name in [*COMMANDS, *(f"weightswitch.bench.{t}" for t in TARGETS)]:
+        importlib.import_module(name)

@@ -1,8 +1,7 @@
 """`weightswitch bench data|train|export`: timings behind the suite's speed claims.
 
 Each target lives in `weightswitch.bench.<target>` with `add_arguments(parser)` and
-`run(args)`. Targets are imported only when chosen, so `weightswitch --help` stays fast and a
-target whose module is missing does not break the others.
+`run(args)`. Targets are imported only when chosen, so `weightswitch --help` stays fast.
 """
 
 from __future__ import annotations
@@ -11,7 +10,7 @@ import argparse
 import importlib
 
 from weightswitch.cli import CompactParser
-from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.errors import unknown_choice
 
 TARGETS: dict[str, str] = {
     "data": "our batch iterator vs torchvision's DataLoader pipeline",
@@ -25,12 +24,7 @@ def run(args: argparse.Namespace) -> int:
     name = args.target
     if name not in TARGETS:
         raise unknown_choice("bench target", name, TARGETS)
-    try:
-        module = importlib.import_module(f"weightswitch.bench.{name}")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"weightswitch.bench.{name}":
-            raise
-        raise UsageError(f"bench target {name!r} is not available in this version") from None
+    module = importlib.import_module(f"weightswitch.bench.{name}")
     # like every sub-command: a mistyped option gets the short error, not pages of usage
     parser = CompactParser(
         prog=f"weightswitch bench {name}", description=(module.__doc__ or TARGETS[name])
