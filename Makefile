@@ -28,6 +28,7 @@ install: $(STAMP)
 
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks scripts
 
 test: install lint
 	$(PY) -m pytest -q

@@ -35,10 +35,31 @@ def run_one(args: argparse.Namespace, name: str, flags: list[str], seed: int) ->
 
     parent = args.parents / f"{args.dataset}-{args.arch}-dense-s{seed}"
     out = args.out / f"{args.dataset}-{args.arch}-{args.method}-{name}-{args.sparsity:g}-s{seed}"
-    code = main(["train", "--profile", args.profile, "--arch", args.arch, "--dataset",
-                 args.dataset, "--method", args.method, "--seed", str(seed), "--sparsity",
-                 str(args.sparsity), "--init-from", str(parent), "--root", str(args.root),
-                 "--out", str(out), "--no-mlflow", *flags])  # fmt: skip
+    code = main(
+        [
+            "train",
+            "--profile",
+            args.profile,
+            "--arch",
+            args.arch,
+            "--dataset",
+            args.dataset,
+            "--method",
+            args.method,
+            "--seed",
+            str(seed),
+            "--sparsity",
+            str(args.sparsity),
+            "--init-from",
+            str(parent),
+            "--root",
+            str(args.root),
+            "--out",
+            str(out),
+            "--no-mlflow",
+            *flags,
+        ]
+    )
     if code != 0:
         raise SystemExit(f"{out}: weightswitch train exited {code}")
     return out
@@ -64,14 +85,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--sparsity", type=float, default=0.9)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--setting", action="append", default=[], metavar="NAME=FLAGS",
-                        help="a setting: its name and the train flags it adds (repeatable)")
+    parser.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="NAME=FLAGS",
+        help="a setting: its name and the train flags it adds (repeatable)",
+    )
     args = parser.parse_args(argv)
     settings = [(n, shlex.split(f)) for n, _, f in (s.partition("=") for s in args.setting)]
-    rows = ["| setting | flags | seed | dense val (%) | pruned val (%) | Δ (pp) |",
-            "|---|---|---|---|---|---|"]
-    summary = ["| setting | mean pruned val (%) | mean Δ (pp) | 95% CI | n |",
-               "|---|---|---|---|---|"]  # fmt: skip
+    rows = [
+        "| setting | flags | seed | dense val (%) | pruned val (%) | Δ (pp) |",
+        "|---|---|---|---|---|---|",
+    ]
+    summary = [
+        "| setting | mean pruned val (%) | mean Δ (pp) | 95% CI | n |",
+        "|---|---|---|---|---|",
+    ]
     means: dict[str, float] = {}
     for name, flags in settings:
         dense, pruned = {}, {}
@@ -79,17 +109,22 @@ def main(argv: list[str] | None = None) -> int:
             out = run_one(args, name, flags, seed)
             dense[seed] = val_accuracy(args.parents / f"{args.dataset}-{args.arch}-dense-s{seed}")
             pruned[seed] = val_accuracy(out)
-            rows.append(f"| {name} | `{' '.join(flags) or '(profile)'}` | {seed} | "
-                        f"{dense[seed]:.2f} | {pruned[seed]:.2f} | "
-                        f"{pruned[seed] - dense[seed]:+.2f} |")  # fmt: skip
+            rows.append(
+                f"| {name} | `{' '.join(flags) or '(profile)'}` | {seed} | "
+                f"{dense[seed]:.2f} | {pruned[seed]:.2f} | "
+                f"{pruned[seed] - dense[seed]:+.2f} |"
+            )
         ci = paired_interval(pruned, dense)
         interval = f"{ci.low:+.2f} to {ci.high:+.2f}" if ci.defined else "—"
         means[name] = sum(pruned.values()) / len(pruned)
-        summary.append(f"| {name} | {means[name]:.2f} | {ci.estimate:+.2f} | {interval} | "
-                       f"{ci.n} |")  # fmt: skip
+        summary.append(f"| {name} | {means[name]:.2f} | {ci.estimate:+.2f} | {interval} | {ci.n} |")
     chosen = max(means, key=means.__getitem__) if means else None
-    print("\n".join(rows) + "\n\n" + "\n".join(summary)
-          + f"\n\nchosen (highest mean validation accuracy): {chosen}")  # fmt: skip
+    print(
+        "\n".join(rows)
+        + "\n\n"
+        + "\n".join(summary)
+        + f"\n\nchosen (highest mean validation accuracy): {chosen}"
+    )
     return 0
 
 

@@ -79,8 +79,9 @@ def main() -> None:
     images, labels = load_split(root, name, "train")
     ns = argparse.Namespace(lr=0.1, batch_size=64, params="", dataset=name, seed=0)
     state, method = _state(args.arch, "dense", ns, torch.device("cpu"))
-    batches = BatchIterator(images, labels, spec, 64, shuffle=True, augment=True,
-                            device=state.device, seed=0)  # fmt: skip
+    batches = BatchIterator(
+        images, labels, spec, 64, shuffle=True, augment=True, device=state.device, seed=0
+    )
     steps = args.batches or len(batches) - 3
     epoch = time_ours(state, method, batches, 0, steps) * len(batches)
 

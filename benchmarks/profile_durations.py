@@ -27,13 +27,26 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT / "tests"))
 import fakedata  # noqa: E402  (the test suite's upstream-format writers)
 
-FULL_SIZE = {"mnist": (60000, 10000), "fashion_mnist": (60000, 10000),
-             "cifar10": (50000, 10000), "cifar100": (50000, 10000)}  # fmt: skip
+FULL_SIZE = {
+    "mnist": (60000, 10000),
+    "fashion_mnist": (60000, 10000),
+    "cifar10": (50000, 10000),
+    "cifar100": (50000, 10000),
+}
 
 
 # outputs and caches of the checkout, as paths relative to the project root
-SKIP = {".venv", "data", "results", "reports", "mlflow.db", "mlartifacts", "dvc_plots",
-        ".dvc/cache", ".dvc/tmp"}  # fmt: skip
+SKIP = {
+    ".venv",
+    "data",
+    "results",
+    "reports",
+    "mlflow.db",
+    "mlartifacts",
+    "dvc_plots",
+    ".dvc/cache",
+    ".dvc/tmp",
+}
 
 
 def _ignore(folder: str, names: list[str]) -> set[str]:

@@ -57,33 +57,53 @@ def compose(grid: str, profile: str, overrides: list[str], folder: Path) -> dict
     return load_params(out)
 
 
-def run_config(params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int,
-               threads: int) -> Any:  # fmt: skip
+def run_config(
+    params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int, threads: int
+) -> Any:
     from weightswitch.config import build_config
 
     out = args.out / f"threads{threads}" / f"{args.dataset}-{arch}-{args.method}-s{seed}"
-    overrides = {"seed": seed, "out": str(out), "tracking": False, "data_root": str(args.root),
-                 "device": "cpu"}  # fmt: skip
+    overrides = {
+        "seed": seed,
+        "out": str(out),
+        "tracking": False,
+        "data_root": str(args.root),
+        "device": "cpu",
+    }
     return build_config(arch, args.dataset, args.method, params, overrides)
 
 
-def _row(arch: str, threads: int, seed: int, identity: str,
-         metrics: dict[str, Any] | None = None,
-         diverged: str | None = None) -> dict[str, Any]:  # fmt: skip
+def _row(
+    arch: str,
+    threads: int,
+    seed: int,
+    identity: str,
+    metrics: dict[str, Any] | None = None,
+    diverged: str | None = None,
+) -> dict[str, Any]:
     """A table row: a finished run's metrics, or a divergence (no metrics). `identity` is the
     run's identity digest (config + data), so a row merged later (--prior) can be checked
     against the configuration it claims to measure."""
-    row: dict[str, Any] = {"arch": arch, "threads": threads, "seed": seed, "diverged": diverged,
-                           "identity": identity}  # fmt: skip
+    row: dict[str, Any] = {
+        "arch": arch,
+        "threads": threads,
+        "seed": seed,
+        "diverged": diverged,
+        "identity": identity,
+    }
     if metrics is None:
         return {**row, "test_acc_pct": None, "fc_sparsity_pct": None}
-    return {**row, "test_acc_pct": 100 * metrics["test_accuracy"],
-            "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
-            "wall_seconds": metrics["wall_seconds"]}  # fmt: skip
+    return {
+        **row,
+        "test_acc_pct": 100 * metrics["test_accuracy"],
+        "fc_sparsity_pct": 100 * metrics["fc_sparsity"],
+        "wall_seconds": metrics["wall_seconds"],
+    }
 
 
-def finished_row(params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int,
-                 threads: int) -> dict[str, Any] | None:  # fmt: skip
+def finished_row(
+    params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int, threads: int
+) -> dict[str, Any] | None:
     """The row of a run already finished (or recorded as diverged) for exactly this
     configuration, else None: what `--table-only` collects without training anything."""
     from weightswitch.rundir import RunDir, identity_of
@@ -91,16 +111,18 @@ def finished_row(params: dict[str, Any], args: argparse.Namespace, arch: str, se
     cfg = run_config(params, args, arch, seed, threads)
     run, identity = RunDir(Path(cfg.out)), identity_of(cfg)
     if (record := run.divergence(identity)) is not None:
-        return _row(arch, threads, seed, identity.digest,
-                    diverged=record.get("message", "diverged"))  # fmt: skip
+        return _row(
+            arch, threads, seed, identity.digest, diverged=record.get("message", "diverged")
+        )
     metrics = run.completed(identity)
     if metrics is None:
         return None
     return _row(arch, threads, seed, identity.digest, metrics)
 
 
-def one_run(params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int,
-            threads: int) -> dict[str, Any]:  # fmt: skip
+def one_run(
+    params: dict[str, Any], args: argparse.Namespace, arch: str, seed: int, threads: int
+) -> dict[str, Any]:
     from weightswitch.errors import TrainingDiverged
     from weightswitch.rundir import identity_of
     from weightswitch.train.runner import train
@@ -130,8 +152,11 @@ def spread(values: list[float]) -> str:
 
 def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
     """Markdown: spread over seeds per arch x threads, then thread-to-thread differences."""
-    lines = ["| arch | threads | seeds | diverged | test acc. (%) mean ± std (range) | "
-             "FC sparsity (%) mean ± std (range) |", "|---|---|---|---|---|---|"]  # fmt: skip
+    lines = [
+        "| arch | threads | seeds | diverged | test acc. (%) mean ± std (range) | "
+        "FC sparsity (%) mean ± std (range) |",
+        "|---|---|---|---|---|---|",
+    ]
     archs = sorted({r["arch"] for r in rows})
     for arch in archs:
         for t in threads:
@@ -144,8 +169,10 @@ def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
             lines.append(f"| {arch} | {t} | {len(sel)} | {div} | {acc} | {sp} |")
     if len(threads) > 1:
         a, b = threads[0], threads[1]
-        head = (f"| arch | seed | test acc. {b} − {a} threads (pp) | "
-                f"FC sparsity {b} − {a} threads (pp) | bit-identical |")  # fmt: skip
+        head = (
+            f"| arch | seed | test acc. {b} − {a} threads (pp) | "
+            f"FC sparsity {b} − {a} threads (pp) | bit-identical |"
+        )
         lines += ["", head, "|---|---|---|---|---|"]
         for arch in archs:
             by = {(r["threads"], r["seed"]): r for r in rows if r["arch"] == arch}
@@ -153,8 +180,9 @@ def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
                 if (a, seed) in by and (b, seed) in by:
                     x, y = by[(a, seed)], by[(b, seed)]
                     if x.get("diverged") or y.get("diverged"):
-                        which = " and ".join(f"{r['threads']} thread(s)" for r in (x, y)
-                                             if r.get("diverged"))  # fmt: skip
+                        which = " and ".join(
+                            f"{r['threads']} thread(s)" for r in (x, y) if r.get("diverged")
+                        )
                         lines.append(f"| {arch} | {seed} | diverged with {which} | — | — |")
                         continue
                     da = y["test_acc_pct"] - x["test_acc_pct"]
@@ -164,8 +192,9 @@ def table(rows: list[dict[str, Any]], threads: list[int]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def run_all(plan: list[tuple[str, int, int]], params: dict[str, Any],
-            args: argparse.Namespace) -> Iterator[dict[str, Any]]:  # fmt: skip
+def run_all(
+    plan: list[tuple[str, int, int]], params: dict[str, Any], args: argparse.Namespace
+) -> Iterator[dict[str, Any]]:
     """Each (arch, seed, threads) run's row as it finishes: in this process with --jobs 1,
     else in --jobs spawned processes (a fresh torch each, so its own thread pool)."""
     if args.jobs == 1:
@@ -183,24 +212,28 @@ def describe(args: argparse.Namespace, rows: list[dict[str, Any]]) -> str:
     minutes = sum(r.get("wall_seconds") or 0.0 for r in rows) / 60
     prior = sum(1 for r in rows if r.get("prior"))
     merged = f"; {prior} of {len(rows)} rows from --prior" if prior else ""
-    return (f"{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
-            f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} min of training, "
-            f"summed over the runs{merged}")  # fmt: skip
+    return (
+        f"{args.method} on {args.dataset}, grid {args.grid} x profile {args.profile} "
+        f"{' '.join(args.set)}; seeds 0-{args.seeds - 1}; {minutes:.1f} min of training, "
+        f"summed over the runs{merged}"
+    )
 
 
 def write_tables(args: argparse.Namespace, rows: list[dict[str, Any]]) -> None:
     rows = sorted(rows, key=lambda r: (r["threads"], r["arch"], r["seed"]))
     threads = sorted({r["threads"] for r in rows})
     atomic.write_json(args.out / "seed_spread.json", rows)
-    atomic.write_text(args.out / "seed_spread.md", f"{describe(args, rows)}\n\n"
-                      + table(rows, threads))  # fmt: skip
+    atomic.write_text(
+        args.out / "seed_spread.md", f"{describe(args, rows)}\n\n" + table(rows, threads)
+    )
 
 
 Key = tuple[str, int, int]  # (arch, seed, threads)
 
 
-def prior_rows(files: list[Path], plan: list[Key], params: dict[str, Any],
-               args: argparse.Namespace) -> dict[Key, dict[str, Any]]:  # fmt: skip
+def prior_rows(
+    files: list[Path], plan: list[Key], params: dict[str, Any], args: argparse.Namespace
+) -> dict[Key, dict[str, Any]]:
     """Rows of the plan measured earlier (earlier seed_spread.json files, later files win), so
     a table measured in pieces, on other machines or by runs since deleted, can be completed.
     A row whose recorded identity is not the planned run's was another configuration: refused.
@@ -249,9 +282,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="run folders (default: a temp dir)")
     ap.add_argument("--set", action="append", default=[], help="extra Hydra override")
     ap.add_argument("--jobs", type=int, default=1, help="runs trained at once (processes)")
-    ap.add_argument("--prior", type=Path, nargs="+", default=[], metavar="JSON",
-                    help="earlier seed_spread.json: its rows of the plan are used, not retrained "
-                    "(a run finished in --out replaces one)")  # fmt: skip
+    ap.add_argument(
+        "--prior",
+        type=Path,
+        nargs="+",
+        default=[],
+        metavar="JSON",
+        help="earlier seed_spread.json: its rows of the plan are used, not retrained "
+        "(a run finished in --out replaces one)",
+    )
     ap.add_argument(
         "--table-only",
         action="store_true",
@@ -279,22 +318,28 @@ def main(argv: list[str] | None = None) -> int:
     found = {k: r for k in plan if (r := finished_row(params, args, *k))}
     if args.table_only:
         rows = list({**prior, **found}.values())
-        print(f"seed_spread: {len(found)} of {len(plan)} planned runs finished, "
-              f"{len(set(prior) - set(found))} more from --prior (--table-only)")  # fmt: skip
+        print(
+            f"seed_spread: {len(found)} of {len(plan)} planned runs finished, "
+            f"{len(set(prior) - set(found))} more from --prior (--table-only)"
+        )
         return finish(args, rows, tmp)
     todo = [k for k in plan if k not in prior or k in found]
     rows = [r for k, r in prior.items() if k not in todo]
     for n, row in enumerate(run_all(todo, params, args), 1):
         rows.append(row)
         minutes = (time.perf_counter() - start) / 60
-        print(f"seed_spread: {n}/{len(todo)} done: {row['arch']} seed {row['seed']} threads "
-              f"{row['threads']}, {minutes:.1f} min", flush=True)  # fmt: skip
+        print(
+            f"seed_spread: {n}/{len(todo)} done: {row['arch']} seed {row['seed']} threads "
+            f"{row['threads']}, {minutes:.1f} min",
+            flush=True,
+        )
         write_tables(args, rows)  # a killed benchmark leaves what it measured
     return finish(args, rows, tmp)
 
 
-def finish(args: argparse.Namespace, rows: list[dict[str, Any]],
-           tmp: tempfile.TemporaryDirectory) -> int:  # fmt: skip
+def finish(
+    args: argparse.Namespace, rows: list[dict[str, Any]], tmp: tempfile.TemporaryDirectory
+) -> int:
     write_tables(args, rows)
     print(f"\n{describe(args, rows)}\n")
     print(table(rows, args.threads))

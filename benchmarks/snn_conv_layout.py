@@ -35,9 +35,16 @@ def channels_last_convs() -> Iterator[None]:
         return out.contiguous()
 
     def tconv_cl(self: nn.ConvTranspose2d, x: torch.Tensor, output_size: object = None):
-        out = F.conv_transpose2d(x.contiguous(memory_format=CL),
-                                 self.weight.contiguous(memory_format=CL), None, self.stride,
-                                 self.padding, 0, 1, self.dilation)  # fmt: skip
+        out = F.conv_transpose2d(
+            x.contiguous(memory_format=CL),
+            self.weight.contiguous(memory_format=CL),
+            None,
+            self.stride,
+            self.padding,
+            0,
+            1,
+            self.dilation,
+        )
         return out.contiguous()
 
     nn.Conv2d._conv_forward, nn.ConvTranspose2d.forward = conv_cl, tconv_cl  # type: ignore[method-assign]
@@ -66,8 +73,12 @@ def step_ms(height: int, width: int, phase: str, repeats: int) -> tuple[float, t
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="+", default=["784x300", "300x100", "800x500"],
-                    help="weight images, in x out")  # fmt: skip
+    ap.add_argument(
+        "--sizes",
+        nargs="+",
+        default=["784x300", "300x100", "800x500"],
+        help="weight images, in x out",
+    )
     ap.add_argument("--repeats", type=int, default=4)
     args = ap.parse_args()
     torch.set_num_threads(1)
@@ -80,8 +91,10 @@ def main() -> None:
             with channels_last_convs():
                 fast, gates_cl = step_ms(height, width, phase, args.repeats)
             diff = (gates - gates_cl).abs().max().item()
-            print(f"| {size} | {phase.upper()} | {base:.0f} | {fast:.0f} | {fast / base:.2f} "
-                  f"| {diff:.1e} |")  # fmt: skip
+            print(
+                f"| {size} | {phase.upper()} | {base:.0f} | {fast:.0f} | {fast / base:.2f} "
+                f"| {diff:.1e} |"
+            )
 
 
 if __name__ == "__main__":

@@ -67,8 +67,10 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=3)
     args = ap.parse_args()
     torch.set_num_threads(1)
-    print(f"SNN of a {args.size[0]}x{args.size[1]} weight image (in x out), 1 thread, "
-          f"{args.steps} steps per phase; self CPU time per operator group")  # fmt: skip
+    print(
+        f"SNN of a {args.size[0]}x{args.size[1]} weight image (in x out), 1 thread, "
+        f"{args.steps} steps per phase; self CPU time per operator group"
+    )
     for phase in ("tnn", "snn"):
         snn, weight = setup(*args.size, phase)
         probe = torch.linspace(-1, 1, weight.numel()).view_as(weight)
@@ -83,8 +85,10 @@ def main() -> None:
             totals[group_of(event.key)] += event.self_cpu_time_total / 1000 / args.steps
         total = sum(totals.values())
         # the profiler times wall clock (inflated on a loaded machine): read the shares
-        print(f"\n{phase.upper()} phase: {wall:.0f} ms CPU per step with the profiler on "
-              f"({total:.0f} ms wall in operators)")  # fmt: skip
+        print(
+            f"\n{phase.upper()} phase: {wall:.0f} ms CPU per step with the profiler on "
+            f"({total:.0f} ms wall in operators)"
+        )
         print("| operator group | ms per step | share |\n| --- | --- | --- |")
         for name, ms in sorted(totals.items(), key=lambda kv: -kv[1]):
             print(f"| {name} | {ms:.1f} | {100 * ms / total:.1f}% |")

@@ -40,8 +40,16 @@ from weightswitch.switcher import (
 from weightswitch.train.loop import EXPLODED_LOSS
 
 
-def run(x: torch.Tensor, y: torch.Tensor, args: argparse.Namespace, *, snn_norm: bool,
-        dataset_norm: bool, fc_bias: bool, clip: float | None) -> dict[str, object]:  # fmt: skip
+def run(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    args: argparse.Namespace,
+    *,
+    snn_norm: bool,
+    dataset_norm: bool,
+    fc_bias: bool,
+    clip: float | None,
+) -> dict[str, object]:
     """Train `args.steps` TNN-phase steps; the loss trajectory's summary."""
     torch.manual_seed(args.seed)
     spec = get_spec(args.dataset)
@@ -87,22 +95,32 @@ def main() -> None:
     args = ap.parse_args()
     x, y = load_split(args.root, args.dataset, "train", limit=20000)
     clips = [None] if args.grad_clip is None else [None, args.grad_clip]
-    print(f"# {args.dataset}, lenet300 connection switchers, TNN phase, SGD lr {args.lr}, "
-          f"batch {args.batch_size}, {args.steps} steps, seed {args.seed}")  # fmt: skip
-    print("| SNN BN affine in TNN phase | input | FC bias | grad clip | diverges | "
-          "loss (last 20 steps) | max loss |\n|---|---|---|---|---|---|---|")  # fmt: skip
+    print(
+        f"# {args.dataset}, lenet300 connection switchers, TNN phase, SGD lr {args.lr}, "
+        f"batch {args.batch_size}, {args.steps} steps, seed {args.seed}"
+    )
+    print(
+        "| SNN BN affine in TNN phase | input | FC bias | grad clip | diverges | "
+        "loss (last 20 steps) | max loss |\n|---|---|---|---|---|---|---|"
+    )
     for snn_norm, dataset_norm, fc_bias, clip in itertools.product(
         (True, False), (False, True), (False, True), clips
     ):
         start = time.perf_counter()
-        r = run(x, y, args, snn_norm=snn_norm, dataset_norm=dataset_norm, fc_bias=fc_bias,
-                clip=clip)  # fmt: skip
-        label = ["trains (ref)" if snn_norm else "frozen",
-                 "mean/std" if dataset_norm else "[0, 1] (ref)",
-                 "yes" if fc_bias else "no (ref)",
-                 "off" if clip is None else f"{clip:g}"]  # fmt: skip
-        print(f"| {' | '.join(label)} | {r['diverged']} | {r['last']:.4g} | {r['max']:.4g} |"
-              f"  <!-- {time.perf_counter() - start:.0f} s -->", flush=True)  # fmt: skip
+        r = run(
+            x, y, args, snn_norm=snn_norm, dataset_norm=dataset_norm, fc_bias=fc_bias, clip=clip
+        )
+        label = [
+            "trains (ref)" if snn_norm else "frozen",
+            "mean/std" if dataset_norm else "[0, 1] (ref)",
+            "yes" if fc_bias else "no (ref)",
+            "off" if clip is None else f"{clip:g}",
+        ]
+        print(
+            f"| {' | '.join(label)} | {r['diverged']} | {r['last']:.4g} | {r['max']:.4g} |"
+            f"  <!-- {time.perf_counter() - start:.0f} s -->",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

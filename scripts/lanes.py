@@ -110,25 +110,32 @@ class Scheduler:
             print(f"[lane {lane}] start {stage.name}", flush=True)
             log = self.logs / f"{stage.name.replace('/', '_')}.log"
             with open(log, "a") as fh:
-                code = subprocess.call(stage.cmd, shell=True, cwd=self.root, stdout=fh,
-                                       stderr=subprocess.STDOUT)  # fmt: skip
+                code = subprocess.call(
+                    stage.cmd, shell=True, cwd=self.root, stdout=fh, stderr=subprocess.STDOUT
+                )
             with self.lock:
                 self.finished += 1
                 if code != 0:
                     self.failed.add(stage.name)
                 left = self.total - self.finished
             status = "done" if code == 0 else f"FAILED (exit {code}, log {log})"
-            print(f"[lane {lane}] {status} {stage.name} in {(time.time() - start) / 60:.1f} min; "
-                  f"{left} of {self.total} stages left", flush=True)  # fmt: skip
+            print(
+                f"[lane {lane}] {status} {stage.name} in {(time.time() - start) / 60:.1f} min; "
+                f"{left} of {self.total} stages left",
+                flush=True,
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="the DVC project")
     parser.add_argument("--lanes", type=int, default=2)
-    parser.add_argument("--order", nargs="+", default=["*"],
-                        help="stage-name globs, highest priority first; unmatched stages are "
-                             "not run")  # fmt: skip
+    parser.add_argument(
+        "--order",
+        nargs="+",
+        default=["*"],
+        help="stage-name globs, highest priority first; unmatched stages are not run",
+    )
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     by_name = {s.name: s for s in load_stages(args.root) if s.name != "report"}

@@ -43,21 +43,27 @@ def main(argv: list[str] | None = None) -> int:
         study = {"profile": fam["profile"], "dataset": fam["dataset"], "arch": entry["arch"]}
         arm = side_values(entry["arm"], col, points, study)
         ref = side_values(entry["reference"], col, points, study)
-        diffs = paired_differences({s: a for s, a in arm.acc.items() if a is not None},
-                                   {s: a for s, a in ref.acc.items() if a is not None})
+        diffs = paired_differences(
+            {s: a for s, a in arm.acc.items() if a is not None},
+            {s: a for s, a in ref.acc.items() if a is not None},
+        )
         ci = t_interval(diffs.values())
         xs = list(diffs.values())
         t_p = float(stats.ttest_1samp(xs, 0.0).pvalue) if len(xs) > 1 else math.nan
         rows.append((entry, ci, t_p, sign_flip_p(xs)))
     t_holm = holm([r[2] for r in rows])
     s_holm = holm([r[3] for r in rows])
-    print("| # | arch | arm − reference | n | mean (pp) [95% CI] | p (t) | Holm p (t) | "
-          "p (sign-flip) | Holm p (sign-flip) |")
+    print(
+        "| # | arch | arm − reference | n | mean (pp) [95% CI] | p (t) | Holm p (t) | "
+        "p (sign-flip) | Holm p (sign-flip) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for (entry, ci, t_p, s_p), th, sh in zip(rows, t_holm, s_holm, strict=True):
-        print(f"| {entry['id']} | {entry['arch']} | {_label(entry['arm'])} − "
-              f"{_label(entry['reference'])} | {ci.n} | {ci.estimate:+.2f} [{ci.low:+.2f}, "
-              f"{ci.high:+.2f}] | {t_p:.4f} | {th:.4f} | {s_p:.4f} | {sh:.4f} |")
+        print(
+            f"| {entry['id']} | {entry['arch']} | {_label(entry['arm'])} − "
+            f"{_label(entry['reference'])} | {ci.n} | {ci.estimate:+.2f} [{ci.low:+.2f}, "
+            f"{ci.high:+.2f}] | {t_p:.4f} | {th:.4f} | {s_p:.4f} | {sh:.4f} |"
+        )
     return 0
 
 

@@ -27,16 +27,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fakedata
 
 RECORDS = Path(__file__).resolve().parent / "golden" / "records.json"
-BASE = ["--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",
-        "--device", "cpu", "--no-mlflow", "--seed", "3", "--batch-size", "32"]  # fmt: skip
+BASE = [
+    "--arch",
+    "lenet300",
+    "--dataset",
+    "mnist",
+    "--set",
+    "model.hidden=[32,16]",
+    "--device",
+    "cpu",
+    "--no-mlflow",
+    "--seed",
+    "3",
+    "--batch-size",
+    "32",
+]
 # name -> (method, extra flags); `{dense}` is the dense golden run's folder
 RUNS: dict[str, tuple[str, list[str]]] = {
     "dense": ("dense", ["--epochs", "3"]),
     "switcher": ("switcher", ["--epochs", "2"]),
     "switcher-noise": ("switcher-noise", ["--epochs", "2"]),
     "free-gates": ("free-gates", ["--epochs", "2"]),
-    "magnitude": ("magnitude", ["--sparsity", "0.5", "--finetune-epochs", "1",
-                                "--init-from", "{dense}"]),
+    "magnitude": (
+        "magnitude",
+        ["--sparsity", "0.5", "--finetune-epochs", "1", "--init-from", "{dense}"],
+    ),
 }
 # relative tolerance on losses and weight norms; absolute on rates (100 images: 0.01 each)
 RTOL, SPARSITY_ATOL, ACCURACY_ATOL = 1e-3, 2e-3, 0.021
@@ -57,8 +72,14 @@ def prepare(root: Path) -> Path:
 
     checksums = fakedata.write_mirror(root / "mirror", names=("mnist",))
     extra = load_extra_checksums(fakedata.write_checksums_json(root / "sums.json", checksums))
-    fetch("mnist", root / "data", mirror=root / "mirror", val_size=100,
-          extra_checksums=extra, log=lambda msg: None)  # fmt: skip
+    fetch(
+        "mnist",
+        root / "data",
+        mirror=root / "mirror",
+        val_size=100,
+        extra_checksums=extra,
+        log=lambda msg: None,
+    )
     return root / "data"
 
 
@@ -70,9 +91,13 @@ def measure(run: Path) -> dict[str, Any]:
     state = checkpoint.load(run / "checkpoint.pt")["model"]
     norm = float(sum(t.double().abs().sum() for t in state.values() if t.is_floating_point()))
     losses = [float(r["train_loss"]) for r in metrics_history(run)]
-    return {"train_loss": losses, "weight_l1": norm, "fc_sparsity": metrics["fc_sparsity"],
-            "val_accuracy": metrics["val_accuracy"],
-            "test_accuracy": metrics["test_accuracy"]}  # fmt: skip
+    return {
+        "train_loss": losses,
+        "weight_l1": norm,
+        "fc_sparsity": metrics["fc_sparsity"],
+        "val_accuracy": metrics["val_accuracy"],
+        "test_accuracy": metrics["test_accuracy"],
+    }
 
 
 def metrics_history(run: Path) -> list[dict[str, str]]:
@@ -92,8 +117,9 @@ def train_all(workdir: Path) -> dict[str, dict[str, Any]]:
     for name, (method, extra) in RUNS.items():
         run = workdir / name
         flags = [f.format(dense=workdir / "dense") for f in extra]
-        code = main(["train", *BASE, "--root", str(data), "--method", method,
-                     "--out", str(run), *flags])  # fmt: skip
+        code = main(
+            ["train", *BASE, "--root", str(data), "--method", method, "--out", str(run), *flags]
+        )
         if code != 0:
             raise RuntimeError(f"golden run {name} failed (exit {code})")
         out[name] = {"key": key(method), "numbers": measure(run)}
@@ -112,8 +138,11 @@ def differences(want: dict[str, Any], got: dict[str, Any]) -> list[str]:
             not math.isclose(x, y, rel_tol=RTOL) for x, y in pairs
         ):
             problems.append(f"{name} {a} -> {b}")
-    for name, tol in (("fc_sparsity", SPARSITY_ATOL), ("val_accuracy", ACCURACY_ATOL),
-                      ("test_accuracy", ACCURACY_ATOL)):  # fmt: skip
+    for name, tol in (
+        ("fc_sparsity", SPARSITY_ATOL),
+        ("val_accuracy", ACCURACY_ATOL),
+        ("test_accuracy", ACCURACY_ATOL),
+    ):
         if abs(want[name] - got[name]) > tol:
             problems.append(f"{name} {want[name]} -> {got[name]}")
     return problems
@@ -125,16 +154,20 @@ def load_records() -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--record", action="store_true",
-                        help="write today's numbers for today's numerics versions")
+    parser.add_argument(
+        "--record", action="store_true", help="write today's numbers for today's numerics versions"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         results = train_all(Path(tmp))
     records = load_records()
     for name, result in results.items():
         recorded = records.get(name, {}).get(result["key"])
-        status = "new" if recorded is None else (
-            "; ".join(differences(recorded, result["numbers"])) or "agrees")
+        status = (
+            "new"
+            if recorded is None
+            else ("; ".join(differences(recorded, result["numbers"])) or "agrees")
+        )
         print(f"{name} [{result['key']}]: {status}")
         if args.record:
             records.setdefault(name, {})[result["key"]] = result["numbers"]

@@ -88,8 +88,9 @@ def test_bad_gate_options_fail_clearly() -> None:
     with pytest.raises(UsageError, match="switcher uses snn_input 'weights', got 'noise'"):
         build_config("lenet300", "mnist", "switcher", overrides={"switcher.snn_input": "noise"})
     with pytest.raises(UsageError, match="needs finetune_epochs >= 1"):
-        build_config("lenet300", "mnist", "iterative", {}, {"prune.sparsity": 0.5,
-                                                           "prune.steps": 3})  # fmt: skip
+        build_config(
+            "lenet300", "mnist", "iterative", {}, {"prune.sparsity": 0.5, "prune.steps": 3}
+        )
 
 
 # ------------------------------------------------------------------ the CLI, on fake data
@@ -146,8 +147,18 @@ def test_frontier_hits_each_layers_target_and_iterative_the_same(
     zeros = {}
     for method, extra in (("magnitude", ()), ("random", ()), ("iterative", ("--prune-steps", "3"))):
         out = tmp_path / method
-        rc = train_cli(dense.root, out, method, "--sparsity", str(sparsity), "--init-from",
-                       str(dense.run), "--finetune-epochs", "1", *extra)  # fmt: skip
+        rc = train_cli(
+            dense.root,
+            out,
+            method,
+            "--sparsity",
+            str(sparsity),
+            "--init-from",
+            str(dense.run),
+            "--finetune-epochs",
+            "1",
+            *extra,
+        )
         assert rc == 0
         m = metrics(out)
         zeros[method] = _zeros(out)

@@ -17,12 +17,34 @@ from weightswitch.errors import UsageError
 from weightswitch.methods import make_method, method_class
 from weightswitch.methods import prune as P
 
-BUILT_IN = ("dense", "switcher", "switcher-neuron", "magnitude", "random", "iterative",
-            "switcher-noise", "free-gates", "free-gates-neuron", "gate", "gate-weight",
-            "gate-noise", "gate-weight-noise", "gate-free", "gate-weight-free",
-            "weight-alone", "weight-alone-noise", "weight-alone-free", "gate-random",
-            "gate-random-noise", "gate-random-free", "control", "control-switcher",
-            "control-noise", "control-free", "magnitude-output-denser")  # fmt: skip
+BUILT_IN = (
+    "dense",
+    "switcher",
+    "switcher-neuron",
+    "magnitude",
+    "random",
+    "iterative",
+    "switcher-noise",
+    "free-gates",
+    "free-gates-neuron",
+    "gate",
+    "gate-weight",
+    "gate-noise",
+    "gate-weight-noise",
+    "gate-free",
+    "gate-weight-free",
+    "weight-alone",
+    "weight-alone-noise",
+    "weight-alone-free",
+    "gate-random",
+    "gate-random-noise",
+    "gate-random-free",
+    "control",
+    "control-switcher",
+    "control-noise",
+    "control-free",
+    "magnitude-output-denser",
+)
 
 
 @pytest.fixture
@@ -36,17 +58,32 @@ def test_the_built_in_methods_in_catalog_order() -> None:
     assert catalog.METHODS == BUILT_IN
     assert catalog.STUDY_METHODS == ("dense", "switcher", "switcher-neuron", "magnitude", "random")
     assert dict(catalog.PRUNE_CRITERIA) == {
-        "magnitude": "magnitude", "random": "random", "iterative": "magnitude",
-        "gate": "gate", "gate-weight": "gate-weight", "gate-noise": "gate",
-        "gate-weight-noise": "gate-weight", "gate-free": "gate", "gate-weight-free": "gate-weight",
-        "weight-alone": "weight-alone", "weight-alone-noise": "weight-alone",
-        "weight-alone-free": "weight-alone", "gate-random": "random",
-        "gate-random-noise": "random", "gate-random-free": "random", "control": "none",
-        "control-switcher": "none", "control-noise": "none", "control-free": "none",
+        "magnitude": "magnitude",
+        "random": "random",
+        "iterative": "magnitude",
+        "gate": "gate",
+        "gate-weight": "gate-weight",
+        "gate-noise": "gate",
+        "gate-weight-noise": "gate-weight",
+        "gate-free": "gate",
+        "gate-weight-free": "gate-weight",
+        "weight-alone": "weight-alone",
+        "weight-alone-noise": "weight-alone",
+        "weight-alone-free": "weight-alone",
+        "gate-random": "random",
+        "gate-random-noise": "random",
+        "gate-random-free": "random",
+        "control": "none",
+        "control-switcher": "none",
+        "control-noise": "none",
+        "control-free": "none",
         "magnitude-output-denser": "magnitude",
-    }  # fmt: skip
+    }
     assert catalog.SWITCHER_VARIANTS["switcher-noise"] == {
-        "granularity": "connection", "gate_net": "unet", "snn_input": "noise"}  # fmt: skip
+        "granularity": "connection",
+        "gate_net": "unet",
+        "snn_input": "noise",
+    }
 
 
 def _sparsity(method: str) -> float:
@@ -64,12 +101,21 @@ def test_every_reader_reads_the_catalog() -> None:
     assert style.METHOD_STYLE is catalog.METHOD_STYLE
     assert collect.SWITCHER_METHODS == ("switcher", "switcher-neuron")  # whose gates are shown
     for name in catalog.METHODS:
-        cfg = config.build_config("lenet300", "mnist", name,
-                                  overrides={"prune.sparsity": _sparsity(name)} if name in
-                                  catalog.PRUNE_METHODS else None)  # fmt: skip
+        cfg = config.build_config(
+            "lenet300",
+            "mnist",
+            name,
+            overrides={"prune.sparsity": _sparsity(name)}
+            if name in catalog.PRUNE_METHODS
+            else None,
+        )
         method = make_method(cfg)
-        assert type(method).__name__ == {"dense": "DenseMethod", "switcher": "SwitcherMethod",
-                                         "prune": "PruneMethod"}[catalog.CATALOG[name].kind]
+        assert (
+            type(method).__name__
+            == {"dense": "DenseMethod", "switcher": "SwitcherMethod", "prune": "PruneMethod"}[
+                catalog.CATALOG[name].kind
+            ]
+        )
     assert {catalog.PRUNE_CRITERIA[m] for m in catalog.PRUNE_METHODS} <= set(P.CRITERIA)
 
 
@@ -82,7 +128,11 @@ def test_a_registered_method_is_a_method_everywhere(toy: MethodSpec) -> None:
     cfg = config.build_config("lenet300", "mnist", "toy-prune", overrides={"prune.sparsity": 0.3})
     assert method_class("toy-prune") is P.PruneMethod and cfg.prune.method == "random"
     assert parse_run_name("fashion_mnist-lenet5-toy-prune-s2") == {
-        "dataset": "fashion_mnist", "arch": "lenet5", "method": "toy-prune", "seed": 2}  # fmt: skip
+        "dataset": "fashion_mnist",
+        "arch": "lenet5",
+        "method": "toy-prune",
+        "seed": 2,
+    }
     assert method_colors(["toy-prune"])["toy-prune"] == "#999999"  # a spare colour
     assert catalog.method_order(["zeta", "toy-prune", "dense"]) == ["dense", "toy-prune", "zeta"]
     catalog.unregister_method("toy-prune")
@@ -120,8 +170,9 @@ def test_an_unknown_kind_or_criterion_fails_in_one_line() -> None:
             method_class("toy-kind")
     finally:
         catalog.unregister_method(spec.name)
-    with pytest.raises(UsageError, match="unknown pruning criterion 'nope'; valid choices: "
-                                         "magnitude, random"):  # fmt: skip
+    with pytest.raises(
+        UsageError, match="unknown pruning criterion 'nope'; valid choices: magnitude, random"
+    ):
         P.get_criterion("nope")
 
 
@@ -131,9 +182,10 @@ def _layers() -> dict[str, nn.Linear]:
 
 
 @pytest.mark.parametrize("scope", ["layer", "global"])
-@pytest.mark.parametrize(("criterion", "torch_method"),
-                         [("magnitude", prune.L1Unstructured),
-                          ("random", prune.RandomUnstructured)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("criterion", "torch_method"),
+    [("magnitude", prune.L1Unstructured), ("random", prune.RandomUnstructured)],
+)
 def test_built_in_criteria_prune_exactly_as_torch_did(
     criterion: str, torch_method: type, scope: str
 ) -> None:
@@ -143,15 +195,19 @@ def test_built_in_criteria_prune_exactly_as_torch_did(
     before = _layers()
     torch.manual_seed(7)
     if scope == "global":
-        prune.global_unstructured([(m, "weight") for m in before.values()],
-                                  pruning_method=torch_method, amount=sum(counts.values()))
+        prune.global_unstructured(
+            [(m, "weight") for m in before.values()],
+            pruning_method=torch_method,
+            amount=sum(counts.values()),
+        )
     else:
         for name, module in before.items():
             torch_method.apply(module, "weight", amount=counts[name])
     after_torch = torch.rand(3)
     now = _layers()
     torch.manual_seed(7)
-    masks = P.prune_masks({n: m.weight for n, m in now.items()}, counts,
-                          P.CRITERIA[criterion], scope)  # fmt: skip
+    masks = P.prune_masks(
+        {n: m.weight for n, m in now.items()}, counts, P.CRITERIA[criterion], scope
+    )
     assert all(torch.equal(masks[n], before[n].weight_mask) for n in counts)
     assert torch.equal(torch.rand(3), after_torch)  # the same number of draws

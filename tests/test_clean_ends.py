@@ -19,8 +19,19 @@ from test_integrity import history_rows, wait_for
 from weightswitch import checkpoint
 from weightswitch.cli import main
 
-BASE = ["train", "--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",
-        "--device", "cpu", "--experiment", "ws-test"]  # fmt: skip
+BASE = [
+    "train",
+    "--arch",
+    "lenet300",
+    "--dataset",
+    "mnist",
+    "--set",
+    "model.hidden=[32,16]",
+    "--device",
+    "cpu",
+    "--experiment",
+    "ws-test",
+]
 
 
 def argv(root: Path, out: Path, method: str = "dense", *extra: str) -> list[str]:
@@ -42,10 +53,17 @@ def test_sigterm_is_one_line_releases_the_lock_and_kills_the_mlflow_run(
     out = tmp_path / "run"
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "weightswitch.cli", *argv(prepared_root, out, "dense",
-                                                          "--epochs", "60")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "weightswitch.cli",
+            *argv(prepared_root, out, "dense", "--epochs", "60"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         wait_for(lambda: history_rows(out) >= 1, proc, "the first epoch")
     finally:
@@ -168,16 +186,28 @@ def test_parent_trained_on_other_data_is_refused(
     metrics["identity"]["data"][name] = "0" * 64  # as if the split had been re-made since
     (dense / "metrics.json").write_text(json.dumps(metrics))
     capsys.readouterr()
-    code = main(argv(prepared_root, tmp_path / "pruned", "magnitude", "--sparsity", "0.5",
-                     "--init-from", str(dense), "--no-mlflow"))  # fmt: skip
+    code = main(
+        argv(
+            prepared_root,
+            tmp_path / "pruned",
+            "magnitude",
+            "--sparsity",
+            "0.5",
+            "--init-from",
+            str(dense),
+            "--no-mlflow",
+        )
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1 and "was trained on other prepared data" in err[0], err
 
 
 def test_a_store_locked_mid_run_costs_one_short_wait_and_one_line(
-    prepared_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    prepared_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     """mlflow waits 20 s per call on a locked SQLite store; here one call waits SQLITE_WAIT,
     then tracking turns off with one line and the run finishes."""
     import sqlite3
@@ -224,8 +254,9 @@ def test_identity_hashes_only_fields_that_differ_from_their_defaults() -> None:
     assert fp["epochs"] == 3 and "fc_init" not in fp and "batch_size" not in fp
     assert "switcher" not in fp  # an all-default section contributes nothing
     assert expand(fp)["fc_init"] == "reference"  # defaults come back for messages
-    other = build_config("lenet300", "mnist", "switcher",
-                         overrides={"epochs": 3, "fc_init": "pytorch"})  # fmt: skip
+    other = build_config(
+        "lenet300", "mnist", "switcher", overrides={"epochs": 3, "fc_init": "pytorch"}
+    )
     assert other.fingerprint()["fc_init"] == "pytorch"
     a, b = Identity(fp, numerics={"CORE": 2}), Identity(other.fingerprint(), numerics={"CORE": 2})
     assert a.digest != b.digest and "fc_init: 'reference' -> 'pytorch'" in b.changes(a)
@@ -233,9 +264,11 @@ def test_identity_hashes_only_fields_that_differ_from_their_defaults() -> None:
 
 
 def test_track_backfills_runs_the_store_lacks_once(
-    prepared_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    prepared_root: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     out = tmp_path / "results" / "run"
     assert main(argv(prepared_root, out, "dense", "--epochs", "1", "--no-mlflow")) == 0
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")

@@ -63,8 +63,10 @@ def test_params_suggests_the_closest_key(conf: Path, tmp_path: Path, capsys) -> 
     err = _one_line_error([*base, "recipes.epochs=3"], capsys)
     assert "did you mean 'recipe.epochs'?" in err
     # a valid key the profile does not set is added (Hydra needs '+' for it), null unsets
-    assert main([*base, "--profile", "quick", "recipe.eval_batch_size=500",
-                 "recipe.train_limit=null"]) == 0  # fmt: skip
+    assert (
+        main([*base, "--profile", "quick", "recipe.eval_batch_size=500", "recipe.train_limit=null"])
+        == 0
+    )
     recipe = yaml.safe_load(Path(out).read_text())["recipe"]
     assert recipe["eval_batch_size"] == 500 and recipe["train_limit"] is None
 

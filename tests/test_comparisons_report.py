@@ -30,12 +30,24 @@ def _run(root: Path, name: str, metrics: dict) -> None:
 
 
 def _metrics(method: str, seed: int, acc: float, epochs: int, target=None, **extra) -> dict:
-    return {"arch": "lenet300", "dataset": "mnist", "method": method, "seed": seed,
-            "profile": PROFILE, "epochs": epochs, "test_accuracy": acc / 100,
-            "val_accuracy": acc / 100, "fc_sparsity": target or 0.0,
-            "layer_sparsity": {"fc1": target or 0.0, "fc2": target or 0.0},
-            "compression_ratio": 1.0, "snn_params": 0, "fc_macs_removed": 0,
-            "matched_run": None, "target_sparsity": target, **extra}  # fmt: skip
+    return {
+        "arch": "lenet300",
+        "dataset": "mnist",
+        "method": method,
+        "seed": seed,
+        "profile": PROFILE,
+        "epochs": epochs,
+        "test_accuracy": acc / 100,
+        "val_accuracy": acc / 100,
+        "fc_sparsity": target or 0.0,
+        "layer_sparsity": {"fc1": target or 0.0, "fc2": target or 0.0},
+        "compression_ratio": 1.0,
+        "snn_params": 0,
+        "fc_macs_removed": 0,
+        "matched_run": None,
+        "target_sparsity": target,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -43,31 +55,67 @@ def synth(tmp_path: Path) -> Path:
     runs, front = tmp_path / "runs", tmp_path / "frontier"
     for seed in range(3):
         _run(runs, f"mnist-lenet300-dense-s{seed}", _metrics("dense", seed, DENSE[seed], 6))
-        spearman = [{"epoch": e, **{k: v[seed] * e / 3 for k, v in RHO.items()}}
-                    for e in (1, 2, 3)]  # the last epoch's values are RHO's  # fmt: skip
-        _run(runs, f"mnist-lenet300-switcher-s{seed}",
-             _metrics("switcher", seed, SWITCHER[seed], 6, gate_weight_spearman=spearman))
-        _run(front, f"mnist-lenet300-magnitude-0.9-s{seed}",
-             _metrics("magnitude", seed, MAGNITUDE_90[seed], 12, target=0.9,
-                      allocation="uniform", output_layer="fc2"))
+        spearman = [
+            {"epoch": e, **{k: v[seed] * e / 3 for k, v in RHO.items()}} for e in (1, 2, 3)
+        ]  # the last epoch's values are RHO's
+        _run(
+            runs,
+            f"mnist-lenet300-switcher-s{seed}",
+            _metrics("switcher", seed, SWITCHER[seed], 6, gate_weight_spearman=spearman),
+        )
+        _run(
+            front,
+            f"mnist-lenet300-magnitude-0.9-s{seed}",
+            _metrics(
+                "magnitude",
+                seed,
+                MAGNITUDE_90[seed],
+                12,
+                target=0.9,
+                allocation="uniform",
+                output_layer="fc2",
+            ),
+        )
         if GATE_90[seed] is not None:
-            _run(front, f"mnist-lenet300-gate-0.9-s{seed}",
-                 _metrics("gate", seed, GATE_90[seed], 12, target=0.9))
-        _run(front, f"mnist-lenet300-gate-weight-0.9-s{seed}",
-             _metrics("gate-weight", seed, GATE_WEIGHT_90[seed], 12, target=0.9))
+            _run(
+                front,
+                f"mnist-lenet300-gate-0.9-s{seed}",
+                _metrics("gate", seed, GATE_90[seed], 12, target=0.9),
+            )
+        _run(
+            front,
+            f"mnist-lenet300-gate-weight-0.9-s{seed}",
+            _metrics("gate-weight", seed, GATE_WEIGHT_90[seed], 12, target=0.9),
+        )
     diverged = front / PROFILE / "mnist-lenet300-gate-0.9-s2"
     diverged.mkdir(parents=True)
-    identity = {"config": {"arch": "lenet300", "dataset": "mnist", "method": "gate", "seed": 2,
-                           "profile": PROFILE, "prune": {"sparsity": 0.9}}}  # fmt: skip
-    (diverged / "diverged.json").write_text(json.dumps({"identity": identity,
-                                                        "message": "loss is NaN"}))
+    identity = {
+        "config": {
+            "arch": "lenet300",
+            "dataset": "mnist",
+            "method": "gate",
+            "seed": 2,
+            "profile": PROFILE,
+            "prune": {"sparsity": 0.9},
+        }
+    }
+    (diverged / "diverged.json").write_text(
+        json.dumps({"identity": identity, "message": "loss is NaN"})
+    )
     return tmp_path
 
 
 def _report(synth: Path) -> Path:
     out = synth / "reports"
-    args = ["report", "--results", str(synth / "runs"), "--out", str(out),
-            "--frontier", str(synth / "frontier")]  # fmt: skip
+    args = [
+        "report",
+        "--results",
+        str(synth / "runs"),
+        "--out",
+        str(out),
+        "--frontier",
+        str(synth / "frontier"),
+    ]
     assert main(args) == 0
     return out
 
@@ -130,12 +178,35 @@ def test_ranking_figure_only_where_gate_ranked_runs_exist(synth: Path) -> None:
 
 
 def test_frontier_figure_draws_han_2015_as_labelled_stars() -> None:
-    runs = pd.DataFrame([{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300",
-                          "method": "dense", "seed": 0, "status": "ok", "fc_sparsity_pct": 0.0,
-                          "test_acc_pct": 97.0}])  # fmt: skip
-    points = pd.DataFrame([{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300",
-                            "method": "magnitude", "seed": 0, "target_sparsity_pct": 90.0,
-                            "fc_sparsity_pct": 90.0, "test_acc_pct": 96.9, "status": "ok"}])
+    runs = pd.DataFrame(
+        [
+            {
+                "profile": PROFILE,
+                "dataset": "mnist",
+                "arch": "lenet300",
+                "method": "dense",
+                "seed": 0,
+                "status": "ok",
+                "fc_sparsity_pct": 0.0,
+                "test_acc_pct": 97.0,
+            }
+        ]
+    )
+    points = pd.DataFrame(
+        [
+            {
+                "profile": PROFILE,
+                "dataset": "mnist",
+                "arch": "lenet300",
+                "method": "magnitude",
+                "seed": 0,
+                "target_sparsity_pct": 90.0,
+                "fc_sparsity_pct": 90.0,
+                "test_acc_pct": 96.9,
+                "status": "ok",
+            }
+        ]
+    )
     plot = FR.draw(runs, points, PROFILE, "mnist", "lenet300", "synthetic")
     labels = [t.get_text() for t in plot.figure.axes[0].get_legend().get_texts()]
     assert any(t.startswith("Han et al. 2015, published: 98.41 at 12x") for t in labels)
@@ -149,5 +220,7 @@ def test_every_table_states_epochs_and_the_output_layers_treatment(synth: Path) 
     assert "epochs (total)" in (out / "tables" / "summary.md").read_text()
     frontier = (out / "tables" / "frontier.md").read_text()
     assert "epochs (total)" in frontier
-    assert ("Per-layer allocation: uniform: every FC layer, the output layer (fc2) included, "
-            "pruned to the target (gate, gate-weight, magnitude)") in frontier  # fmt: skip
+    assert (
+        "Per-layer allocation: uniform: every FC layer, the output layer (fc2) included, "
+        "pruned to the target (gate, gate-weight, magnitude)"
+    ) in frontier

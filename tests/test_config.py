@@ -66,9 +66,12 @@ def test_method_specific_keys_are_ignored_elsewhere() -> None:
 
 def test_prune_paths_expand_placeholders() -> None:
     cfg = build_config(
-        "lenet300", "mnist", "magnitude", PARAMS,
+        "lenet300",
+        "mnist",
+        "magnitude",
+        PARAMS,
         {"prune.match": "runs/{profile}/{dataset}-{arch}-switcher-s{seed}", "seed": 2},
-    )  # fmt: skip
+    )
     assert cfg.prune is not None and cfg.prune.method == "magnitude"
     assert cfg.prune.match == "runs/quick/mnist-lenet300-switcher-s2"
     assert cfg.prune.finetune_epochs == 2

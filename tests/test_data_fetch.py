@@ -81,9 +81,11 @@ def test_prepared_splits_match_torchvision(prepared_root: Path) -> None:
         raw = prepared_root / ".raw" / name
         cls = loader_class(spec, upstream=False)  # torchvision's class (CIFAR: member MD5s off)
         tv_train, tv_test = cls(str(raw), train=True), cls(str(raw), train=False)
-        to_nchw = (lambda d: d.unsqueeze(1)) if name == "mnist" else (
-            lambda d: torch.from_numpy(d).permute(0, 3, 1, 2)
-        )  # fmt: skip
+        to_nchw = (
+            (lambda d: d.unsqueeze(1))
+            if name == "mnist"
+            else (lambda d: torch.from_numpy(d).permute(0, 3, 1, 2))
+        )
         full = to_nchw(tv_train.data)
         x_tr, _ = load_split(prepared_root, name, "train")
         x_va, y_va = load_split(prepared_root, name, "val")
@@ -119,8 +121,14 @@ def test_second_run_is_up_to_date_and_fast(fake_mirror, tmp_path: Path) -> None:
     # damaged output: prepared again; other arguments: prepared again
     (out / "val.pt").write_bytes(b"x" * (out / "val.pt").stat().st_size)
     messages.clear()
-    fetch("mnist", tmp_path, mirror=fake_mirror.path, val_size=100, extra_checksums=extra,
-          log=messages.append)  # fmt: skip
+    fetch(
+        "mnist",
+        tmp_path,
+        mirror=fake_mirror.path,
+        val_size=100,
+        extra_checksums=extra,
+        log=messages.append,
+    )
     assert "up to date" not in " ".join(messages)
     assert torch.load(out / "val.pt", weights_only=True)["images"].shape[0] == 100
     quiet("mnist", tmp_path, mirror=fake_mirror.path, val_size=50, extra_checksums=extra)
@@ -131,8 +139,13 @@ def test_second_run_is_up_to_date_and_fast(fake_mirror, tmp_path: Path) -> None:
 def test_output_is_byte_identical_across_runs(fake_mirror, tmp_path: Path) -> None:
     extra = load_extra_checksums(fake_mirror.checksums_file)
     for sub in ("a", "b"):
-        quiet("fashion_mnist", tmp_path / sub, mirror=fake_mirror.path, val_size=100,
-              extra_checksums=extra)  # fmt: skip
+        quiet(
+            "fashion_mnist",
+            tmp_path / sub,
+            mirror=fake_mirror.path,
+            val_size=100,
+            extra_checksums=extra,
+        )
     for fname in ("manifest.json", "train.pt", "val.pt", "test.pt"):
         a = (tmp_path / "a" / "fashion_mnist" / fname).read_bytes()
         assert a == (tmp_path / "b" / "fashion_mnist" / fname).read_bytes(), fname
@@ -164,8 +177,13 @@ def test_payload_sha256_is_accepted(tmp_path: Path) -> None:
         for f in mirror.iterdir()
     }
     (tmp_path / "sums.json").write_text(json.dumps(sums))
-    out = quiet("fashion_mnist", tmp_path / "data", mirror=mirror, val_size=10,
-                extra_checksums=load_extra_checksums(tmp_path / "sums.json"))  # fmt: skip
+    out = quiet(
+        "fashion_mnist",
+        tmp_path / "data",
+        mirror=mirror,
+        val_size=10,
+        extra_checksums=load_extra_checksums(tmp_path / "sums.json"),
+    )
     inputs = json.loads((out / "manifest.json").read_text())["inputs"]
     assert {v["verified_by"] for v in inputs.values()} == {"payload sha256"}
 
@@ -309,7 +327,7 @@ MNIST_PAYLOADS = {
     "train-labels-idx1-ubyte.gz": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",  # noqa: E501
     "t10k-images-idx3-ubyte.gz": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
     "t10k-labels-idx1-ubyte.gz": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-}  # fmt: skip
+}
 
 
 def test_mnist_registry_knows_the_upstream_payloads() -> None:

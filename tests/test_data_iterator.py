@@ -107,11 +107,21 @@ def test_mnist_family_never_augments(prepared_root) -> None:
 @pytest.mark.parametrize("mode", ["reference", "dataset", "none"])
 def test_input_norm_modes(prepared_root, mode) -> None:
     images, _ = load_split(prepared_root, "cifar10", "train")
-    it = BatchIterator(images, torch.zeros(len(images), dtype=torch.long), CIFAR, 64,
-                       shuffle=False, augment=False, norm=mode)  # fmt: skip
+    it = BatchIterator(
+        images,
+        torch.zeros(len(images), dtype=torch.long),
+        CIFAR,
+        64,
+        shuffle=False,
+        augment=False,
+        norm=mode,
+    )
     x = torch.cat([x for x, _ in _batches(it, 0)])
-    mean, std = {"reference": CIFAR.reference_norm, "dataset": (CIFAR.mean, CIFAR.std),
-                 "none": ((0.0,) * 3, (1.0,) * 3)}[mode]  # fmt: skip
+    mean, std = {
+        "reference": CIFAR.reference_norm,
+        "dataset": (CIFAR.mean, CIFAR.std),
+        "none": ((0.0,) * 3, (1.0,) * 3),
+    }[mode]
     want = TF.normalize(images.float() / 255, list(mean), list(std))
     torch.testing.assert_close(x, want, atol=1e-5, rtol=0)
 

@@ -65,9 +65,10 @@ def test_unknown_dataset_lists_valid_names() -> None:
 def test_extra_checksums_only_add(tmp_path) -> None:
     path = tmp_path / "sums.json"
     path.write_text(
-        '{"train-images-idx3-ubyte.gz": ["0123456789abcdef0123456789abcdef", "sha256:' + "a" * 64
+        '{"train-images-idx3-ubyte.gz": ["0123456789abcdef0123456789abcdef", "sha256:'
+        + "a" * 64
         + '"], "mnist/t10k-images-idx3-ubyte.gz": "MD5:FEDCBA9876543210FEDCBA9876543210"}'
-    )  # fmt: skip
+    )
     extra = load_extra_checksums(path)
     train, test = (get_spec("mnist").archives[i] for i in (0, 2))
     accepted = trusted(train, "mnist", extra)

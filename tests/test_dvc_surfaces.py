@@ -26,8 +26,17 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-METHODS = ("dense", "switcher", "switcher-neuron", "magnitude", "iterative", "random",
-           "switcher-noise", "free-gates", "free-gates-neuron")  # fmt: skip
+METHODS = (
+    "dense",
+    "switcher",
+    "switcher-neuron",
+    "magnitude",
+    "iterative",
+    "random",
+    "switcher-noise",
+    "free-gates",
+    "free-gates-neuron",
+)
 FRONTIER = ("magnitude", "iterative", "random")  # smoke: one sparsity point each
 
 
@@ -173,12 +182,26 @@ def test_parallel_seeds_server_report_plots_and_remote(tmp_path: Path, fake_mirr
     server_dir = tmp_path / "mlflow-server"
     server_dir.mkdir()
     server = subprocess.Popen(
-        ["mlflow", "server", "--backend-store-uri", f"sqlite:///{server_dir / 'mlflow.db'}",
-         "--artifacts-destination", str(server_dir / "artifacts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        cwd=server_dir, env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{server_dir / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(server_dir / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        cwd=server_dir,
+        env={**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         _wait_for_server(url, server)
         env["MLFLOW_TRACKING_URI"] = url
@@ -186,8 +209,14 @@ def test_parallel_seeds_server_report_plots_and_remote(tmp_path: Path, fake_mirr
             sh(["dvc", "exp", "run", "--queue", "-S", f"seeds=[{seed}]"], repo, env)
         # the workers outlive `dvc queue start`: its output goes to a file, not a pipe
         with (tmp_path / "queue.log").open("w") as log:
-            started = subprocess.run(["dvc", "queue", "start", "-j", "2"], cwd=repo, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT, timeout=120)  # fmt: skip
+            started = subprocess.run(
+                ["dvc", "queue", "start", "-j", "2"],
+                cwd=repo,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                timeout=120,
+            )
         assert started.returncode == 0, (tmp_path / "queue.log").read_text()
         deadline = time.monotonic() + 1800  # a few minutes on an idle 2-core machine
         try:
@@ -198,8 +227,13 @@ def test_parallel_seeds_server_report_plots_and_remote(tmp_path: Path, fake_mirr
                 assert time.monotonic() < deadline, status
                 time.sleep(3)
         finally:  # never leave workers behind, whatever happened
-            subprocess.run(["dvc", "queue", "stop", "--kill"], cwd=repo, env=env,
-                           capture_output=True, timeout=120)  # fmt: skip
+            subprocess.run(
+                ["dvc", "queue", "stop", "--kill"],
+                cwd=repo,
+                env=env,
+                capture_output=True,
+                timeout=120,
+            )
         assert status.count("Success") == 2, status
 
         from mlflow.tracking import MlflowClient
@@ -280,15 +314,39 @@ def test_params_switches_the_workspace_default(tmp_path: Path, capsys) -> None:
     conf = tmp_path / "conf"
     shutil.copytree(PROJECT / "conf", conf)
     text = (conf / "config.yaml").read_text()
-    assert main(["params", "--conf", str(conf), "--out", str(tmp_path / "params.yaml"),
-                 "--profile", "smoke"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "params",
+                "--conf",
+                str(conf),
+                "--out",
+                str(tmp_path / "params.yaml"),
+                "--profile",
+                "smoke",
+            ]
+        )
+        == 0
+    )
     changed = (conf / "config.yaml").read_text()
     assert "- profile: smoke" in changed and changed.count("\n") == text.count("\n")
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     assert params["profile"] == "smoke" and params["grid"] == "fashion"  # grid kept
     # composing elsewhere (a benchmark's scratch file) leaves the workspace default alone
-    assert main(["params", "--conf", str(conf), "--out", str(tmp_path / "x" / "p.yaml"),
-                 "--grid", "study"]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "params",
+                "--conf",
+                str(conf),
+                "--out",
+                str(tmp_path / "x" / "p.yaml"),
+                "--grid",
+                "study",
+            ]
+        )
+        == 0
+    )
     assert (conf / "config.yaml").read_text() == changed
     capsys.readouterr()
     assert main(["params", "--conf", str(conf), "--profile", "fast"]) == 2

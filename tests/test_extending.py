@@ -57,13 +57,34 @@ def follow(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return module.__dict__
 
 
-def train(root: Path, out: Path, method: str, *extra: str, arch: str = "lenet300",
-          dataset: str = "mnist") -> dict[str, Any]:  # fmt: skip
-    code = main([
-        "train", "--arch", arch, "--dataset", dataset, "--method", method, "--root", str(root),
-        "--out", str(out), "--device", "cpu", "--no-mlflow", "--profile", "test",
-        "--epochs", "1", "--fc-init", "pytorch", *extra,
-    ])  # fmt: skip
+def train(
+    root: Path, out: Path, method: str, *extra: str, arch: str = "lenet300", dataset: str = "mnist"
+) -> dict[str, Any]:
+    code = main(
+        [
+            "train",
+            "--arch",
+            arch,
+            "--dataset",
+            dataset,
+            "--method",
+            method,
+            "--root",
+            str(root),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--no-mlflow",
+            "--profile",
+            "test",
+            "--epochs",
+            "1",
+            "--fc-init",
+            "pytorch",
+            *extra,
+        ]
+    )
     assert code == 0
     return json.loads((out / "metrics.json").read_text())
 
@@ -91,8 +112,9 @@ def test_recipe_a_pruning_criterion(
     cfg = build_config("lenet300", "mnist", "row-norm", overrides={"prune.sparsity": 0.5})
     assert isinstance(make_method(cfg), P.PruneMethod) and cfg.prune.method == "row-norm"
     run = tmp_path / "mnist-lenet300-row-norm-s0"
-    metrics = train(prepared_root, run, "row-norm", *HIDDEN, "--sparsity", "0.5",
-                    "--finetune-epochs", "1")  # fmt: skip
+    metrics = train(
+        prepared_root, run, "row-norm", *HIDDEN, "--sparsity", "0.5", "--finetune-epochs", "1"
+    )
     assert scored == [(32, 784), (16, 32), (10, 16)]  # each layer scored once
     assert metrics["layer_sparsity"] == pytest.approx(dict.fromkeys(("fc1", "fc2", "fc3"), 0.5))
     assert parse_run_name(run.name)["method"] == "row-norm"
@@ -118,7 +140,10 @@ def test_recipe_a_switcher_variant(
     assert "switcher-noise-neuron" in SWITCHER_METHODS
     cfg = build_config("lenet300", "mnist", "switcher-noise-neuron")
     assert (cfg.switcher.granularity, cfg.switcher.gate_net, cfg.switcher.snn_input) == (
-        "neuron", "unet", "noise")  # fmt: skip
+        "neuron",
+        "unet",
+        "noise",
+    )
     metrics = train(prepared_root, tmp_path / "run", "switcher-noise-neuron", *HIDDEN)
     assert metrics["method"] == "switcher-noise-neuron" and metrics["snn_params"] > 0
 
@@ -142,8 +167,9 @@ def test_recipe_an_arch(
     follow("arch", monkeypatch)
     model = build_model("tinymlp", "mnist", hidden=8)
     assert model.fc1.out_features == 8 and model.fc1.bias is None  # switchable: no bias
-    metrics = train(prepared_root, tmp_path / "run", "dense", "--set", "model.hidden=16",
-                    arch="tinymlp")  # fmt: skip
+    metrics = train(
+        prepared_root, tmp_path / "run", "dense", "--set", "model.hidden=16", arch="tinymlp"
+    )
     assert set(metrics["layer_sparsity"]) == {"fc1", "fc2"} and metrics["arch"] == "tinymlp"
 
 
@@ -156,8 +182,14 @@ def _fetch_kmnist(tmp_path: Path) -> Path:
     md5s = fakedata.write_idx("kmnist", mirror / "kmnist")
     trusted = fakedata.write_checksums_json(tmp_path / "checksums.json", {"kmnist": md5s})
     root = tmp_path / "data"
-    fetch("kmnist", root, mirror=mirror, val_size=100,
-          extra_checksums=load_extra_checksums(trusted), log=lambda _: None)  # fmt: skip
+    fetch(
+        "kmnist",
+        root,
+        mirror=mirror,
+        val_size=100,
+        extra_checksums=load_extra_checksums(trusted),
+        log=lambda _: None,
+    )
     return root
 
 
@@ -177,10 +209,20 @@ def test_all_three_together_in_a_report(tmp_path: Path, monkeypatch: pytest.Monk
     ARCHS["tinymlp"] = type(tiny)(tiny.name, tiny.builder, ("kmnist",), tiny.description)
     root = _fetch_kmnist(tmp_path)
     runs = tmp_path / "runs" / "test"
-    for method, extra in (("dense", ()), ("row-norm", ("--sparsity", "0.6",
-                                                       "--finetune-epochs", "1"))):  # fmt: skip
-        train(root, runs / f"kmnist-tinymlp-{method}-s0", method, "--set", "model.hidden=16",
-              *extra, arch="tinymlp", dataset="kmnist")  # fmt: skip
+    for method, extra in (
+        ("dense", ()),
+        ("row-norm", ("--sparsity", "0.6", "--finetune-epochs", "1")),
+    ):
+        train(
+            root,
+            runs / f"kmnist-tinymlp-{method}-s0",
+            method,
+            "--set",
+            "model.hidden=16",
+            *extra,
+            arch="tinymlp",
+            dataset="kmnist",
+        )
     out = tmp_path / "report"
     assert main(["report", "--results", str(tmp_path / "runs"), "--out", str(out)]) == 0
     summary = (out / "tables" / "summary.md").read_text()

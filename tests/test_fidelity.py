@@ -56,18 +56,31 @@ class ParamWatch(Callback):
     def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
         now = self._groups(state)
         moved = {
-            k for k, ps in now.items() if any(not torch.equal(a, b) for a, b in
-                                              zip(self.before[k], ps, strict=True))
-        }  # fmt: skip
+            k
+            for k, ps in now.items()
+            if any(not torch.equal(a, b) for a, b in zip(self.before[k], ps, strict=True))
+        }
         self.changed.append((row["phase"], moved))
 
 
 def _run(prepared_root: Path, tmp_path: Path, arch: str, **overrides: Any) -> ParamWatch:
-    cfg = build_config(arch, "mnist", "switcher", default_params(), {
-        "epochs": 2, "train_limit": 64, "batch_size": 32, "device": "cpu", "tracking": False,
-        "data_root": str(prepared_root), "out": str(tmp_path / "run"),
-        "switcher.warmup_epochs": 0, **overrides,
-    })  # fmt: skip
+    cfg = build_config(
+        arch,
+        "mnist",
+        "switcher",
+        default_params(),
+        {
+            "epochs": 2,
+            "train_limit": 64,
+            "batch_size": 32,
+            "device": "cpu",
+            "tracking": False,
+            "data_root": str(prepared_root),
+            "out": str(tmp_path / "run"),
+            "switcher.warmup_epochs": 0,
+            **overrides,
+        },
+    )
     watch = ParamWatch()
     train(cfg, callbacks=[watch], bar=False)
     return watch
@@ -85,14 +98,32 @@ def test_phases_update_what_the_reference_updates(prepared_root, tmp_path, arch)
 
 
 def test_frozen_normalisation_variant_is_an_option(prepared_root, tmp_path) -> None:
-    watch = _run(prepared_root, tmp_path, "lenet300", **{
-        "model.hidden": [32, 16], "switcher.train_snn_norm_in_tnn_phase": False})  # fmt: skip
+    watch = _run(
+        prepared_root,
+        tmp_path,
+        "lenet300",
+        **{"model.hidden": [32, 16], "switcher.train_snn_norm_in_tnn_phase": False},
+    )
     assert watch.changed[0] == ("tnn", {"W"})
 
 
 def _print_config(capsys: pytest.CaptureFixture, *extra: str) -> dict[str, Any]:
-    assert main(["train", "--arch", "lenet5", "--dataset", "mnist", "--method", "switcher",
-                 "--print-config", *extra]) == 0  # fmt: skip
+    assert (
+        main(
+            [
+                "train",
+                "--arch",
+                "lenet5",
+                "--dataset",
+                "mnist",
+                "--method",
+                "switcher",
+                "--print-config",
+                *extra,
+            ]
+        )
+        == 0
+    )
     return json.loads(capsys.readouterr().out)
 
 
@@ -109,7 +140,10 @@ def test_bare_cli_resolves_the_pipelines_config(tmp_path, capsys, monkeypatch) -
     assert bare["fc_bias"] is False and bare["input_norm"] == "reference"
     assert bare["switcher"]["train_snn_norm_in_tnn_phase"] is True
     assert (bare["optimizer"]["name"], bare["optimizer"]["lr"], bare["batch_size"]) == (
-        "sgd", 0.1, 64)  # fmt: skip
+        "sgd",
+        0.1,
+        64,
+    )
 
 
 @pytest.mark.parametrize("profile", ["paper", "quick", "smoke"])

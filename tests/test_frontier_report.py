@@ -41,13 +41,22 @@ def write(root: Path, dataset: str, method: str, seed: int, target, sparsity: fl
     run.mkdir(parents=True)
     matched = f"results/runs/{PROFILE}/{dataset}-lenet300-switcher-s{seed}"
     metrics = {
-        "arch": "lenet300", "dataset": dataset, "method": method, "seed": seed,
-        "profile": PROFILE, "epochs": 3, "test_accuracy": acc, "val_accuracy": acc,
-        "fc_sparsity": sparsity, "layer_sparsity": dict.fromkeys(LAYERS, sparsity),
-        "compression_ratio": 1 / (1 - 0.9 * sparsity), "snn_params": 0, "fc_macs_removed": 0,
+        "arch": "lenet300",
+        "dataset": dataset,
+        "method": method,
+        "seed": seed,
+        "profile": PROFILE,
+        "epochs": 3,
+        "test_accuracy": acc,
+        "val_accuracy": acc,
+        "fc_sparsity": sparsity,
+        "layer_sparsity": dict.fromkeys(LAYERS, sparsity),
+        "compression_ratio": 1 / (1 - 0.9 * sparsity),
+        "snn_params": 0,
+        "fc_macs_removed": 0,
         "matched_run": matched if target == "matched" else None,
         "target_sparsity": sparsity if target is not None else None,
-    }  # fmt: skip
+    }
     (run / "metrics.json").write_text(json.dumps(metrics))
 
 
@@ -66,8 +75,15 @@ def synth(tmp_path: Path) -> Path:
 
 def test_report_writes_frontier_figure_and_table(synth: Path, capsys) -> None:
     out = synth / "reports"
-    args = ["report", "--results", str(synth / "runs"), "--out", str(out),
-            "--frontier", str(synth / "frontier")]  # fmt: skip
+    args = [
+        "report",
+        "--results",
+        str(synth / "runs"),
+        "--out",
+        str(out),
+        "--frontier",
+        str(synth / "frontier"),
+    ]
     assert main(args) == 0
     # one report per grid x profile folder: PNG under figures/, PDF under pdf/
     assert (out / "figures" / "frontier_mnist_lenet300.png").stat().st_size > 0
@@ -92,7 +108,9 @@ def test_report_writes_frontier_figure_and_table(synth: Path, capsys) -> None:
     assert set(table["kind"]) == set(FR.KINDS)
     fashion = table[table["dataset"] == "fashion_mnist"]  # no frontier there: no comparison
     assert fashion["frontier_acc_pct"].isna().all() and set(fashion["kind"]) == {
-        "dense", "switcher variant"}  # fmt: skip
+        "dense",
+        "switcher variant",
+    }
     md = (out / "tables" / "frontier.md").read_text()
     assert "98.50" in md and FR.FLOOR_PROVENANCE in md and "97.00 ± 0.14" in md
     readme = (out / "README.md").read_text()
@@ -104,11 +122,18 @@ def test_report_writes_frontier_figure_and_table(synth: Path, capsys) -> None:
 def test_reference_claims_drawn_only_where_they_apply(synth: Path) -> None:
     runs = pd.DataFrame(
         [
-            {"profile": PROFILE, "dataset": d, "arch": "lenet300", "method": m,
-             "status": "ok", "fc_sparsity_pct": 100 * s, "test_acc_pct": 100 * a[0]}
+            {
+                "profile": PROFILE,
+                "dataset": d,
+                "arch": "lenet300",
+                "method": m,
+                "status": "ok",
+                "fc_sparsity_pct": 100 * s,
+                "test_acc_pct": 100 * a[0],
+            }
             for d, m, _, s, a in RUNS
         ]
-    )  # fmt: skip
+    )
     points = FR.collect_frontier(synth / "frontier", PROFILE, [])
     for dataset, expected in (("mnist", 2), ("fashion_mnist", 0)):
         plot = FR.draw(runs, points, PROFILE, dataset, "lenet300", "synthetic")
@@ -126,22 +151,39 @@ def test_a_collapsed_seed_moves_the_marker_to_the_median_run(synth: Path) -> Non
     would reach 118 %). Each seed is drawn (the collapsed one hollow), the large marker is the
     median run, and its bars span the seeds, min to max."""
     runs = pd.DataFrame(
-        [{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": m,
-          "status": "ok", "fc_sparsity_pct": s, "test_acc_pct": a}
-         for m, s, a in (("dense", 0.0, 97.0), ("switcher", 1.4, 97.1),
-                         ("switcher", 0.1, 96.7), ("switcher", 61.7, 9.8))]
-    )  # fmt: skip
+        [
+            {
+                "profile": PROFILE,
+                "dataset": "mnist",
+                "arch": "lenet300",
+                "method": m,
+                "status": "ok",
+                "fc_sparsity_pct": s,
+                "test_acc_pct": a,
+            }
+            for m, s, a in (
+                ("dense", 0.0, 97.0),
+                ("switcher", 1.4, 97.1),
+                ("switcher", 0.1, 96.7),
+                ("switcher", 61.7, 9.8),
+            )
+        ]
+    )
     points = FR.collect_frontier(synth / "frontier", PROFILE, [])
     plot = FR.draw(runs, points, PROFILE, "mnist", "lenet300", "synthetic")
     ax = plot.figure.axes[0]
-    blue = [c for c in ax.collections if isinstance(c, PathCollection) and len(c.get_offsets())
-            and tuple(c.get_edgecolor()[0][:3]) == pytest.approx((0, 0x72 / 255, 0xB2 / 255))]
+    blue = [
+        c
+        for c in ax.collections
+        if isinstance(c, PathCollection)
+        and len(c.get_offsets())
+        and tuple(c.get_edgecolor()[0][:3]) == pytest.approx((0, 0x72 / 255, 0xB2 / 255))
+    ]
     seeds = sorted(y for c in blue for y in c.get_offsets()[:, 1])
     assert seeds == pytest.approx([9.8, 96.7, 97.1])  # every seed its own marker
     hollow = [c for c in blue if not len(c.get_facecolor())]
     assert [list(c.get_offsets()[:, 1]) for c in hollow] == [pytest.approx([9.8])]
-    (sw,) = [c for c in ax.containers
-             if c.get_label() == "switcher: median of 3 (1 collapsed)"]  # fmt: skip
+    (sw,) = [c for c in ax.containers if c.get_label() == "switcher: median of 3 (1 collapsed)"]
     marker, _, (xbar, ybar) = sw.lines  # bars: [[x_lo, y], [x_hi, y]], [[x, y_lo], ...]
     assert (marker.get_xdata()[0], marker.get_ydata()[0]) == pytest.approx((0.1, 96.7))
     (x_seg,), (y_seg,) = xbar.get_segments(), ybar.get_segments()
@@ -155,20 +197,44 @@ def test_frontier_compared_per_run_not_at_the_mean_sparsity() -> None:
     sits on the frontier at its own sparsity, so the gap is 0 ± 0, not -9.5."""
     dense, cliff = 98.0, 79.0  # frontier: 98.0 at 0 and 50 %, 79.0 at 90 %
     runs = pd.DataFrame(
-        [{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": m,
-          "status": "ok", "fc_sparsity_pct": s, "test_acc_pct": a}
-         for m, s, a in (("dense", 0.0, dense), ("switcher", 0.0, dense),
-                         ("switcher", 90.0, cliff), ("magnitude", 90.0, cliff - 1))]
-    )  # fmt: skip
+        [
+            {
+                "profile": PROFILE,
+                "dataset": "mnist",
+                "arch": "lenet300",
+                "method": m,
+                "status": "ok",
+                "fc_sparsity_pct": s,
+                "test_acc_pct": a,
+            }
+            for m, s, a in (
+                ("dense", 0.0, dense),
+                ("switcher", 0.0, dense),
+                ("switcher", 90.0, cliff),
+                ("magnitude", 90.0, cliff - 1),
+            )
+        ]
+    )
     points = pd.DataFrame(
-        [{"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": "magnitude",
-          "seed": 0, "target_sparsity_pct": t, "fc_sparsity_pct": t, "test_acc_pct": a}
-         for t, a in ((50.0, dense), (90.0, cliff))]
-    )  # fmt: skip
+        [
+            {
+                "profile": PROFILE,
+                "dataset": "mnist",
+                "arch": "lenet300",
+                "method": "magnitude",
+                "seed": 0,
+                "target_sparsity_pct": t,
+                "fc_sparsity_pct": t,
+                "test_acc_pct": a,
+            }
+            for t, a in ((50.0, dense), (90.0, cliff))
+        ]
+    )
     table = FR.frontier_table(runs, points).set_index(["kind", "method"])
     sw = table.loc[("switcher variant", "switcher")]
     assert math.isclose(sw["fc_sparsity_pct_mean"], 45.0) and math.isclose(
-        sw["fc_sparsity_pct_std"], 90.0 / math.sqrt(2))  # fmt: skip
+        sw["fc_sparsity_pct_std"], 90.0 / math.sqrt(2)
+    )
     assert math.isclose(sw["frontier_acc_pct"], (dense + cliff) / 2)
     assert sw["delta_vs_frontier_pp"] == 0.0 and sw["delta_vs_frontier_pp_std"] == 0.0
     matched = table.loc[("matched pruning", "magnitude")]  # one run: no std

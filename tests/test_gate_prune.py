@@ -45,9 +45,15 @@ def test_output_denser_keeps_the_output_layer_denser_and_hits_the_total() -> Non
     # the rest by largest remainders (4 weights over sizes 3 and 4: 1.71 and 2.29 -> 2 and 2),
     # ties to the earlier layer (3 over 2 and 2: 1.5 each -> 2 and 1)
     assert P.layer_counts({"a": 3, "b": 4, "out": 10}, 0.5, "output-denser", 0.8) == {
-        "a": 2, "b": 2, "out": 4}  # fmt: skip
+        "a": 2,
+        "b": 2,
+        "out": 4,
+    }
     assert P.layer_counts({"a": 2, "b": 2, "out": 10}, 0.5, "output-denser", 0.8) == {
-        "a": 2, "b": 1, "out": 4}  # fmt: skip
+        "a": 2,
+        "b": 1,
+        "out": 4,
+    }
     assert P.layer_counts(sizes, 0.9, "output-denser", 1.0) == P.layer_counts(sizes, 0.9)
     with pytest.raises(UsageError, match="at least two switchable layers"):
         P.layer_counts({"fc": 100}, 0.5, "output-denser")
@@ -84,8 +90,12 @@ def test_bad_prune_options_fail_in_one_line(prune: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
         build_config("lenet300", "mnist", "magnitude", overrides=overrides)
     with pytest.raises(UsageError, match="output-denser needs --sparsity"):
-        build_config("lenet300", "mnist", "magnitude", overrides={
-            "prune.match": "x", "prune.allocation": "output-denser"})  # fmt: skip
+        build_config(
+            "lenet300",
+            "mnist",
+            "magnitude",
+            overrides={"prune.match": "x", "prune.allocation": "output-denser"},
+        )
 
 
 # ---------------------------------------------------------------- units: gate criteria
@@ -125,11 +135,20 @@ def test_gate_criteria_prune_the_lowest_g_and_the_lowest_g_w_exactly() -> None:
 def parents(prepared_root: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     """A finished dense run, switcher run and free-gates run (2 epochs each)."""
     base = tmp_path_factory.mktemp("gate-parents")
-    for method, epochs in (("dense", "3"), ("switcher", "2"), ("free-gates", "2"),
-                           ("switcher-noise", "2")):  # fmt: skip
+    for method, epochs in (
+        ("dense", "3"),
+        ("switcher", "2"),
+        ("free-gates", "2"),
+        ("switcher-noise", "2"),
+    ):
         assert train_cli(prepared_root, base / method, method, "--epochs", epochs) == 0
-    return SimpleNamespace(root=prepared_root, dense=base / "dense", switcher=base / "switcher",
-                           free=base / "free-gates", noise=base / "switcher-noise")  # fmt: skip
+    return SimpleNamespace(
+        root=prepared_root,
+        dense=base / "dense",
+        switcher=base / "switcher",
+        free=base / "free-gates",
+        noise=base / "switcher-noise",
+    )
 
 
 def _parent_gates(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -140,8 +159,10 @@ def _parent_gates(run: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.T
     model.load_state_dict(checkpoint.load(run / "checkpoint.pt")["model"])
     with torch.no_grad():
         layers = switched_layers(model)
-        return ({n: m.weight.detach().clone() for n, m in layers.items()},
-                {n: m.gates().detach().clone() for n, m in layers.items()})  # fmt: skip
+        return (
+            {n: m.weight.detach().clone() for n, m in layers.items()},
+            {n: m.gates().detach().clone() for n, m in layers.items()},
+        )
 
 
 def _mask(run: Path, name: str) -> torch.Tensor:
@@ -162,8 +183,20 @@ def test_gate_ranked_masks_follow_g_and_g_w_of_the_parent(
     masks = {}
     for method in ("gate", "gate-weight"):
         out = tmp_path / method
-        assert train_cli(parents.root, out, method, "--init-from", str(parents.switcher),
-                         "--sparsity", str(sparsity), "--finetune-epochs", "0") == 0  # fmt: skip
+        assert (
+            train_cli(
+                parents.root,
+                out,
+                method,
+                "--init-from",
+                str(parents.switcher),
+                "--sparsity",
+                str(sparsity),
+                "--finetune-epochs",
+                "0",
+            )
+            == 0
+        )
         m = metrics(out)
         assert m["parent_method"] == "switcher" and m["init_from"] == str(parents.switcher)
         assert m["criterion"] == method and m["dense_epochs"] == 2 and m["prune_steps"] == 1
@@ -185,9 +218,24 @@ def test_gate_ranked_run_fine_tunes_and_records_its_parent(
     parents: SimpleNamespace, tmp_path: Path
 ) -> None:
     out = tmp_path / "gate-free"
-    assert train_cli(parents.root, out, "gate-free", "--init-from", str(parents.free),
-                     "--sparsity", "0.9", "--finetune-epochs", "2", "--finetune-lr", "0.05",
-                     "--allocation", "output-denser") == 0  # fmt: skip
+    assert (
+        train_cli(
+            parents.root,
+            out,
+            "gate-free",
+            "--init-from",
+            str(parents.free),
+            "--sparsity",
+            "0.9",
+            "--finetune-epochs",
+            "2",
+            "--finetune-lr",
+            "0.05",
+            "--allocation",
+            "output-denser",
+        )
+        == 0
+    )
     m = metrics(out)
     assert m["parent_method"] == "free-gates" and m["allocation"] == "output-denser"
     assert m["output_layer"] == "fc3" and m["epochs"] == 4
@@ -205,8 +253,20 @@ def test_gate_ranked_run_fine_tunes_and_records_its_parent(
 
 def test_gate_noise_ranks_the_noise_nets_gates(parents: SimpleNamespace, tmp_path: Path) -> None:
     out = tmp_path / "gate-noise"
-    assert train_cli(parents.root, out, "gate-noise", "--init-from", str(parents.noise),
-                     "--sparsity", "0.7", "--finetune-epochs", "1") == 0  # fmt: skip
+    assert (
+        train_cli(
+            parents.root,
+            out,
+            "gate-noise",
+            "--init-from",
+            str(parents.noise),
+            "--sparsity",
+            "0.7",
+            "--finetune-epochs",
+            "1",
+        )
+        == 0
+    )
     assert metrics(out)["parent_method"] == "switcher-noise"
     _, g = _parent_gates(parents.noise)
     for name, size in LAYERS.items():
@@ -219,8 +279,18 @@ def test_a_killed_gate_ranked_run_resumes_to_the_same_result(
 ) -> None:
     from test_train import _comparable, _KillAfter
 
-    args = ("--init-from", str(parents.switcher), "--sparsity", "0.8", "--finetune-epochs", "3",
-            "--finetune-lr", "0.05", "--finetune-schedule", "cosine")  # fmt: skip
+    args = (
+        "--init-from",
+        str(parents.switcher),
+        "--sparsity",
+        "0.8",
+        "--finetune-epochs",
+        "3",
+        "--finetune-lr",
+        "0.05",
+        "--finetune-schedule",
+        "cosine",
+    )
     full, killed = tmp_path / "full", tmp_path / "killed"
     assert train_cli(parents.root, full, "gate-weight", *args) == 0
     with monkeypatch.context() as mp:
@@ -242,9 +312,13 @@ def test_a_killed_gate_ranked_run_resumes_to_the_same_result(
     ],
 )
 def test_a_wrong_parent_fails_in_one_line(
-    parents: SimpleNamespace, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-    method: str, parent: str | None, message: str,
-) -> None:  # fmt: skip
+    parents: SimpleNamespace,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    method: str,
+    parent: str | None,
+    message: str,
+) -> None:
     extra = ("--init-from", str(getattr(parents, parent))) if parent else ()
     assert train_cli(parents.root, tmp_path / "x", method, "--sparsity", "0.5", *extra) == 2
     err = capsys.readouterr().err.strip()
@@ -255,9 +329,24 @@ def test_output_denser_allocation_on_a_dense_parent(
     parents: SimpleNamespace, tmp_path: Path
 ) -> None:
     out = tmp_path / "od"
-    assert train_cli(parents.root, out, "magnitude", "--init-from", str(parents.dense),
-                     "--sparsity", "0.9", "--finetune-epochs", "0", "--allocation",
-                     "output-denser", "--output-ratio", "0.5") == 0  # fmt: skip
+    assert (
+        train_cli(
+            parents.root,
+            out,
+            "magnitude",
+            "--init-from",
+            str(parents.dense),
+            "--sparsity",
+            "0.9",
+            "--finetune-epochs",
+            "0",
+            "--allocation",
+            "output-denser",
+            "--output-ratio",
+            "0.5",
+        )
+        == 0
+    )
     counts = P.layer_counts(LAYERS, 0.9, "output-denser", 0.5)
     assert counts["fc3"] == round(0.45 * LAYERS["fc3"])
     plain = exported(out)
@@ -271,16 +360,49 @@ def test_finetune_schedule_counts_fine_tuning_epochs(
     parents: SimpleNamespace, tmp_path: Path
 ) -> None:
     cosine, steps = tmp_path / "cosine", tmp_path / "steps"
-    common = ("--init-from", str(parents.dense), "--sparsity", "0.5", "--finetune-epochs", "4",
-              "--finetune-lr", "0.08")  # fmt: skip
-    assert train_cli(parents.root, cosine, "magnitude", *common, "--finetune-schedule",
-                     "cosine", "--finetune-min-lr", "0.01") == 0  # fmt: skip
+    common = (
+        "--init-from",
+        str(parents.dense),
+        "--sparsity",
+        "0.5",
+        "--finetune-epochs",
+        "4",
+        "--finetune-lr",
+        "0.08",
+    )
+    assert (
+        train_cli(
+            parents.root,
+            cosine,
+            "magnitude",
+            *common,
+            "--finetune-schedule",
+            "cosine",
+            "--finetune-min-lr",
+            "0.01",
+        )
+        == 0
+    )
     lrs = [float(r["lr"]) for r in history(cosine)[3:]]
     want = [0.01 + 0.07 * (1 + math.cos(math.pi * e / 4)) / 2 for e in range(4)]
     assert lrs == pytest.approx(want, rel=1e-5)
-    assert train_cli(parents.root, steps, "iterative", *common, "--prune-steps", "2",
-                     "--finetune-schedule", "multistep", "--finetune-milestones", "1",
-                     "--finetune-gamma", "0.5") == 0  # fmt: skip
+    assert (
+        train_cli(
+            parents.root,
+            steps,
+            "iterative",
+            *common,
+            "--prune-steps",
+            "2",
+            "--finetune-schedule",
+            "multistep",
+            "--finetune-milestones",
+            "1",
+            "--finetune-gamma",
+            "0.5",
+        )
+        == 0
+    )
     # two rounds of 4 epochs, the schedule restarts with each round
     lrs = [float(r["lr"]) for r in history(steps)[3:]]
     assert lrs == pytest.approx([0.08, 0.04, 0.04, 0.04] * 2, rel=1e-5)
@@ -291,28 +413,60 @@ def test_finetune_schedule_counts_fine_tuning_epochs(
 LAYER_NAMES = ("fc1", "fc2", "fc3")
 # (method, parent golden run, extra flags); parents: golden_runs.RUNS
 OPT_IN: dict[str, tuple[str, str, list[str]]] = {
-    "magnitude-output-denser-cosine": ("magnitude", "dense", [
-        "--sparsity", "0.9", "--allocation", "output-denser", "--finetune-epochs", "2",
-        "--finetune-lr", "0.05", "--finetune-schedule", "cosine"]),
+    "magnitude-output-denser-cosine": (
+        "magnitude",
+        "dense",
+        [
+            "--sparsity",
+            "0.9",
+            "--allocation",
+            "output-denser",
+            "--finetune-epochs",
+            "2",
+            "--finetune-lr",
+            "0.05",
+            "--finetune-schedule",
+            "cosine",
+        ],
+    ),
     "gate": ("gate", "switcher", ["--sparsity", "0.8", "--finetune-epochs", "1"]),
-    "gate-weight-global": ("gate-weight", "switcher", [
-        "--sparsity", "0.8", "--allocation", "global", "--finetune-epochs", "1"]),
-}  # fmt: skip
+    "gate-weight-global": (
+        "gate-weight",
+        "switcher",
+        ["--sparsity", "0.8", "--allocation", "global", "--finetune-epochs", "1"],
+    ),
+}
 # recorded with `python tests/test_gate_prune.py --record` for numerics CORE=2, PRUNE=1 (gate-ranked
 # runs also carry SWITCHER=1: their parent is exported by switcher code; numbers unchanged)
 RECORDS: dict[str, dict[str, object]] = {
-    "gate": {"key": "CORE=2,PRUNE=1,SWITCHER=1", "fc_sparsity": 0.8, "test_accuracy": 0.1,
-             "val_accuracy": 0.09, "train_loss": [2.30257, 2.30255, 2.30255],
-             "weight_l1": 5235.527908279724, "kept_l1": 58.95816693099535},
-    "gate-weight-global": {"key": "CORE=2,PRUNE=1,SWITCHER=1", "fc_sparsity": 0.8,
-                           "test_accuracy": 0.1,
-                           "val_accuracy": 0.09, "train_loss": [2.30257, 2.30255, 2.30255],
-                           "weight_l1": 5235.526762693051, "kept_l1": 68.4550193385221},
+    "gate": {
+        "key": "CORE=2,PRUNE=1,SWITCHER=1",
+        "fc_sparsity": 0.8,
+        "test_accuracy": 0.1,
+        "val_accuracy": 0.09,
+        "train_loss": [2.30257, 2.30255, 2.30255],
+        "weight_l1": 5235.527908279724,
+        "kept_l1": 58.95816693099535,
+    },
+    "gate-weight-global": {
+        "key": "CORE=2,PRUNE=1,SWITCHER=1",
+        "fc_sparsity": 0.8,
+        "test_accuracy": 0.1,
+        "val_accuracy": 0.09,
+        "train_loss": [2.30257, 2.30255, 2.30255],
+        "weight_l1": 5235.526762693051,
+        "kept_l1": 68.4550193385221,
+    },
     "magnitude-output-denser-cosine": {
-        "key": "CORE=2,PRUNE=1", "fc_sparsity": 0.9, "test_accuracy": 0.08,
-        "val_accuracy": 0.05, "train_loss": [2.30249, 2.30246, 2.30242, 2.30257, 2.30257],
-        "weight_l1": 2781.0178451495153, "kept_l1": 53.332446123473346},
-}  # fmt: skip
+        "key": "CORE=2,PRUNE=1",
+        "fc_sparsity": 0.9,
+        "test_accuracy": 0.08,
+        "val_accuracy": 0.05,
+        "train_loss": [2.30249, 2.30246, 2.30242, 2.30257, 2.30257],
+        "weight_l1": 2781.0178451495153,
+        "kept_l1": 53.332446123473346,
+    },
+}
 
 
 def train_opt_in(workdir: Path) -> dict[str, dict[str, object]]:
@@ -323,13 +477,43 @@ def train_opt_in(workdir: Path) -> dict[str, dict[str, object]]:
     data = golden_runs.prepare(workdir)
     for name in {parent for _, parent, _ in OPT_IN.values()}:
         method, extra = golden_runs.RUNS[name]
-        assert main(["train", *golden_runs.BASE, "--root", str(data), "--method", method,
-                     "--out", str(workdir / name), *extra]) == 0  # fmt: skip
+        assert (
+            main(
+                [
+                    "train",
+                    *golden_runs.BASE,
+                    "--root",
+                    str(data),
+                    "--method",
+                    method,
+                    "--out",
+                    str(workdir / name),
+                    *extra,
+                ]
+            )
+            == 0
+        )
     out = {}
     for name, (method, parent, extra) in OPT_IN.items():
         run = workdir / name
-        assert main(["train", *golden_runs.BASE, "--root", str(data), "--method", method,
-                     "--out", str(run), "--init-from", str(workdir / parent), *extra]) == 0
+        assert (
+            main(
+                [
+                    "train",
+                    *golden_runs.BASE,
+                    "--root",
+                    str(data),
+                    "--method",
+                    method,
+                    "--out",
+                    str(run),
+                    "--init-from",
+                    str(workdir / parent),
+                    *extra,
+                ]
+            )
+            == 0
+        )
         plain = exported(run).requires_grad_(False)  # the kept weights: what the ranking decides
         kept = sum(float(plain.get_submodule(n).weight.double().abs().sum()) for n in LAYER_NAMES)
         out[name] = {"key": golden_runs.key(method), **golden_runs.measure(run), "kept_l1": kept}

@@ -33,8 +33,13 @@ def test_golden_run_matches_its_numerics_record(results: dict, name: str) -> Non
 
 
 def test_the_guard_catches_a_change_beyond_rounding() -> None:
-    numbers = {"train_loss": [2.3, 2.2], "weight_l1": 10.0, "fc_sparsity": 0.5,
-               "val_accuracy": 0.2, "test_accuracy": 0.2}  # fmt: skip
+    numbers = {
+        "train_loss": [2.3, 2.2],
+        "weight_l1": 10.0,
+        "fc_sparsity": 0.5,
+        "val_accuracy": 0.2,
+        "test_accuracy": 0.2,
+    }
     assert golden_runs.differences(numbers, dict(numbers)) == []
     assert golden_runs.differences(numbers, {**numbers, "weight_l1": 10.0 * (1 + 5e-4)}) == []
     changed = {**numbers, "train_loss": [2.3, 2.21], "fc_sparsity": 0.51}

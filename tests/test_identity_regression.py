@@ -35,8 +35,9 @@ def test_the_code_recomputes_every_recorded_identity(report: tuple[str, str]) ->
         config = json.loads((path.parent / "config.json").read_text())
         cfg = from_dict(RunConfig, config)
         assert cfg.fingerprint() == recorded["config"], path
-        again = Identity(cfg.fingerprint(), recorded["data"], recorded["parents"],
-                         recorded["numerics"])  # fmt: skip
+        again = Identity(
+            cfg.fingerprint(), recorded["data"], recorded["parents"], recorded["numerics"]
+        )
         assert again.digest == recorded["digest"], path
         checked += 1
     assert checked

@@ -22,18 +22,42 @@ import pytest
 from weightswitch import checkpoint
 from weightswitch.cli import main
 
-ARGS = ["--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",
-        "--device", "cpu", "--no-mlflow", "--profile", "test"]  # fmt: skip
+ARGS = [
+    "--arch",
+    "lenet300",
+    "--dataset",
+    "mnist",
+    "--set",
+    "model.hidden=[32,16]",
+    "--device",
+    "cpu",
+    "--no-mlflow",
+    "--profile",
+    "test",
+]
 
 
 def train_cli(root: Path, out: Path, method: str, *extra: str) -> int:
-    return main(["train", *ARGS, "--method", method, "--root", str(root), "--out", str(out),
-                 *extra])  # fmt: skip
+    return main(
+        ["train", *ARGS, "--method", method, "--root", str(root), "--out", str(out), *extra]
+    )
 
 
 def train_process(root: Path, out: Path, *extra: str) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "weightswitch.cli", "train", *ARGS, "--method", "dense",
-           "--root", str(root), "--out", str(out), *extra]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "weightswitch.cli",
+        "train",
+        *ARGS,
+        "--method",
+        "dense",
+        "--root",
+        str(root),
+        "--out",
+        str(out),
+        *extra,
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -140,8 +164,14 @@ def test_changed_data_is_not_answered_with_old_result(
 
     run = tmp_path / "run"
     assert train_cli(root, run, "dense", "--epochs", "1") == 0
-    fetch("mnist", root, mirror=fake_mirror.path, val_size=50, log=lambda m: None,
-          extra_checksums=load_extra_checksums(fake_mirror.checksums_file))  # fmt: skip
+    fetch(
+        "mnist",
+        root,
+        mirror=fake_mirror.path,
+        val_size=50,
+        log=lambda m: None,
+        extra_checksums=load_extra_checksums(fake_mirror.checksums_file),
+    )
     capsys.readouterr()
     assert train_cli(root, run, "dense", "--epochs", "1") == 2
     err = capsys.readouterr().err
@@ -234,24 +264,45 @@ def test_divergence_in_the_last_update_is_caught(
 @pytest.mark.parametrize(
     ("edit", "message", "hint"),
     [
-        ("recipe:\n  batch_size: 32\n",
-         "missing required key 'recipe.epochs' in recipe; keys there: batch_size", None),
-        ("recipes:\n  epochs: 1\n",
-         "unknown key 'recipes' in the top level; valid keys: ablations, archs, data, datasets, "
-         "frontier, grid, methods, models, profile, recipe, seeds", "recipe"),
-        ("recipe: {epoch: 3}\n", "unknown key 'epoch' in recipe; valid keys: allocation, amp, ",
-         "epochs"),
-        ("recipe: {epochs: 1, optimizer: {lr: 0.1, momentun: 0.9}}\n",
-         "unknown key 'momentun' in recipe.optimizer; valid keys: grad_clip, lr, momentum, "
-         "name, nesterov, weight_decay", "momentum"),
-        ("recipe: {epochs: 1}\narchs: {lenet300: {hiden: [8, 8]}}\n",
-         "unknown key 'hiden' in archs.lenet300; valid keys: ", "hidden"),
-        ("recipe: {epochs: 1}\nmethods: {switcher: {snn_optimizr: {lr: 0.1}}}\n",
-         "unknown key 'snn_optimizr' in methods.switcher; valid keys: ", "snn_optimizer"),
-        ("recipe: {epochs: 1}\nmethods: {dense: {finetune_epochs: 2}}\n",
-         "unknown key 'finetune_epochs' in methods.dense; valid keys: ", None),
+        (
+            "recipe:\n  batch_size: 32\n",
+            "missing required key 'recipe.epochs' in recipe; keys there: batch_size",
+            None,
+        ),
+        (
+            "recipes:\n  epochs: 1\n",
+            "unknown key 'recipes' in the top level; valid keys: ablations, archs, data, datasets, "
+            "frontier, grid, methods, models, profile, recipe, seeds",
+            "recipe",
+        ),
+        (
+            "recipe: {epoch: 3}\n",
+            "unknown key 'epoch' in recipe; valid keys: allocation, amp, ",
+            "epochs",
+        ),
+        (
+            "recipe: {epochs: 1, optimizer: {lr: 0.1, momentun: 0.9}}\n",
+            "unknown key 'momentun' in recipe.optimizer; valid keys: grad_clip, lr, momentum, "
+            "name, nesterov, weight_decay",
+            "momentum",
+        ),
+        (
+            "recipe: {epochs: 1}\narchs: {lenet300: {hiden: [8, 8]}}\n",
+            "unknown key 'hiden' in archs.lenet300; valid keys: ",
+            "hidden",
+        ),
+        (
+            "recipe: {epochs: 1}\nmethods: {switcher: {snn_optimizr: {lr: 0.1}}}\n",
+            "unknown key 'snn_optimizr' in methods.switcher; valid keys: ",
+            "snn_optimizer",
+        ),
+        (
+            "recipe: {epochs: 1}\nmethods: {dense: {finetune_epochs: 2}}\n",
+            "unknown key 'finetune_epochs' in methods.dense; valid keys: ",
+            None,
+        ),
     ],
-)  # fmt: skip
+)
 def test_params_file_typos_fail_in_one_line(
     root: Path,
     tmp_path: Path,

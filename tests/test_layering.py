@@ -66,8 +66,7 @@ def package_orders() -> dict[str, dict[str, int]]:
 
 def layer_of(module: str) -> int | None:
     rel = module.removeprefix(f"{ROOT}.")
-    best = max((p for p in layers() if rel == p or rel.startswith(p + ".")), key=len,
-               default=None)  # fmt: skip
+    best = max((p for p in layers() if rel == p or rel.startswith(p + ".")), key=len, default=None)
     return None if best is None else layers()[best]
 
 
@@ -140,8 +139,11 @@ def edges() -> set[tuple[str, str]]:
 def test_the_document_names_every_module_and_nothing_else() -> None:
     unplaced = [m for m in modules() if m != ROOT and layer_of(m) is None]
     assert not unplaced, f"modules in no layer of {DOC.name} ('## Layers'): add {unplaced}"
-    stale = [p for p in layers() if not any(
-        m == f"{ROOT}.{p}" or m.startswith(f"{ROOT}.{p}.") for m in modules())]  # fmt: skip
+    stale = [
+        p
+        for p in layers()
+        if not any(m == f"{ROOT}.{p}" or m.startswith(f"{ROOT}.{p}.") for m in modules())
+    ]
     assert not stale, f"{DOC.name} names modules that do not exist: {stale}"
     for package, levels in package_orders().items():
         mine = {m for m in modules() if m == package or m.startswith(package + ".")}
@@ -211,9 +213,11 @@ def test_no_import_circles() -> None:
 
 @pytest.mark.parametrize(
     ("importer", "imported"),
-    [("weightswitch.report.frontier", "weightswitch.report.build"),
-     ("weightswitch.switcher.speed", "weightswitch.switcher.attach")],
-)  # fmt: skip
+    [
+        ("weightswitch.report.frontier", "weightswitch.report.build"),
+        ("weightswitch.switcher.speed", "weightswitch.switcher.attach"),
+    ],
+)
 def test_the_two_circles_of_issue_29_stay_broken(importer: str, imported: str) -> None:
     assert imported not in imports_of(importer)
 
@@ -230,8 +234,10 @@ def test_methods_and_rundir_do_not_import_train() -> None:
 def test_catalog_is_torch_free_data() -> None:
     """The catalog imports nothing: every layer may read it."""
     tree = ast.parse(modules()[f"{ROOT}.catalog"].read_text(encoding="utf-8"))
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import)
-                for a in n.names}  # fmt: skip
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree)
-                 if isinstance(n, ast.ImportFrom) and n.module}  # fmt: skip
+    imported = {
+        a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names
+    }
+    imported |= {
+        n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+    }
     assert imported <= {"__future__", "re", "collections", "dataclasses", "typing"}

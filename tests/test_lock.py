@@ -18,8 +18,13 @@ MISSING = {"deleted", "not in cache"}
 
 
 def dvc(*args: str) -> str:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=PROJECT,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, "-m", "dvc", *args],
+        cwd=PROJECT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     return proc.stdout
 
@@ -42,11 +47,15 @@ def problems(status: dict, locked: set[str], stages: list[str]) -> list[str]:
 
 
 def test_problems_tells_missing_outputs_from_a_stale_lock() -> None:
-    status = {"a": [{"changed outs": {"out": "not in cache"}}],
-              "b": [{"changed deps": {"out": "deleted"}}, {"changed outs": {"b": "deleted"}}],
-              "c": [{"changed deps": {"n.py": {"CORE": "modified"}}}, "changed command"]}
+    status = {
+        "a": [{"changed outs": {"out": "not in cache"}}],
+        "b": [{"changed deps": {"out": "deleted"}}, {"changed outs": {"b": "deleted"}}],
+        "c": [{"changed deps": {"n.py": {"CORE": "modified"}}}, "changed command"],
+    }
     assert problems(status, {"a", "b", "c"}, ["a", "b", "c"]) == [
-        "c: param n.py {'CORE': 'modified'}", "c: changed command"]  # fmt: skip
+        "c: param n.py {'CORE': 'modified'}",
+        "c: changed command",
+    ]
     assert problems({}, {"a"}, ["a", "d"]) == ["d: no entry in dvc.lock (never run)"]
 
 

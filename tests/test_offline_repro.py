@@ -101,8 +101,11 @@ def test_without_a_local_copy_the_error_names_the_fix(offline, tmp_path, capsys,
 
 def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "WEIGHTSWITCH_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-               DVC_NO_ANALYTICS="1", **extra)  # fmt: skip
+    env.update(
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
+        DVC_NO_ANALYTICS="1",
+        **extra,
+    )
     return env
 
 
@@ -117,8 +120,10 @@ def test_repro_fetch_stage_uses_the_known_copy_without_any_setting(tmp_path: Pat
         shutil.copy2(PROJECT / name, repo / name)
     shutil.copytree(PROJECT / "conf", repo / "conf")
     shutil.copytree(PROJECT / "src", repo / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    run = lambda *cmd: subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True,  # noqa: E731
-                                      timeout=300)  # fmt: skip
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+
     assert run("git", "init", "-q").returncode == 0
     assert run("dvc", "init", "-q").returncode == 0
     assert run("weightswitch", "params", "--grid", "mini", "--profile", "smoke").returncode == 0

@@ -39,8 +39,20 @@ def test_a_diverging_seed_is_recorded_and_the_grid_goes_on(tmp_path: Path, fake_
     again = sh(["dvc", "repro", PRUNE], repo, env)  # the recorded result is up to date
     assert not stages_run(again), again
 
-    sh(["weightswitch", "report", "--results", "results/runs", "--out", "reports/check",
-        "--profile", "smoke"], repo, env)  # fmt: skip
+    sh(
+        [
+            "weightswitch",
+            "report",
+            "--results",
+            "results/runs",
+            "--out",
+            "reports/check",
+            "--profile",
+            "smoke",
+        ],
+        repo,
+        env,
+    )
     summary = (repo / "reports" / "check" / "tables" / "summary.md").read_text()
     row = next(line for line in summary.splitlines() if "| switcher |" in line)
     assert "diverged" in row and "0 (1 diverged)" in row

@@ -15,8 +15,17 @@ import pytest
 import yaml
 
 PROJECT = Path(__file__).resolve().parents[1]
-METHODS = ("dense", "switcher", "switcher-neuron", "magnitude", "iterative", "random",
-           "switcher-noise", "free-gates", "free-gates-neuron")  # fmt: skip
+METHODS = (
+    "dense",
+    "switcher",
+    "switcher-neuron",
+    "magnitude",
+    "iterative",
+    "random",
+    "switcher-noise",
+    "free-gates",
+    "free-gates-neuron",
+)
 RUN_IDS = [f"fashion_mnist-lenet300-{m}-s0" for m in METHODS]
 # the smoke profile's frontier: one sparsity per pruning method
 FRONTIER_IDS = [f"fashion_mnist-lenet300-{m}-0.9-s0" for m in ("magnitude", "iterative", "random")]

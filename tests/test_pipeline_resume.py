@@ -49,9 +49,14 @@ def test_killed_stage_resumes_from_its_checkpoint(project: tuple[Path, dict]) ->
     ckpt_dir = repo / "results" / "checkpoints" / "smoke" / RUN
 
     proc = subprocess.Popen(
-        ["dvc", "repro", STAGE], cwd=repo, env=env, start_new_session=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+        ["dvc", "repro", STAGE],
+        cwd=repo,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 300
     while rows(run / "history.csv") < 3:
         assert proc.poll() is None, proc.communicate()[0]
@@ -69,9 +74,27 @@ def test_killed_stage_resumes_from_its_checkpoint(project: tuple[Path, dict]) ->
     assert (run / "checkpoint.pt").is_file() and not ckpt_dir.exists()
 
     reference = repo / "uninterrupted"  # the stage's command, elsewhere, same thread count
-    sh(["weightswitch", "train", "--params", "params.yaml", "--dataset", "fashion_mnist",
-        "--arch", "lenet300", "--method", "dense", "--seed", "0", "--out", str(reference),
-        "--no-mlflow"], repo, env)  # fmt: skip
+    sh(
+        [
+            "weightswitch",
+            "train",
+            "--params",
+            "params.yaml",
+            "--dataset",
+            "fashion_mnist",
+            "--arch",
+            "lenet300",
+            "--method",
+            "dense",
+            "--seed",
+            "0",
+            "--out",
+            str(reference),
+            "--no-mlflow",
+        ],
+        repo,
+        env,
+    )
     assert comparable(run) == comparable(reference)
 
     from mlflow.tracking import MlflowClient

@@ -41,8 +41,9 @@ def test_every_record_of_the_preregistered_report_descends_from_the_preregistrat
 
 
 def _git(root: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=root, check=True, capture_output=True,
-                          text=True).stdout.strip()  # fmt: skip
+    return subprocess.run(
+        ["git", *args], cwd=root, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def test_a_record_from_before_the_preregistration_is_caught(tmp_path: Path) -> None:

@@ -36,8 +36,15 @@ def test_holm_steps_down_and_stays_monotone() -> None:
 
 
 def _runs(rows: list[dict]) -> pd.DataFrame:
-    base = {**STUDY, "status": "ok", "val_accuracy": 0.97, "fc_sparsity": 0.05, "threads": 1.0,
-            "cpu_capability": "AVX2", "w_epochs": 24.0}  # fmt: skip
+    base = {
+        **STUDY,
+        "status": "ok",
+        "val_accuracy": 0.97,
+        "fc_sparsity": 0.05,
+        "threads": 1.0,
+        "cpu_capability": "AVX2",
+        "w_epochs": 24.0,
+    }
     return pd.DataFrame([{**base, **r} for r in rows])
 
 
@@ -58,31 +65,69 @@ def test_the_primary_family_from_the_committed_analysis() -> None:
         runs.append({"method": "dense", "seed": s, "test_accuracy": 0.980})
         # switcher: seed 1 diverged (enters a at chance: 10%), seed 2 collapsed on validation
         if s == 1:
-            runs.append({"method": "switcher", "seed": s, "status": "diverged",
-                         "test_accuracy": math.nan, "val_accuracy": math.nan})  # fmt: skip
+            runs.append(
+                {
+                    "method": "switcher",
+                    "seed": s,
+                    "status": "diverged",
+                    "test_accuracy": math.nan,
+                    "val_accuracy": math.nan,
+                }
+            )
         else:
-            runs.append({"method": "switcher", "seed": s, "test_accuracy": 0.981,
-                         "val_accuracy": 0.15 if s == 2 else 0.97, "w_epochs": 12.0})  # fmt: skip
+            runs.append(
+                {
+                    "method": "switcher",
+                    "seed": s,
+                    "test_accuracy": 0.981,
+                    "val_accuracy": 0.15 if s == 2 else 0.97,
+                    "w_epochs": 12.0,
+                }
+            )
     points = []
     for s in seeds:
         points += [
             {"method": "magnitude", "seed": s, "target_sparsity_pct": 90.0, "test_acc_pct": 97.5},
             {"method": "control", "seed": s, "target_sparsity_pct": 0.0, "test_acc_pct": 98.2},
-            {"method": "gate-free", "seed": s, "target_sparsity_pct": 90.0,
-             "test_acc_pct": 97.0 + 0.01 * s},
-        ]  # fmt: skip
+            {
+                "method": "gate-free",
+                "seed": s,
+                "target_sparsity_pct": 90.0,
+                "test_acc_pct": 97.0 + 0.01 * s,
+            },
+        ]
         if s != 1:  # the diverged switcher's children diverged too
             points += [
-                {"method": "gate", "seed": s, "target_sparsity_pct": 90.0,
-                 "test_acc_pct": 97.0 + 0.1 * s},
-                {"method": "weight-alone", "seed": s, "target_sparsity_pct": 90.0,
-                 "test_acc_pct": 97.0 + 0.1 * s},
-                {"method": "gate-weight", "seed": s, "target_sparsity_pct": 90.0,
-                 "test_acc_pct": 97.5},
-            ]  # fmt: skip
+                {
+                    "method": "gate",
+                    "seed": s,
+                    "target_sparsity_pct": 90.0,
+                    "test_acc_pct": 97.0 + 0.1 * s,
+                },
+                {
+                    "method": "weight-alone",
+                    "seed": s,
+                    "target_sparsity_pct": 90.0,
+                    "test_acc_pct": 97.0 + 0.1 * s,
+                },
+                {
+                    "method": "gate-weight",
+                    "seed": s,
+                    "target_sparsity_pct": 90.0,
+                    "test_acc_pct": 97.5,
+                },
+            ]
         else:
-            points += [{"method": m, "seed": s, "target_sparsity_pct": 90.0, "status": "diverged",
-                        "test_acc_pct": math.nan} for m in ("gate", "weight-alone", "gate-weight")]
+            points += [
+                {
+                    "method": m,
+                    "seed": s,
+                    "target_sparsity_pct": 90.0,
+                    "status": "diverged",
+                    "test_acc_pct": math.nan,
+                }
+                for m in ("gate", "weight-alone", "gate-weight")
+            ]
     table = primary_table(_collection(_runs(runs)), _points(points), analysis).set_index("id")
     # a: intention to treat, the diverged seed at chance (10%); collapsed seed 2 at its accuracy
     assert table.loc["a", "n"] == 8
@@ -96,19 +141,22 @@ def test_the_primary_family_from_the_committed_analysis() -> None:
     assert table.loc["e", "arm_w_epochs"] == "36"
     # f: the diverged and the collapsed seed fail (collapse read on validation accuracy)
     assert table.loc["f", "seeds"] == "1,2" and table.loc["f", "decision"] == (
-        "not stable at this budget")
+        "not stable at this budget"
+    )
     shown = display(table.reset_index())
     assert list(shown["id"]) == [e["id"] for e in analysis.primary]
 
 
 def test_a_partial_study_is_provisional_and_mixed_numerics_are_flagged() -> None:
     analysis = load_analysis(PROJECT / ANALYSIS_FILE)
-    runs = _runs([
-        {"method": "dense", "seed": 0, "test_accuracy": 0.98},
-        {"method": "dense", "seed": 1, "test_accuracy": 0.98, "threads": 2.0},
-        {"method": "switcher", "seed": 0, "test_accuracy": 0.97},
-        {"method": "switcher", "seed": 1, "test_accuracy": 0.97},
-    ])  # fmt: skip
+    runs = _runs(
+        [
+            {"method": "dense", "seed": 0, "test_accuracy": 0.98},
+            {"method": "dense", "seed": 1, "test_accuracy": 0.98, "threads": 2.0},
+            {"method": "switcher", "seed": 0, "test_accuracy": 0.97},
+            {"method": "switcher", "seed": 1, "test_accuracy": 0.97},
+        ]
+    )
     table = primary_table(_collection(runs), None, analysis).set_index("id")
     assert "provisional: 2 of 8 seeds done" in table.loc["a", "decision"]
     assert table.loc["a", "numerics"].startswith("DIFFER")

@@ -16,8 +16,13 @@ from weightswitch.train.progress import Progress, grid_line, grid_runs
 
 def _epoch(progress: Progress, steps: int) -> None:
     cfg = build_config("lenet300", "mnist", "dense")
-    state = TrainState(cfg=cfg, model=torch.nn.Linear(1, 1), device=torch.device("cpu"),
-                       total_epochs=3, phase="snn")  # fmt: skip
+    state = TrainState(
+        cfg=cfg,
+        model=torch.nn.Linear(1, 1),
+        device=torch.device("cpu"),
+        total_epochs=3,
+        phase="snn",
+    )
     progress.on_epoch_start(state, 1)
     for _ in range(steps):
         progress.on_step_start(state)
@@ -44,8 +49,10 @@ def test_grid_line_counts_finished_runs_and_estimates_the_rest(tmp_path: Path) -
     }
     assert len(grid_runs(params)) == 4 and grid_runs({"recipe": {}}) == []
     base = tmp_path / "runs" / "quick"
-    for name, secs in (("fashion_mnist-lenet300-dense-s0", 60.0),
-                       ("fashion_mnist-lenet300-switcher-s0", 600.0)):  # fmt: skip
+    for name, secs in (
+        ("fashion_mnist-lenet300-dense-s0", 60.0),
+        ("fashion_mnist-lenet300-switcher-s0", 600.0),
+    ):
         (base / name).mkdir(parents=True)
         (base / name / "metrics.json").write_text(json.dumps({"wall_seconds": secs}))
     out = str(base / "fashion_mnist-lenet300-switcher-s1")
@@ -72,13 +79,20 @@ def test_grid_line_counts_frontier_points_among_the_frontier_runs(tmp_path: Path
         "seeds": [0],
     }
     names = [name for _, name in grid_runs(params, frontier=True)]
-    assert names == ["mnist-lenet300-magnitude-0.5-s0", "mnist-lenet300-magnitude-0.9-s0",
-                     "mnist-lenet300-random-0.5-s0", "mnist-lenet300-random-0.9-s0"]  # fmt: skip
+    assert names == [
+        "mnist-lenet300-magnitude-0.5-s0",
+        "mnist-lenet300-magnitude-0.9-s0",
+        "mnist-lenet300-random-0.5-s0",
+        "mnist-lenet300-random-0.9-s0",
+    ]
     base = tmp_path / "frontier" / "cpu"
     (base / names[0]).mkdir(parents=True)
     (base / names[0] / "metrics.json").write_text(json.dumps({"wall_seconds": 30.0}))
-    overrides = {"seed": 0, "out": str(base / names[1]),
-                 "prune": {"sparsity": 0.9, "init_from": str(tmp_path / "dense")}}  # fmt: skip
+    overrides = {
+        "seed": 0,
+        "out": str(base / names[1]),
+        "prune": {"sparsity": 0.9, "init_from": str(tmp_path / "dense")},
+    }
     cfg = build_config("lenet300", "mnist", "magnitude", params, overrides)
     line = grid_line(params, cfg)
     assert line is not None and line.startswith("grid mnist x cpu frontier: run 2 of 4 (magn")

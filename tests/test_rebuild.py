@@ -51,8 +51,9 @@ def test_report_rebuilds_byte_identical_from_records_alone(tmp_path: Path) -> No
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        build_report(Path("results/runs"), Path("reports/g/p"), log=lambda _: None,
-                     warn=lambda _: None)  # fmt: skip
+        build_report(
+            Path("results/runs"), Path("reports/g/p"), log=lambda _: None, warn=lambda _: None
+        )
     finally:
         os.chdir(cwd)
     report = tmp_path / "reports" / "g" / "p"
@@ -80,8 +81,10 @@ def test_rebuild_without_records_is_one_line(tmp_path: Path, capsys: pytest.Capt
 
 
 def committed_reports() -> list[str]:
-    return sorted(str(p.parent.parent.relative_to(PROJECT))
-                  for p in (PROJECT / "reports").glob("*/*/records/report.json"))  # fmt: skip
+    return sorted(
+        str(p.parent.parent.relative_to(PROJECT))
+        for p in (PROJECT / "reports").glob("*/*/records/report.json")
+    )
 
 
 @pytest.mark.parametrize("report", committed_reports())

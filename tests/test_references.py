@@ -54,8 +54,10 @@ def _problems(source: Path) -> list[str]:
     text = source.read_text(encoding="utf-8")
     joined = re.sub(r"\n\s*(#|\*)?\s*", " ", text)  # a reference may wrap across comment lines
     where = source.relative_to(PROJECT)
-    found = [f"{where}: {m.group(0)!r} cites a document outside the repository"
-             for m in OUTSIDE.finditer(text)]  # fmt: skip
+    found = [
+        f"{where}: {m.group(0)!r} cites a document outside the repository"
+        for m in OUTSIDE.finditer(text)
+    ]
     for m in NAMED.finditer(joined):
         doc = _doc(m.group(1) if m.group(1).endswith(".md") else "README", source)
         if not doc.is_file():
@@ -87,7 +89,8 @@ def test_the_check_catches_what_it_should(tmp_path: Path) -> None:
     doc = PROJECT / "docs" / "design.md"
     assert "Alternating training" in headings(doc)
     assert slug("The pre-registered study, `mnist` x `long` (issue 37, running)") == (
-        "the-pre-registered-study-mnist-x-long-issue-37-running")
+        "the-pre-registered-study-mnist-x-long-issue-37-running"
+    )
     bad = tmp_path / "bad.py"
     bad.write_text('"""See DESIGN 1.3 and docs/design.md, "No such heading" and docs/nope.md."""')
     fake = PROJECT / "src" / "_tmp_reference_probe.py"

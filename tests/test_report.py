@@ -89,7 +89,11 @@ def write_run(
     sizes = {n: s[0] * s[1] for n, s in layers.items()}
     fc = sum(sizes[n] * layer_sparsity[n] for n in layers) / sum(sizes.values())
     metrics = {
-        "arch": arch, "dataset": dataset, "method": method, "seed": seed, "profile": profile,
+        "arch": arch,
+        "dataset": dataset,
+        "method": method,
+        "seed": seed,
+        "profile": profile,
         "epochs": 6,
         "test_accuracy": float(0.9 + rng.uniform(0, 0.08)),
         "val_accuracy": float(0.9 + rng.uniform(0, 0.08)),
@@ -98,12 +102,16 @@ def write_run(
         "compression_ratio": 1.0 / (1.0 - 0.9 * fc),
         "snn_params": 960000 if gates is not None else 0,
         "fc_macs_removed": int(fc * sum(sizes.values())),
-        "epoch_seconds": 1.5, "wall_seconds": 9.0, "device": "cpu", "git_commit": "abc123",
+        "epoch_seconds": 1.5,
+        "wall_seconds": 9.0,
+        "device": "cpu",
+        "git_commit": "abc123",
         "train_size": 1000,
         "matched_run": run_name(dataset, arch, "switcher", seed)
-        if method in ("magnitude", "random") else None,
+        if method in ("magnitude", "random")
+        else None,
         "target_sparsity": 0.45 + 0.01 * seed if method in ("magnitude", "random") else None,
-    }  # fmt: skip
+    }
     (run_dir / "metrics.json").write_text(json.dumps(metrics))
     _history(method, 6, rng).to_csv(run_dir / "history.csv", index=False)
     (run_dir / "config.json").write_text(json.dumps({"method": method}))
@@ -179,8 +187,9 @@ def test_summary_values_are_the_means(synth: dict) -> None:
     for dataset, arch in PAIRS:
         for method in METHODS:
             vals = [m for k, m in synth["written"].items() if k[:3] == (dataset, arch, method)]
-            row = summary[(summary.dataset == dataset) & (summary.arch == arch)
-                          & (summary.method == method)].iloc[0]  # fmt: skip
+            row = summary[
+                (summary.dataset == dataset) & (summary.arch == arch) & (summary.method == method)
+            ].iloc[0]
             acc = [100 * m["test_accuracy"] for m in vals]
             sp = [100 * m["fc_sparsity"] for m in vals]
             assert row["n"] == len(vals)
@@ -218,8 +227,10 @@ def test_reference_floor_is_a_separate_labelled_column(synth: dict) -> None:
     md = (synth["out"] / "tables" / "summary.md").read_text()
     header = next(line for line in md.splitlines() if line.startswith("| dataset |"))
     assert header.rstrip(" |").endswith("reference code floor (%) †")
-    rows = {m: next(line for line in md.splitlines() if f"| mnist | lenet300 | {m} |" in line)
-            for m in ("dense", "switcher", "switcher-neuron")}  # fmt: skip
+    rows = {
+        m: next(line for line in md.splitlines() if f"| mnist | lenet300 | {m} |" in line)
+        for m in ("dense", "switcher", "switcher-neuron")
+    }
     last = {m: row.strip(" |").split("|")[-1].strip() for m, row in rows.items()}
     assert last == {"dense": "—", "switcher": "98.50", "switcher-neuron": "98.42"}
     assert "98.50" not in rows["switcher"].strip(" |").rsplit("|", 1)[0]  # not in our cells
@@ -256,8 +267,10 @@ def test_extra_seeds_of_one_method_count_and_label_the_budget(tmp_path: Path) ->
         write_run(root, "mnist", "lenet300", method, 0)
     for seed in (1, 2):
         write_run(root, "mnist", "lenet300", "switcher", seed)
-    exp = [{"dataset": "mnist", "arch": "lenet300", "method": m, "seed": 0}
-           for m in ("dense", "switcher")]  # fmt: skip
+    exp = [
+        {"dataset": "mnist", "arch": "lenet300", "method": m, "seed": 0}
+        for m in ("dense", "switcher")
+    ]
     (tmp_path / "exp.json").write_text(json.dumps(exp))
     col = collect(root, expected=load_expected(tmp_path / "exp.json", [PROFILE]))
     shown = T.summary_display(T.summary_table(col), expected=True).set_index("method")
@@ -432,8 +445,17 @@ def test_cli_errors_on_no_runs(tmp_path: Path, capsys: pytest.CaptureFixture) ->
 
 
 def test_cli_profile_filter(synth: dict, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = main(["report", "--results", str(synth["root"]), "--out", str(tmp_path / "o"),
-                 "--profile", "paper"])  # fmt: skip
+    code = main(
+        [
+            "report",
+            "--results",
+            str(synth["root"]),
+            "--out",
+            str(tmp_path / "o"),
+            "--profile",
+            "paper",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and "profiles present: quick" in err
 
@@ -450,13 +472,21 @@ def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
 
     def report(profile: str) -> dict:
-        build_report(root / profile, reports / "mini" / profile, profile=profile, grid="mini",
-                     workspace=reports, log=lambda _: None, warn=lambda _: None)  # fmt: skip
+        build_report(
+            root / profile,
+            reports / "mini" / profile,
+            profile=profile,
+            grid="mini",
+            workspace=reports,
+            log=lambda _: None,
+            warn=lambda _: None,
+        )
         return json.loads((reports / "metrics" / "mnist-lenet300-magnitude.json").read_text())
 
     def digest(folder: Path) -> dict:
-        return {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*")
-                if p.is_file()}  # fmt: skip
+        return {
+            p: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.rglob("*") if p.is_file()
+        }
 
     quick = report("quick")
     before = digest(reports / "mini" / "quick")
@@ -503,8 +533,10 @@ def test_workspace_index_counts_runs_labels_partial_reports_and_keeps_full_commi
     from weightswitch.report.index import write_workspace_index
 
     dirty, clean = "4805c7674d0a4f34444a295172a1ad3ff11ea153-dirty", "10f24c2282" + "0" * 30
-    for grid, statuses, commits in (("paper", ["ok", "ok", "missing"], [clean, clean, None]),
-                                    ("cpu", ["ok", "diverged"], [dirty, clean])):  # fmt: skip
+    for grid, statuses, commits in (
+        ("paper", ["ok", "ok", "missing"], [clean, clean, None]),
+        ("cpu", ["ok", "diverged"], [dirty, clean]),
+    ):
         folder = tmp_path / "mnist" / grid
         (folder / "tables").mkdir(parents=True)
         (folder / "README.md").write_text("# report\n")

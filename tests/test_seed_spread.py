@@ -28,12 +28,31 @@ def test_seed_spread_tiny(bench, prepared_root: Path, tmp_path: Path, capsys) ->
 
     before = torch.get_num_threads()
     try:
-        code = bench.main([
-            "--archs", "lenet300", "--seeds", "2", "--threads", "1", "2", "--jobs", "2",
-            "--root", str(prepared_root), "--out", str(tmp_path),
-            "--set", "recipe.epochs=2", "--set", "recipe.train_limit=64",
-            "--set", "+recipe.eval_limit=100", "--set", "+archs.lenet300.hidden=[32,16]",
-        ])  # fmt: skip
+        code = bench.main(
+            [
+                "--archs",
+                "lenet300",
+                "--seeds",
+                "2",
+                "--threads",
+                "1",
+                "2",
+                "--jobs",
+                "2",
+                "--root",
+                str(prepared_root),
+                "--out",
+                str(tmp_path),
+                "--set",
+                "recipe.epochs=2",
+                "--set",
+                "recipe.train_limit=64",
+                "--set",
+                "+recipe.eval_limit=100",
+                "--set",
+                "+archs.lenet300.hidden=[32,16]",
+            ]
+        )
     finally:
         torch.set_num_threads(before)
     assert code == 0
@@ -52,11 +71,30 @@ def test_seed_spread_tiny(bench, prepared_root: Path, tmp_path: Path, capsys) ->
 
 
 def test_a_diverged_seed_is_counted_not_fatal(bench, prepared_root: Path, tmp_path: Path) -> None:
-    argv = ["--archs", "lenet300", "--seeds", "1", "--threads", "1", "--jobs", "1",
-            "--root", str(prepared_root), "--out", str(tmp_path),
-            "--set", "recipe.epochs=2", "--set", "recipe.train_limit=64",
-            "--set", "+recipe.eval_limit=100", "--set", "+archs.lenet300.hidden=[32,16]",
-            "--set", "recipe.optimizer.lr=1e10"]  # fmt: skip
+    argv = [
+        "--archs",
+        "lenet300",
+        "--seeds",
+        "1",
+        "--threads",
+        "1",
+        "--jobs",
+        "1",
+        "--root",
+        str(prepared_root),
+        "--out",
+        str(tmp_path),
+        "--set",
+        "recipe.epochs=2",
+        "--set",
+        "recipe.train_limit=64",
+        "--set",
+        "+recipe.eval_limit=100",
+        "--set",
+        "+archs.lenet300.hidden=[32,16]",
+        "--set",
+        "recipe.optimizer.lr=1e10",
+    ]
     assert bench.main(argv) == 0
     run = tmp_path / "threads1" / "fashion_mnist-lenet300-switcher-s0"
     assert (run / "diverged.json").is_file() and not (run / "metrics.json").exists()
@@ -71,10 +109,24 @@ def test_a_diverged_seed_is_counted_not_fatal(bench, prepared_root: Path, tmp_pa
 def test_table_only_tabulates_finished_runs_and_trains_nothing(
     bench, prepared_root: Path, tmp_path: Path
 ) -> None:
-    common = ["--archs", "lenet300", "--threads", "1", "--root", str(prepared_root),
-              "--out", str(tmp_path), "--set", "recipe.epochs=1",
-              "--set", "recipe.train_limit=64", "--set", "+recipe.eval_limit=100",
-              "--set", "+archs.lenet300.hidden=[32,16]"]  # fmt: skip
+    common = [
+        "--archs",
+        "lenet300",
+        "--threads",
+        "1",
+        "--root",
+        str(prepared_root),
+        "--out",
+        str(tmp_path),
+        "--set",
+        "recipe.epochs=1",
+        "--set",
+        "recipe.train_limit=64",
+        "--set",
+        "+recipe.eval_limit=100",
+        "--set",
+        "+archs.lenet300.hidden=[32,16]",
+    ]
     assert bench.main([*common, "--seeds", "1"]) == 0  # seed 0 trains
     assert bench.main([*common, "--seeds", "3", "--table-only"]) == 0
     assert not (tmp_path / "threads1" / "fashion_mnist-lenet300-switcher-s1").exists()
@@ -89,10 +141,22 @@ def test_table_only_tabulates_finished_runs_and_trains_nothing(
 def test_prior_rows_complete_a_table_and_another_configuration_is_refused(
     bench, prepared_root: Path, tmp_path: Path, capsys
 ) -> None:
-    common = ["--archs", "lenet300", "--threads", "1", "--root", str(prepared_root),
-              "--set", "recipe.epochs=1", "--set", "recipe.train_limit=64",
-              "--set", "+recipe.eval_limit=100",
-              "--set", "+archs.lenet300.hidden=[32,16]"]  # fmt: skip
+    common = [
+        "--archs",
+        "lenet300",
+        "--threads",
+        "1",
+        "--root",
+        str(prepared_root),
+        "--set",
+        "recipe.epochs=1",
+        "--set",
+        "recipe.train_limit=64",
+        "--set",
+        "+recipe.eval_limit=100",
+        "--set",
+        "+archs.lenet300.hidden=[32,16]",
+    ]
     first, second = tmp_path / "first", tmp_path / "second"
     assert bench.main([*common, "--seeds", "2", "--only", "0", "--out", str(first)]) == 0
     assert not (first / "threads1" / "fashion_mnist-lenet300-switcher-s1").exists()
@@ -108,8 +172,17 @@ def test_prior_rows_complete_a_table_and_another_configuration_is_refused(
     assert rows[0]["test_acc_pct"] == seed0["test_acc_pct"]
     assert "1 of 2 rows from --prior" in (second / "seed_spread.md").read_text()
 
-    other = [*common, "--set", "recipe.train_limit=32", "--seeds", "2", "--table-only",
-             "--out", str(tmp_path / "third"), *prior]  # fmt: skip
+    other = [
+        *common,
+        "--set",
+        "recipe.train_limit=32",
+        "--seeds",
+        "2",
+        "--table-only",
+        "--out",
+        str(tmp_path / "third"),
+        *prior,
+    ]
     with pytest.raises(SystemExit) as exc:
         bench.main(other)
     assert exc.value.code == 2

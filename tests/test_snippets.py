@@ -72,8 +72,9 @@ def snippets() -> list[Snippet]:
             skip = d and d["why"]
             if code.startswith("# recipe: ") and (PROJECT / "tests" / "test_extending.py").exists():
                 skip = "a recipe: tests/test_extending.py runs it and trains with it"
-            found.append(Snippet(path, line, lang, code, skip,
-                                 int(d["width"]) if d and d["width"] else None))  # fmt: skip
+            found.append(
+                Snippet(path, line, lang, code, skip, int(d["width"]) if d and d["width"] else None)
+            )
     return found
 
 
@@ -82,8 +83,12 @@ RUNNABLE = [s for s in ALL if s.skip is None]
 
 
 def test_every_fence_names_its_language_and_every_skip_says_why() -> None:
-    bare = [f"{p.relative_to(PROJECT)}:{line}" for p in DOCS for line, lang, _, _ in fences(p)
-            if not lang]  # fmt: skip
+    bare = [
+        f"{p.relative_to(PROJECT)}:{line}"
+        for p in DOCS
+        for line, lang, _, _ in fences(p)
+        if not lang
+    ]
     assert not bare, f"fenced blocks without a language (```bash, ```text, ...): {bare}"
     stray = [
         f"{p.relative_to(PROJECT)}:{n}"
@@ -99,8 +104,14 @@ def test_readme_is_a_front_door() -> None:
     text = (PROJECT / "README.md").read_text(encoding="utf-8")
     assert len(text.splitlines()) <= 250
     first_screen = "\n".join(text.splitlines()[:80])
-    for needed in ("make repro", "make test", "make repro GRID=mini PROFILE=smoke", "110 stages",
-                   "min", ".png"):  # fmt: skip
+    for needed in (
+        "make repro",
+        "make test",
+        "make repro GRID=mini PROFILE=smoke",
+        "110 stages",
+        "min",
+        ".png",
+    ):
         assert needed in first_screen, needed
     figure = re.search(r"\]\((reports/[^)]+\.png)\)", text)
     assert figure and (PROJECT / figure.group(1)).is_file()
@@ -117,8 +128,12 @@ def test_readme_diagram_is_what_weightswitch_dag_generates(tmp_path: Path) -> No
     shutil.copy2(PROJECT / "dvc.yaml", tmp_path / "dvc.yaml")
     shutil.copytree(PROJECT / "conf", tmp_path / "conf")
     compose_params(tmp_path / "conf", tmp_path / "params.yaml", "fashion", "quick", [])
-    subprocess.run([Path(sys.executable).with_name("dvc"), "init", "--no-scm", "-q"],
-                   cwd=tmp_path, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [Path(sys.executable).with_name("dvc"), "init", "--no-scm", "-q"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     (block,) = [code for _, lang, code, _ in fences(PROJECT / "README.md") if lang == "mermaid"]
     assert block == mermaid(tmp_path)
 
@@ -151,8 +166,11 @@ def _run(snippet: Snippet, workspace: tuple[Path, dict[str, str]], tmp_path: Pat
     repo, env = workspace
     copy = tmp_path / "p" / "project"  # the committed DVC remote lands in tmp_path/p
     shutil.copytree(repo, copy, symlinks=True)
-    cmd = (["bash", "-euo", "pipefail", "-c", snippet.code] if RUN[snippet.lang] == "bash"
-           else [sys.executable, "-c", snippet.code])  # fmt: skip
+    cmd = (
+        ["bash", "-euo", "pipefail", "-c", snippet.code]
+        if RUN[snippet.lang] == "bash"
+        else [sys.executable, "-c", snippet.code]
+    )
     proc = subprocess.run(cmd, cwd=copy, env=env, capture_output=True, text=True, timeout=900)
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"{snippet.name} failed ({proc.returncode}):\n{out[-4000:]}"
@@ -179,8 +197,14 @@ def test_exp_show_recipe_fits_120_columns_on_two_archs(workspace, tmp_path: Path
         shutil.copy2(path, path.with_name(path.name.replace("lenet300", "lenet5")))
     sh(["git", "add", "-A"], copy, env)
     sh(["git", "commit", "-qm", "two archs"], copy, env)
-    proc = subprocess.run(["bash", "-euo", "pipefail", "-c", recipe.code], cwd=copy, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", recipe.code],
+        cwd=copy,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     header = lines[0].split()

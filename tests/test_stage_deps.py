@@ -19,8 +19,14 @@ STAGE_METHODS = {
     "prune": ("magnitude", "iterative", "random"),
     "ablate": ("switcher-noise", "free-gates", "free-gates-neuron"),
     "frontier": ("magnitude", "iterative", "random"),
-    "gate-frontier": ("gate", "gate-weight", "gate-noise", "gate-weight-noise", "gate-free",
-                      "gate-weight-free"),
+    "gate-frontier": (
+        "gate",
+        "gate-weight",
+        "gate-noise",
+        "gate-weight-noise",
+        "gate-free",
+        "gate-weight-free",
+    ),
 }
 
 
@@ -59,9 +65,11 @@ def test_numerics_file_is_plain_integer_constants_dvc_can_read() -> None:
     tree = ast.parse((PROJECT / NUMERICS).read_text())
     constants = {
         t.id: node.value.value
-        for node in tree.body if isinstance(node, ast.Assign)
-        for t in node.targets if isinstance(t, ast.Name) and isinstance(node.value, ast.Constant)
-    }  # fmt: skip
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for t in node.targets
+        if isinstance(t, ast.Name) and isinstance(node.value, ast.Constant)
+    }
     assert set(constants) == {"DATA", "CORE", "SWITCHER", "PRUNE", "REPORT"}
     assert all(isinstance(v, int) and v >= 1 for v in constants.values())
 

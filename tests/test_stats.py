@@ -103,37 +103,58 @@ def test_the_wording_rule_claims_only_what_excludes_zero() -> None:
 def _runs() -> pd.DataFrame:
     """Dense, switcher and matched magnitude runs of three seeds: switcher seed 2 diverged,
     magnitude seed 1 collapsed (10 %: chance on MNIST)."""
-    acc = {"dense": [0.970, 0.965, 0.968], "switcher": [0.972, 0.969, None],
-           "magnitude": [0.960, 0.100, 0.962]}  # fmt: skip
+    acc = {
+        "dense": [0.970, 0.965, 0.968],
+        "switcher": [0.972, 0.969, None],
+        "magnitude": [0.960, 0.100, 0.962],
+    }
     rows = []
     for method, values in acc.items():
         for seed, value in enumerate(values):
             switcher = f"results/runs/cpu/mnist-lenet300-switcher-s{seed}"
             matched = switcher if method == "magnitude" else None
-            rows.append({"profile": "cpu", "dataset": "mnist", "arch": "lenet300",
-                         "method": method, "seed": seed,
-                         "status": "diverged" if value is None else "ok",
-                         "test_accuracy": math.nan if value is None else value,
-                         "epochs": math.nan if value is None else 12 if matched else 6,
-                         "matched_run": matched})  # fmt: skip
+            rows.append(
+                {
+                    "profile": "cpu",
+                    "dataset": "mnist",
+                    "arch": "lenet300",
+                    "method": method,
+                    "seed": seed,
+                    "status": "diverged" if value is None else "ok",
+                    "test_accuracy": math.nan if value is None else value,
+                    "epochs": math.nan if value is None else 12 if matched else 6,
+                    "matched_run": matched,
+                }
+            )
     return pd.DataFrame(rows)
 
 
 def _points() -> pd.DataFrame:
     """Frontier runs at 90 %: magnitude seeds 0-2, gate seeds 0-1 (seed 2 diverged)."""
     acc = {"magnitude": [96.8, 96.5, 96.7], "gate": [96.1, 95.9, None]}
-    rows = [{"profile": "cpu", "dataset": "mnist", "arch": "lenet300", "method": method,
-             "seed": seed, "target_sparsity_pct": 90.0, "fc_sparsity_pct": 90.0,
-             "test_acc_pct": math.nan if value is None else value,
-             "epochs": None if value is None else 12,
-             "status": "diverged" if value is None else "ok"}
-            for method, values in acc.items() for seed, value in enumerate(values)]  # fmt: skip
+    rows = [
+        {
+            "profile": "cpu",
+            "dataset": "mnist",
+            "arch": "lenet300",
+            "method": method,
+            "seed": seed,
+            "target_sparsity_pct": 90.0,
+            "fc_sparsity_pct": 90.0,
+            "test_acc_pct": math.nan if value is None else value,
+            "epochs": None if value is None else 12,
+            "status": "diverged" if value is None else "ok",
+        }
+        for method, values in acc.items()
+        for seed, value in enumerate(values)
+    ]
     return pd.DataFrame(rows)
 
 
 def _row(table: pd.DataFrame, kind: str, method: str, baseline: str) -> pd.Series:
-    sel = table[(table["kind"] == kind) & (table["method"] == method)
-                & (table["baseline"] == baseline)]  # fmt: skip
+    sel = table[
+        (table["kind"] == kind) & (table["method"] == method) & (table["baseline"] == baseline)
+    ]
     assert len(sel) == 1, (kind, method, baseline)
     return sel.iloc[0]
 
@@ -141,9 +162,15 @@ def _row(table: pd.DataFrame, kind: str, method: str, baseline: str) -> pd.Serie
 def test_paired_table_pairs_by_seed_and_counts_every_failed_run() -> None:
     table = paired_table(_runs(), _points(), collapsed=collapsed)
     assert tuple(table.columns) == PAIRED_COLUMNS
-    assert list(table["kind"]) == ["vs dense", "vs dense", "matched sparsity",
-                                   "frontier vs dense", "frontier vs dense",
-                                   "frontier vs magnitude", WORKING]  # fmt: skip
+    assert list(table["kind"]) == [
+        "vs dense",
+        "vs dense",
+        "matched sparsity",
+        "frontier vs dense",
+        "frontier vs dense",
+        "frontier vs magnitude",
+        WORKING,
+    ]
     sw = _row(table, "vs dense", "switcher", "dense")
     ci = S.t_interval([0.2, 0.4])  # seed 2 diverged: no pair
     assert sw["n_pairs"] == 2 and sw["seeds"] == "0,1" and sw["n_unpaired"] == 1
@@ -153,7 +180,8 @@ def test_paired_table_pairs_by_seed_and_counts_every_failed_run() -> None:
     assert (sw["n_runs"], sw["n_diverged"], sw["n_collapsed"], sw["n_missing"]) == (3, 1, 0, 0)
     rate = S.wilson_interval(1, 3)
     assert (sw["failure_rate"], sw["failure_ci_low"], sw["failure_ci_high"]) == pytest.approx(
-        (rate.estimate, rate.low, rate.high))  # fmt: skip
+        (rate.estimate, rate.low, rate.high)
+    )
     mag = _row(table, "vs dense", "magnitude", "dense")  # the collapsed run stays in the mean
     assert mag["n_pairs"] == 3 and mag["n_collapsed"] == 1
     assert mag["diff_pp_mean"] == pytest.approx((-1.0 - 86.5 - 0.6) / 3)
@@ -167,7 +195,9 @@ def test_paired_table_pairs_by_seed_and_counts_every_failed_run() -> None:
     assert front["diff_pp_mean"] == pytest.approx((-0.2 + 0.0 - 0.1) / 3)
     shown = paired_display(table)
     assert list(shown.iloc[0][["comparison", "failures"]]) == [
-        "switcher (6 ep) − dense (6 ep)", "0 / 1 / 0 of 3"]  # fmt: skip
+        "switcher (6 ep) − dense (6 ep)",
+        "0 / 1 / 0 of 3",
+    ]
     assert (sw["epochs"], sw["baseline_epochs"]) == (6, 6)  # a diverged run records none
     assert shown.iloc[2]["comparison"] == "switcher (6 ep) − magnitude (12 ep) (matched to it)"
     assert shown.iloc[0]["pairs"] == "2 (0,1), 1 unpaired"
@@ -191,8 +221,9 @@ def test_working_parents_drop_the_seeds_whose_gated_parent_failed() -> None:
     assert working["seeds"] == "0" and working["n_pairs"] == 1
     assert working["diff_pp_mean"] == pytest.approx(-0.7)
     assert (working["n_runs"], working["n_collapsed"]) == (1, 0)
-    healthy = paired_table(_runs().assign(status="ok", test_accuracy=0.97), _points(),
-                           collapsed=collapsed)  # fmt: skip
+    healthy = paired_table(
+        _runs().assign(status="ok", test_accuracy=0.97), _points(), collapsed=collapsed
+    )
     assert WORKING not in set(healthy["kind"])  # every parent works: nothing to add
     assert paired_note(healthy) == PAIRED_NOTE
 
@@ -212,5 +243,6 @@ def test_correlation_interval_stays_inside_minus_one_to_one() -> None:
     assert -1 < ci.low < ci.estimate < ci.high < 1
     z = S.t_interval([math.atanh(r) for r in rs])
     assert (ci.estimate, ci.low, ci.high) == pytest.approx(
-        (math.tanh(z.estimate), math.tanh(z.low), math.tanh(z.high)))  # fmt: skip
+        (math.tanh(z.estimate), math.tanh(z.low), math.tanh(z.high))
+    )
     assert S.correlation_interval([1.0, 1.0]).high <= 1

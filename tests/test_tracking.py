@@ -16,11 +16,30 @@ from weightswitch.tracking import Tracker, artifact_location, project_root, trac
 
 
 def train_cli(root: Path, out: Path, method: str, *extra: str) -> int:
-    return main([
-        "train", "--arch", "lenet300", "--dataset", "mnist", "--method", method,
-        "--root", str(root), "--out", str(out), "--set", "model.hidden=[32,16]",
-        "--device", "cpu", "--profile", "test", "--experiment", "ws-test", *extra,
-    ])  # fmt: skip
+    return main(
+        [
+            "train",
+            "--arch",
+            "lenet300",
+            "--dataset",
+            "mnist",
+            "--method",
+            method,
+            "--root",
+            str(root),
+            "--out",
+            str(out),
+            "--set",
+            "model.hidden=[32,16]",
+            "--device",
+            "cpu",
+            "--profile",
+            "test",
+            "--experiment",
+            "ws-test",
+            *extra,
+        ]
+    )
 
 
 def test_run_contents_and_resume_into_same_mlflow_run(
@@ -60,8 +79,12 @@ def test_run_contents_and_resume_into_same_mlflow_run(
     assert params["switcher.snn_optimizer.lr"] == "0.1" and params["prune"] == "null"
     tags = run.data.tags
     assert {k: tags[k] for k in ("method", "arch", "dataset", "profile", "seed")} == {
-        "method": "switcher", "arch": "lenet300", "dataset": "mnist", "profile": "test",
-        "seed": "0"}  # fmt: skip
+        "method": "switcher",
+        "arch": "lenet300",
+        "dataset": "mnist",
+        "profile": "test",
+        "seed": "0",
+    }
     assert "git_commit" in tags and run.info.run_name == "switcher lenet300 s0 mnist [test]"
     assert tags["grid"] == "fashion"  # no --params: conf/'s default grid
     assert tags["dvc_exp"] == "tidy-bass"
@@ -102,8 +125,14 @@ def failing_store(kind: str, tmp_path: Path, silent: str) -> str:
     }[kind]
 
 
-STORE_FAILURES = ["server-down", "server-hangs", "bad-scheme", "unwritable-sqlite",
-                  "sqlite-in-proc", "unwritable-file-store"]  # fmt: skip
+STORE_FAILURES = [
+    "server-down",
+    "server-hangs",
+    "bad-scheme",
+    "unwritable-sqlite",
+    "sqlite-in-proc",
+    "unwritable-file-store",
+]
 
 
 def test_a_diverged_run_is_failed_and_tagged_diverged(
@@ -259,13 +288,35 @@ def test_attempt_killed_by_sigkill_is_ended_when_force_discards_it(
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     out = tmp_path / "run"
-    argv = ["train", "--arch", "lenet300", "--dataset", "mnist", "--method", "dense",
-            "--root", str(prepared_root), "--out", str(out), "--set", "model.hidden=[32,16]",
-            "--device", "cpu", "--profile", "test", "--experiment", "ws-test",
-            "--epochs", "40"]  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "weightswitch.cli", *argv],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)  # fmt: skip
+    argv = [
+        "train",
+        "--arch",
+        "lenet300",
+        "--dataset",
+        "mnist",
+        "--method",
+        "dense",
+        "--root",
+        str(prepared_root),
+        "--out",
+        str(out),
+        "--set",
+        "model.hidden=[32,16]",
+        "--device",
+        "cpu",
+        "--profile",
+        "test",
+        "--experiment",
+        "ws-test",
+        "--epochs",
+        "40",
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "weightswitch.cli", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         wait_for(lambda: history_rows(out) >= 1, proc, "the first epoch")
     finally:

@@ -18,14 +18,39 @@ import torch
 from weightswitch.cli import main
 
 CONTRACT_KEYS = {
-    "arch", "dataset", "method", "seed", "profile", "epochs", "test_accuracy", "val_accuracy",
-    "fc_sparsity", "layer_sparsity", "compression_ratio", "snn_params", "fc_macs_removed",
-    "epoch_seconds", "wall_seconds", "device", "git_commit", "train_size", "val_size",
-    "test_size", "matched_run",
+    "arch",
+    "dataset",
+    "method",
+    "seed",
+    "profile",
+    "epochs",
+    "test_accuracy",
+    "val_accuracy",
+    "fc_sparsity",
+    "layer_sparsity",
+    "compression_ratio",
+    "snn_params",
+    "fc_macs_removed",
+    "epoch_seconds",
+    "wall_seconds",
+    "device",
+    "git_commit",
+    "train_size",
+    "val_size",
+    "test_size",
+    "matched_run",
     "target_sparsity",
-}  # fmt: skip
-HISTORY = ["epoch", "phase", "lr", "train_loss", "train_accuracy", "val_accuracy",
-           "fc_sparsity", "seconds"]  # fmt: skip
+}
+HISTORY = [
+    "epoch",
+    "phase",
+    "lr",
+    "train_loss",
+    "train_accuracy",
+    "val_accuracy",
+    "fc_sparsity",
+    "seconds",
+]
 LAYERS = {"fc1": 784 * 32, "fc2": 32 * 16, "fc3": 16 * 10}
 
 
@@ -33,11 +58,30 @@ def train_cli(root: Path, out: Path, method: str, *extra: str) -> int:
     # dense: nn.Linear's init, since N(0, 0.01) (the default) needs more than a few epochs of
     # 400 images to leave the loss plateau of this tiny net (tests/golden_runs.py covers it)
     init = ("--fc-init", "pytorch") if method == "dense" else ()
-    return main([
-        "train", "--arch", "lenet300", "--dataset", "mnist", "--method", method,
-        "--root", str(root), "--out", str(out), "--set", "model.hidden=[32,16]",
-        "--device", "cpu", "--no-mlflow", "--profile", "test", *init, *extra,
-    ])  # fmt: skip
+    return main(
+        [
+            "train",
+            "--arch",
+            "lenet300",
+            "--dataset",
+            "mnist",
+            "--method",
+            method,
+            "--root",
+            str(root),
+            "--out",
+            str(out),
+            "--set",
+            "model.hidden=[32,16]",
+            "--device",
+            "cpu",
+            "--no-mlflow",
+            "--profile",
+            "test",
+            *init,
+            *extra,
+        ]
+    )
 
 
 def metrics(run: Path) -> dict[str, Any]:
@@ -66,7 +110,12 @@ def test_dense_writes_contract_outputs_and_learns(runs: SimpleNamespace) -> None
     m = metrics(runs.dense)
     assert set(m) >= CONTRACT_KEYS
     assert (m["arch"], m["dataset"], m["method"], m["seed"], m["profile"]) == (
-        "lenet300", "mnist", "dense", 0, "test")  # fmt: skip
+        "lenet300",
+        "mnist",
+        "dense",
+        0,
+        "test",
+    )
     assert m["epochs"] == 3 and m["train_size"] == 400 and m["device"] == "cpu"
     assert (m["val_size"], m["test_size"]) == (100, 100)  # whole splits by default
     assert m["test_accuracy"] > 0.2  # 10 classes: chance is 0.1 (100 test images)
@@ -107,15 +156,27 @@ def test_switcher_neuron_with_warmup_and_step_phases(prepared_root: Path, tmp_pa
     assert history(out)[0]["phase"] == "warmup"
     assert {r["phase"] for r in history(out)[1:]} <= {"tnn", "snn"}
     gates = torch.load(out / "gates.pt", weights_only=True)
-    assert {n: tuple(g.shape) for n, g in gates.items()} == {"fc1": (784,), "fc2": (32,),
-                                                             "fc3": (16,)}  # fmt: skip
+    assert {n: tuple(g.shape) for n, g in gates.items()} == {
+        "fc1": (784,),
+        "fc2": (32,),
+        "fc3": (16,),
+    }
     assert metrics(out)["config"]["switcher"]["granularity"] == "neuron"
 
 
 def test_magnitude_matches_switcher_per_layer(runs: SimpleNamespace, tmp_path: Path) -> None:
     out = tmp_path / "magnitude"
-    rc = train_cli(runs.root, out, "magnitude", "--init-from", str(runs.dense),
-                   "--match", str(runs.switcher), "--finetune-epochs", "1")  # fmt: skip
+    rc = train_cli(
+        runs.root,
+        out,
+        "magnitude",
+        "--init-from",
+        str(runs.dense),
+        "--match",
+        str(runs.switcher),
+        "--finetune-epochs",
+        "1",
+    )
     assert rc == 0
     m, target = metrics(out), metrics(runs.switcher)
     for name, size in LAYERS.items():
@@ -133,8 +194,19 @@ def test_magnitude_matches_switcher_per_layer(runs: SimpleNamespace, tmp_path: P
 
 def test_random_global_prunes_after_training_dense(prepared_root: Path, tmp_path: Path) -> None:
     out = tmp_path / "random"
-    rc = train_cli(prepared_root, out, "random", "--epochs", "1", "--sparsity", "0.5",
-                   "--scope", "global", "--finetune-epochs", "1")  # fmt: skip
+    rc = train_cli(
+        prepared_root,
+        out,
+        "random",
+        "--epochs",
+        "1",
+        "--sparsity",
+        "0.5",
+        "--scope",
+        "global",
+        "--finetune-epochs",
+        "1",
+    )
     assert rc == 0
     m = metrics(out)
     assert abs(m["fc_sparsity"] - 0.5) * sum(LAYERS.values()) <= 1
@@ -167,19 +239,57 @@ def _comparable(run: Path) -> tuple[Any, ...]:
 @pytest.mark.parametrize(
     ("method", "args", "kill_after"),
     [
-        ("switcher", ["--epochs", "3", "--warmup-epochs", "1", "--phase-unit", "step",
-                      "--phase-length", "4", "--schedule", "plateau", "--patience", "0"], 2),
-        ("magnitude", ["--epochs", "2", "--finetune-epochs", "2", "--sparsity", "0.7",
-                       "--momentum", "0.9"], 3),
+        (
+            "switcher",
+            [
+                "--epochs",
+                "3",
+                "--warmup-epochs",
+                "1",
+                "--phase-unit",
+                "step",
+                "--phase-length",
+                "4",
+                "--schedule",
+                "plateau",
+                "--patience",
+                "0",
+            ],
+            2,
+        ),
+        (
+            "magnitude",
+            ["--epochs", "2", "--finetune-epochs", "2", "--sparsity", "0.7", "--momentum", "0.9"],
+            3,
+        ),
         # the switcher's ablations and iterative pruning (issue 12)
         ("switcher-noise", ["--epochs", "3"], 2),
         ("free-gates", ["--epochs", "3", "--phase-unit", "step", "--phase-length", "5"], 1),
-        ("iterative", ["--epochs", "1", "--sparsity", "0.9", "--prune-steps", "3",
-                       "--finetune-epochs", "1", "--momentum", "0.9"], 2),
+        (
+            "iterative",
+            [
+                "--epochs",
+                "1",
+                "--sparsity",
+                "0.9",
+                "--prune-steps",
+                "3",
+                "--finetune-epochs",
+                "1",
+                "--momentum",
+                "0.9",
+            ],
+            2,
+        ),
     ],
-    ids=["switcher-step-phases", "magnitude-across-prune", "switcher-noise", "free-gates",
-         "iterative"],
-)  # fmt: skip
+    ids=[
+        "switcher-step-phases",
+        "magnitude-across-prune",
+        "switcher-noise",
+        "free-gates",
+        "iterative",
+    ],
+)
 def test_resume_after_kill_equals_uninterrupted(
     prepared_root: Path,
     tmp_path: Path,
@@ -326,8 +436,20 @@ def test_bad_arguments_fail_in_one_line(
     argv: list[str],
     message: str,
 ) -> None:
-    base = ["train", "--arch", "lenet300", "--dataset", "mnist", "--root", str(prepared_root),
-            "--out", str(tmp_path / "bad"), "--no-mlflow", "--device", "cpu"]  # fmt: skip
+    base = [
+        "train",
+        "--arch",
+        "lenet300",
+        "--dataset",
+        "mnist",
+        "--root",
+        str(prepared_root),
+        "--out",
+        str(tmp_path / "bad"),
+        "--no-mlflow",
+        "--device",
+        "cpu",
+    ]
     # later flags win in argparse, so argv may override --arch / --dataset
     assert main([*base, *argv]) == 2
     err = capsys.readouterr().err

@@ -74,8 +74,16 @@ def test_half_gates_keep_zero_pattern() -> None:
 
 
 def test_history_and_progress_line_format() -> None:
-    row = {"epoch": 1, "phase": "tnn", "lr": 0.1, "train_loss": 0.5, "train_accuracy": 0.9,
-           "val_accuracy": 0.8, "fc_sparsity": 0.25, "seconds": 1.5}  # fmt: skip
+    row = {
+        "epoch": 1,
+        "phase": "tnn",
+        "lr": 0.1,
+        "train_loss": 0.5,
+        "train_accuracy": 0.9,
+        "val_accuracy": 0.8,
+        "fc_sparsity": 0.25,
+        "seconds": 1.5,
+    }
     text = history_csv([row])
     assert text.splitlines()[0] == (
         "epoch,phase,lr,train_loss,train_accuracy,val_accuracy,fc_sparsity,seconds"
@@ -95,8 +103,16 @@ def test_progress_bar_mode(capsys: pytest.CaptureFixture[str]) -> None:
     progress.on_epoch_start(state, 0)
     for _ in range(3):
         progress.on_step_start(state)
-    row = {"epoch": 1, "phase": "tnn", "lr": 0.1, "train_loss": 0.5, "train_accuracy": 0.9,
-           "val_accuracy": 0.8, "fc_sparsity": 0.25, "seconds": 1.5}  # fmt: skip
+    row = {
+        "epoch": 1,
+        "phase": "tnn",
+        "lr": 0.1,
+        "train_loss": 0.5,
+        "train_accuracy": 0.9,
+        "val_accuracy": 0.8,
+        "fc_sparsity": 0.25,
+        "seconds": 1.5,
+    }
     progress.on_epoch_end(state, row)
     captured = capsys.readouterr()
     assert captured.out.startswith("epoch 1/2 tnn")

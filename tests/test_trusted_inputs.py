@@ -21,8 +21,19 @@ from weightswitch import checkpoint
 from weightswitch.cli import main
 
 PROJECT = Path(__file__).resolve().parents[1]
-ARGS = ["--arch", "lenet300", "--dataset", "mnist", "--set", "model.hidden=[32,16]",
-        "--device", "cpu", "--no-mlflow", "--profile", "test"]  # fmt: skip
+ARGS = [
+    "--arch",
+    "lenet300",
+    "--dataset",
+    "mnist",
+    "--set",
+    "model.hidden=[32,16]",
+    "--device",
+    "cpu",
+    "--no-mlflow",
+    "--profile",
+    "test",
+]
 
 
 class Planted:
@@ -47,8 +58,9 @@ def plant(path: Path, marker: Path, header: bool) -> None:
 
 
 def train(root: Path, out: Path, method: str, *extra: str) -> int:
-    return main(["train", *ARGS, "--method", method, "--root", str(root), "--out", str(out),
-                 *extra])  # fmt: skip
+    return main(
+        ["train", *ARGS, "--method", method, "--root", str(root), "--out", str(out), *extra]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -68,8 +80,9 @@ def test_no_bare_torch_load_in_the_code() -> None:
             if path.name == "tensorfile.py":
                 continue
             for n, line in enumerate(path.read_text().splitlines(), 1):
-                if re.search(r"\btorch\.(serialization\.)?load\b|from torch import .*\bload\b",
-                             line):  # fmt: skip
+                if re.search(
+                    r"\btorch\.(serialization\.)?load\b|from torch import .*\bload\b", line
+                ):
                     offenders.append(f"{path.relative_to(PROJECT)}:{n}")
     assert not offenders, f"read torch files through weightswitch.tensorfile: {offenders}"
     text = (PROJECT / "src" / "weightswitch" / "tensorfile.py").read_text()
@@ -78,9 +91,12 @@ def test_no_bare_torch_load_in_the_code() -> None:
 
 @pytest.mark.parametrize("header", [True, False], ids=["checksummed", "raw"])
 def test_a_planted_pickle_runs_nothing_anywhere(
-    prepared_root: Path, dense_runs: list[Path], tmp_path: Path, header: bool,
+    prepared_root: Path,
+    dense_runs: list[Path],
+    tmp_path: Path,
+    header: bool,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     marker = tmp_path / "PWNED"
     # bench export --checkpoint
     evil = tmp_path / "evil.pt"
@@ -90,8 +106,18 @@ def test_a_planted_pickle_runs_nothing_anywhere(
     parent = tmp_path / "parent"
     shutil.copytree(dense_runs[0], parent)
     plant(parent / "checkpoint.pt", marker, header)
-    assert train(prepared_root, tmp_path / "child", "magnitude", "--sparsity", "0.5",
-                 "--init-from", str(parent)) != 0  # fmt: skip
+    assert (
+        train(
+            prepared_root,
+            tmp_path / "child",
+            "magnitude",
+            "--sparsity",
+            "0.5",
+            "--init-from",
+            str(parent),
+        )
+        != 0
+    )
     # a resume from a planted checkpoint folder
     ckpts = tmp_path / "ckpts"
     plant(ckpts / "checkpoint.pt", marker, header)
@@ -108,14 +134,23 @@ def test_a_planted_pickle_runs_nothing_anywhere(
 
 
 def test_a_parent_whose_checkpoint_is_another_runs_is_refused(
-    prepared_root: Path, dense_runs: list[Path], tmp_path: Path,
+    prepared_root: Path,
+    dense_runs: list[Path],
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     parent = tmp_path / "parent"
     shutil.copytree(dense_runs[0], parent)
     shutil.copy(dense_runs[1] / "checkpoint.pt", parent / "checkpoint.pt")  # seed 1's weights
-    code = train(prepared_root, tmp_path / "child", "magnitude", "--sparsity", "0.5",
-                 "--init-from", str(parent))  # fmt: skip
+    code = train(
+        prepared_root,
+        tmp_path / "child",
+        "magnitude",
+        "--sparsity",
+        "0.5",
+        "--init-from",
+        str(parent),
+    )
     err = capsys.readouterr().err.strip()
     assert code != 0 and not (tmp_path / "child" / "metrics.json").exists()
     assert "belongs to another run than its metrics.json" in err and len(err.splitlines()) == 1
@@ -123,23 +158,43 @@ def test_a_parent_whose_checkpoint_is_another_runs_is_refused(
 
 
 def test_a_damaged_parent_gets_advice_that_works(
-    prepared_root: Path, dense_runs: list[Path], tmp_path: Path,
+    prepared_root: Path,
+    dense_runs: list[Path],
+    tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+) -> None:
     parent = tmp_path / "parent"
     shutil.copytree(dense_runs[0], parent)
     raw = bytearray((parent / "checkpoint.pt").read_bytes())
     raw[-10] ^= 0xFF
     (parent / "checkpoint.pt").write_bytes(bytes(raw))
-    code = train(prepared_root, tmp_path / "child", "magnitude", "--sparsity", "0.5",
-                 "--init-from", str(parent))  # fmt: skip
+    code = train(
+        prepared_root,
+        tmp_path / "child",
+        "magnitude",
+        "--sparsity",
+        "0.5",
+        "--init-from",
+        str(parent),
+    )
     err = capsys.readouterr().err.strip()
     assert code != 0 and "is damaged" in err and len(err.splitlines()) == 1
     assert "retrain the parent" in err and "--force" not in err.split("retrain")[0]
 
 
-def test_a_genuine_parent_is_pruned(prepared_root: Path, dense_runs: list[Path],
-                                     tmp_path: Path) -> None:  # fmt: skip
-    assert train(prepared_root, tmp_path / "child", "magnitude", "--sparsity", "0.5",
-                 "--init-from", str(dense_runs[0])) == 0  # fmt: skip
+def test_a_genuine_parent_is_pruned(
+    prepared_root: Path, dense_runs: list[Path], tmp_path: Path
+) -> None:
+    assert (
+        train(
+            prepared_root,
+            tmp_path / "child",
+            "magnitude",
+            "--sparsity",
+            "0.5",
+            "--init-from",
+            str(dense_runs[0]),
+        )
+        == 0
+    )
     assert (tmp_path / "child" / "metrics.json").exists()

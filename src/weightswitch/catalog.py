@@ -83,11 +83,13 @@ class MethodSpec:
                 "for) kind 'switcher'"
             )
         if (self.kind == "prune") != (self.criterion is not None):
-            raise ValueError(f"method {self.name!r}: a criterion is set for (and only for) kind "
-                             "'prune'")  # fmt: skip
+            raise ValueError(
+                f"method {self.name!r}: a criterion is set for (and only for) kind 'prune'"
+            )
         if (self.parent is not None or self.allocation is not None) and self.kind != "prune":
-            raise ValueError(f"method {self.name!r}: a parent or an allocation is set only "
-                             "for kind 'prune'")  # fmt: skip
+            raise ValueError(
+                f"method {self.name!r}: a parent or an allocation is set only for kind 'prune'"
+            )
 
     @property
     def display(self) -> str:
@@ -103,85 +105,259 @@ class MethodSpec:
 
 # the connection-gated parents, with the suffix their gate-ranked children's names carry
 _GATED: tuple[tuple[str, str], ...] = (
-    ("", "switcher"), ("-noise", "switcher-noise"), ("-free", "free-gates"),
-)  # fmt: skip
+    ("", "switcher"),
+    ("-noise", "switcher-noise"),
+    ("-free", "free-gates"),
+)
 # Catalog order is the order of every table, legend and DVC plot domain.
 CATALOG: dict[str, MethodSpec] = {
     spec.name: spec
     for spec in (
-        MethodSpec("dense", "dense", "the unpruned network, trained plainly", study=True,
-                   color="#000000", marker="o", hatch="", shape="circle"),
-        MethodSpec("switcher", "switcher", "a switcher network (SNN) gates every FC connection",
-                   study=True, granularity="connection", gate_net="unet", snn_input="weights",
-                   color="#0072B2", marker="s", hatch="//", shape="square"),
-        MethodSpec("switcher-neuron", "switcher", "the SNN gates whole input neurons",
-                   study=True, granularity="neuron", gate_net="unet", snn_input="weights",
-                   color="#56B4E9", marker="D", hatch="..", shape="diamond"),
-        MethodSpec("magnitude", "prune", "one-shot magnitude pruning, then fine-tuning",
-                   study=True, criterion="magnitude", color="#D55E00", marker="^", hatch="xx",
-                   shape="triangle-up", line="-"),
-        MethodSpec("random", "prune", "random pruning, then fine-tuning", study=True,
-                   criterion="random", color="#CC79A7", marker="v", hatch="\\\\",
-                   shape="triangle-down", line=":"),
-        MethodSpec("iterative", "prune", "magnitude pruning in `steps` rounds, each followed "
-                   "by fine-tuning (Han et al. 2015)", criterion="magnitude",
-                   color="#882255", marker="<", hatch="--", shape="triangle-left", line="--"),
-        MethodSpec("switcher-noise", "switcher", "the SNN reads a fixed noise image instead "
-                   "of the weights", granularity="connection", gate_net="unet",
-                   snn_input="noise", color="#009E73", marker="P", hatch="++", shape="cross"),
-        MethodSpec("free-gates", "switcher", "no SNN: a free learnable score per connection",
-                   granularity="connection", gate_net="free", snn_input="weights",
-                   color="#E69F00", marker="X", hatch="||", shape="triangle-right"),
-        MethodSpec("free-gates-neuron", "switcher", "no SNN: a free learnable score per input "
-                   "neuron", granularity="neuron", gate_net="free", snn_input="weights",
-                   color="#F0E442", marker="d", hatch="oo", shape="wedge"),
+        MethodSpec(
+            "dense",
+            "dense",
+            "the unpruned network, trained plainly",
+            study=True,
+            color="#000000",
+            marker="o",
+            hatch="",
+            shape="circle",
+        ),
+        MethodSpec(
+            "switcher",
+            "switcher",
+            "a switcher network (SNN) gates every FC connection",
+            study=True,
+            granularity="connection",
+            gate_net="unet",
+            snn_input="weights",
+            color="#0072B2",
+            marker="s",
+            hatch="//",
+            shape="square",
+        ),
+        MethodSpec(
+            "switcher-neuron",
+            "switcher",
+            "the SNN gates whole input neurons",
+            study=True,
+            granularity="neuron",
+            gate_net="unet",
+            snn_input="weights",
+            color="#56B4E9",
+            marker="D",
+            hatch="..",
+            shape="diamond",
+        ),
+        MethodSpec(
+            "magnitude",
+            "prune",
+            "one-shot magnitude pruning, then fine-tuning",
+            study=True,
+            criterion="magnitude",
+            color="#D55E00",
+            marker="^",
+            hatch="xx",
+            shape="triangle-up",
+            line="-",
+        ),
+        MethodSpec(
+            "random",
+            "prune",
+            "random pruning, then fine-tuning",
+            study=True,
+            criterion="random",
+            color="#CC79A7",
+            marker="v",
+            hatch="\\\\",
+            shape="triangle-down",
+            line=":",
+        ),
+        MethodSpec(
+            "iterative",
+            "prune",
+            "magnitude pruning in `steps` rounds, each followed by fine-tuning (Han et al. 2015)",
+            criterion="magnitude",
+            color="#882255",
+            marker="<",
+            hatch="--",
+            shape="triangle-left",
+            line="--",
+        ),
+        MethodSpec(
+            "switcher-noise",
+            "switcher",
+            "the SNN reads a fixed noise image instead of the weights",
+            granularity="connection",
+            gate_net="unet",
+            snn_input="noise",
+            color="#009E73",
+            marker="P",
+            hatch="++",
+            shape="cross",
+        ),
+        MethodSpec(
+            "free-gates",
+            "switcher",
+            "no SNN: a free learnable score per connection",
+            granularity="connection",
+            gate_net="free",
+            snn_input="weights",
+            color="#E69F00",
+            marker="X",
+            hatch="||",
+            shape="triangle-right",
+        ),
+        MethodSpec(
+            "free-gates-neuron",
+            "switcher",
+            "no SNN: a free learnable score per input neuron",
+            granularity="neuron",
+            gate_net="free",
+            snn_input="weights",
+            color="#F0E442",
+            marker="d",
+            hatch="oo",
+            shape="wedge",
+        ),
         # gate-ranked pruning (issue 28): a finished connection-gated run's effective network
         # W·G pruned by its gate g or by |g·W|, then fine-tuned like the magnitude frontier
-        MethodSpec("gate", "prune", "the switcher's effective network pruned by its gate g, "
-                   "then fine-tuned", criterion="gate", parent="switcher", color="#4477AA",
-                   marker="h", hatch="/.", shape="triangle", line="-"),
-        MethodSpec("gate-weight", "prune", "the switcher's effective network pruned by |g·W|, "
-                   "then fine-tuned", criterion="gate-weight", parent="switcher",
-                   color="#AA4499", marker="H", hatch="\\\\.", shape="arrow", line="--"),
-        MethodSpec("gate-noise", "prune", "the switcher-noise net pruned by its gate g, then "
-                   "fine-tuned", criterion="gate", parent="switcher-noise", color="#228833",
-                   marker="8", hatch="+.", shape="stroke", line=":"),
-        MethodSpec("gate-weight-noise", "prune", "the switcher-noise net pruned by |g·W|, then "
-                   "fine-tuned", criterion="gate-weight", parent="switcher-noise",
-                   color="#999933", marker="*", hatch="x.",
-                   shape="M0,-1L0.87,-0.5L0.87,0.5L0,1L-0.87,0.5L-0.87,-0.5Z", line=":"),
-        MethodSpec("gate-free", "prune", "the free-gates net pruned by its gate g, then "
-                   "fine-tuned", criterion="gate", parent="free-gates", color="#CC6677",
-                   marker=">", hatch="|.", shape="M-1,-1L1,-1L-1,1L1,1Z", line="-."),
-        MethodSpec("gate-weight-free", "prune", "the free-gates net pruned by |g·W|, then "
-                   "fine-tuned", criterion="gate-weight", parent="free-gates", color="#663333",
-                   marker="x", hatch="-.", shape="M-1,0L0,-1L1,0L0,1Z", line="-."),
+        MethodSpec(
+            "gate",
+            "prune",
+            "the switcher's effective network pruned by its gate g, then fine-tuned",
+            criterion="gate",
+            parent="switcher",
+            color="#4477AA",
+            marker="h",
+            hatch="/.",
+            shape="triangle",
+            line="-",
+        ),
+        MethodSpec(
+            "gate-weight",
+            "prune",
+            "the switcher's effective network pruned by |g·W|, then fine-tuned",
+            criterion="gate-weight",
+            parent="switcher",
+            color="#AA4499",
+            marker="H",
+            hatch="\\\\.",
+            shape="arrow",
+            line="--",
+        ),
+        MethodSpec(
+            "gate-noise",
+            "prune",
+            "the switcher-noise net pruned by its gate g, then fine-tuned",
+            criterion="gate",
+            parent="switcher-noise",
+            color="#228833",
+            marker="8",
+            hatch="+.",
+            shape="stroke",
+            line=":",
+        ),
+        MethodSpec(
+            "gate-weight-noise",
+            "prune",
+            "the switcher-noise net pruned by |g·W|, then fine-tuned",
+            criterion="gate-weight",
+            parent="switcher-noise",
+            color="#999933",
+            marker="*",
+            hatch="x.",
+            shape="M0,-1L0.87,-0.5L0.87,0.5L0,1L-0.87,0.5L-0.87,-0.5Z",
+            line=":",
+        ),
+        MethodSpec(
+            "gate-free",
+            "prune",
+            "the free-gates net pruned by its gate g, then fine-tuned",
+            criterion="gate",
+            parent="free-gates",
+            color="#CC6677",
+            marker=">",
+            hatch="|.",
+            shape="M-1,-1L1,-1L-1,1L1,1Z",
+            line="-.",
+        ),
+        MethodSpec(
+            "gate-weight-free",
+            "prune",
+            "the free-gates net pruned by |g·W|, then fine-tuned",
+            criterion="gate-weight",
+            parent="free-gates",
+            color="#663333",
+            marker="x",
+            hatch="-.",
+            shape="M-1,0L0,-1L1,0L0,1Z",
+            line="-.",
+        ),
         # issue 37: the simplest rankings of the same gated net (|W| alone, random), the
         # equal-budget controls (each parent fine-tuned like its children, nothing pruned)
         # and Han et al. 2015's allocation as a second magnitude frontier
-        *(MethodSpec(f"weight-alone{suffix}", "prune", f"the {parent} net pruned by |W| "
-                     "alone (its gates ignored), then fine-tuned", criterion="weight-alone",
-                     parent=parent, color=color, marker="1", line="-")
-          for (suffix, parent), color in zip(_GATED, ("#77AADD", "#44BB99", "#AAAA00"),
-                                             strict=True)),
-        *(MethodSpec(f"gate-random{suffix}", "prune", f"the {parent} net pruned at random, "
-                     "then fine-tuned", criterion="random", parent=parent, color=color,
-                     marker="2", line=":")
-          for (suffix, parent), color in zip(_GATED, ("#EE8866", "#BBCC33", "#DDAA33"),
-                                             strict=True)),
-        *(MethodSpec(f"control{suffix}", "prune", f"the {parent} run fine-tuned like its "
-                     "pruned children, nothing pruned (the equal-budget control)",
-                     criterion="none", parent=None if parent == "dense" else parent,
-                     color=color, marker="3", line="")
-          for (suffix, parent), color in zip(
-              (("", "dense"), ("-switcher", "switcher"), *_GATED[1:]),
-              ("#555555", "#004488", "#99DDFF", "#FFAABB"), strict=True)),
-        MethodSpec("magnitude-output-denser", "prune", "one-shot magnitude pruning with the "
-                   "output layer kept denser (Han et al. 2015), then fine-tuning",
-                   criterion="magnitude", allocation="output-denser", color="#BB5566",
-                   marker="4", line="-"),
+        *(
+            MethodSpec(
+                f"weight-alone{suffix}",
+                "prune",
+                f"the {parent} net pruned by |W| alone (its gates ignored), then fine-tuned",
+                criterion="weight-alone",
+                parent=parent,
+                color=color,
+                marker="1",
+                line="-",
+            )
+            for (suffix, parent), color in zip(
+                _GATED, ("#77AADD", "#44BB99", "#AAAA00"), strict=True
+            )
+        ),
+        *(
+            MethodSpec(
+                f"gate-random{suffix}",
+                "prune",
+                f"the {parent} net pruned at random, then fine-tuned",
+                criterion="random",
+                parent=parent,
+                color=color,
+                marker="2",
+                line=":",
+            )
+            for (suffix, parent), color in zip(
+                _GATED, ("#EE8866", "#BBCC33", "#DDAA33"), strict=True
+            )
+        ),
+        *(
+            MethodSpec(
+                f"control{suffix}",
+                "prune",
+                f"the {parent} run fine-tuned like its "
+                "pruned children, nothing pruned (the equal-budget control)",
+                criterion="none",
+                parent=None if parent == "dense" else parent,
+                color=color,
+                marker="3",
+                line="",
+            )
+            for (suffix, parent), color in zip(
+                (("", "dense"), ("-switcher", "switcher"), *_GATED[1:]),
+                ("#555555", "#004488", "#99DDFF", "#FFAABB"),
+                strict=True,
+            )
+        ),
+        MethodSpec(
+            "magnitude-output-denser",
+            "prune",
+            "one-shot magnitude pruning with the "
+            "output layer kept denser (Han et al. 2015), then fine-tuning",
+            criterion="magnitude",
+            allocation="output-denser",
+            color="#BB5566",
+            marker="4",
+            line="-",
+        ),
     )
-}  # fmt: skip
+}
 
 
 def register_method(spec: MethodSpec) -> MethodSpec:

@@ -49,7 +49,7 @@ def load(path: Path) -> dict[str, Any]:
             f"checkpoint {path} has no checksum header (an older weightswitch, or not a "
             "checkpoint); delete it or pass --force"
         )
-    want = header[len(MAGIC):].decode("ascii", "replace")
+    want = header[len(MAGIC) :].decode("ascii", "replace")
     got = hashlib.sha256(payload).hexdigest()
     if got != want:
         raise CheckpointDamaged(
@@ -89,8 +89,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def _numpy_state_out(state: tuple[Any, ...]) -> dict[str, Any]:
     """numpy's RNG state in types `weights_only` loading accepts (no numpy arrays)."""
     kind, keys, pos, has_gauss, cached = state
-    return {"kind": str(kind), "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            "pos": int(pos), "has_gauss": int(has_gauss), "cached": float(cached)}  # fmt: skip
+    return {
+        "kind": str(kind),
+        "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
+        "pos": int(pos),
+        "has_gauss": int(has_gauss),
+        "cached": float(cached),
+    }
 
 
 def _numpy_state_in(saved: dict[str, Any]) -> tuple[Any, ...]:

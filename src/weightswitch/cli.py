@@ -48,10 +48,12 @@ class CompactParser(argparse.ArgumentParser):
     def _unknown(self, words: Sequence[str]) -> list[str]:
         options = [s for s in self._option_string_actions if s.startswith("--")]
         return [
-            w for w in words
-            if w.startswith("--") and w != "--"
+            w
+            for w in words
+            if w.startswith("--")
+            and w != "--"
             and not any(o.startswith(w.split("=")[0]) for o in options)
-        ]  # fmt: skip
+        ]
 
     def _closest(self, word: str) -> str:
         options = [s for s in self._option_string_actions if s.startswith("--")]

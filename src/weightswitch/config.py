@@ -244,6 +244,7 @@ _DEFAULTS: dict[str, Any] = {
     "prune": dataclasses.asdict(PruneConfig()),
 }
 
+
 def expand(fingerprint: dict[str, Any]) -> dict[str, Any]:
     """A `fingerprint()` with its defaults filled back in (to say what differs, in words)."""
     return _deep_merge(_DEFAULTS, fingerprint)
@@ -410,9 +411,20 @@ def load_params(path: str | Path) -> dict[str, Any]:
 # Top-level keys of a params file; the pipeline's keys (grid, datasets, models, seeds) are
 # read by dvc.yaml and the report, not by a run.
 PARAMS_KEYS: tuple[str, ...] = (
-    "profile", "grid", "datasets", "models", "seeds", "data", "recipe", "archs", "methods",
-    "train_methods", "prune_methods", "ablations", "frontier",
-)  # fmt: skip
+    "profile",
+    "grid",
+    "datasets",
+    "models",
+    "seeds",
+    "data",
+    "recipe",
+    "archs",
+    "methods",
+    "train_methods",
+    "prune_methods",
+    "ablations",
+    "frontier",
+)
 FRONTIER_KEYS: tuple[str, ...] = ("methods", "sparsity", "gate_methods", "controls")
 DATA_KEYS: tuple[str, ...] = ("root", "val_size")
 # Keys a params file must give: the built-in default of these is never what a profile means.
@@ -485,8 +497,11 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
     closest match (a typo must never train with built-in defaults)."""
     from weightswitch.models.registry import ARCHS
 
-    types = {**typing.get_type_hints(RunConfig), **typing.get_type_hints(SwitcherConfig),
-             **typing.get_type_hints(PruneConfig)}  # fmt: skip
+    types = {
+        **typing.get_type_hints(RunConfig),
+        **typing.get_type_hints(SwitcherConfig),
+        **typing.get_type_hints(PruneConfig),
+    }
     try:
         _check_mapping(params, PARAMS_KEYS, "the top level", {})
         _check_mapping(params.get("data"), DATA_KEYS, "data", {})
@@ -507,9 +522,12 @@ def check_params(params: dict[str, Any], source: str = "params") -> None:
 def _check_stage_methods(params: dict[str, Any]) -> None:
     """`train_methods` (stage train@: dense or switcher-kind methods) and `prune_methods`
     (stage prune@: pruning methods of a dense parent, matched to the switcher's sparsity)."""
-    kinds = {"train_methods": lambda m: m in SWITCHER_METHODS or m == "dense",
-             "prune_methods": lambda m: m in PRUNE_METHODS and PRUNE_CRITERIA[m] != "none"
-             and m not in PRUNE_ALLOCATIONS}  # fmt: skip
+    kinds = {
+        "train_methods": lambda m: m in SWITCHER_METHODS or m == "dense",
+        "prune_methods": lambda m: (
+            m in PRUNE_METHODS and PRUNE_CRITERIA[m] != "none" and m not in PRUNE_ALLOCATIONS
+        ),
+    }
     from weightswitch.catalog import PRUNE_PARENTS
 
     for key, fits in kinds.items():
@@ -529,17 +547,23 @@ def _check_parent_entries(key: str, entries: Any) -> None:
     from weightswitch.catalog import PRUNE_PARENTS
 
     controls = key == "controls"
-    valid = sorted(m for m, parent in PRUNE_PARENTS.items()
-                   if (PRUNE_CRITERIA[m] == "none") == controls
-                   and (controls or parent != "dense"))  # fmt: skip
+    valid = sorted(
+        m
+        for m, parent in PRUNE_PARENTS.items()
+        if (PRUNE_CRITERIA[m] == "none") == controls and (controls or parent != "dense")
+    )
     for entry in entries if isinstance(entries, list) else [entries]:
         name = entry.get("name") if isinstance(entry, dict) else None
         if name not in valid or set(entry) != {"name", "parent"}:
-            raise UsageError(f"frontier.{key}: {entry!r} is not {{name: M, parent: P}} "
-                             f"with M one of {', '.join(valid)}")  # fmt: skip
+            raise UsageError(
+                f"frontier.{key}: {entry!r} is not {{name: M, parent: P}} "
+                f"with M one of {', '.join(valid)}"
+            )
         if entry["parent"] != PRUNE_PARENTS[name]:
-            raise UsageError(f"frontier.{key}: {name} prunes a {PRUNE_PARENTS[name]} "
-                             f"run, not {entry['parent']!r}")  # fmt: skip
+            raise UsageError(
+                f"frontier.{key}: {name} prunes a {PRUNE_PARENTS[name]} "
+                f"run, not {entry['parent']!r}"
+            )
 
 
 def _format_paths(tree: dict[str, Any], names: dict[str, Any]) -> None:
@@ -608,8 +632,12 @@ def build_config(
         if method in PRUNE_ALLOCATIONS:
             prune.setdefault("allocation", PRUNE_ALLOCATIONS[method])
         tree["prune"] = prune
-        names = {"profile": tree.get("profile", DEFAULT_PROFILE), "dataset": dataset,
-                 "arch": arch, "seed": tree.get("seed", 0)}  # fmt: skip
+        names = {
+            "profile": tree.get("profile", DEFAULT_PROFILE),
+            "dataset": dataset,
+            "arch": arch,
+            "seed": tree.get("seed", 0),
+        }
         _format_paths(tree, names)
     cfg = from_dict(RunConfig, tree)
     if cfg.out is None:
@@ -746,8 +774,7 @@ def validate(cfg: RunConfig) -> None:
         )
         _check(
             pr.method != "none" or pr.sparsity == 0,
-            f"method {cfg.method} is an equal-budget control: it prunes nothing, pass "
-            "--sparsity 0",
+            f"method {cfg.method} is an equal-budget control: it prunes nothing, pass --sparsity 0",
         )
         _check(pr.finetune_epochs >= 0, f"finetune_epochs must be >= 0, got {pr.finetune_epochs}")
         _check(

@@ -54,6 +54,7 @@ def kind_graph(root: Path) -> tuple[dict[str, int], set[tuple[str, str]]]:
             graph = repo.index.graph
     except DvcException as exc:
         raise UsageError(f"cannot read the pipeline in {root}: {exc}") from None
+
     def kind(stage: Any) -> str:  # `train@model0-dense-0` -> `train`
         return str(getattr(stage, "name", None) or stage.addressing).split("@")[0]
 
@@ -76,8 +77,10 @@ def mermaid(root: Path) -> str:
     params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
     pair = f"{params.get('grid')} x {params.get('profile')}"
     total = sum(counts.values())
-    out = [f"%% weightswitch dag: {total} stages on {pair} (dvc.yaml + params.yaml)",
-           "flowchart LR"]  # fmt: skip
+    out = [
+        f"%% weightswitch dag: {total} stages on {pair} (dvc.yaml + params.yaml)",
+        "flowchart LR",
+    ]
     for kind in stages:  # dvc.yaml's order: fetch, train, prune, ablate, frontier, report
         if kind in counts:
             out.append(f'  {kind}["{_label(kind, counts[kind], stages[kind], params)}"]')
@@ -97,8 +100,10 @@ def run(args: argparse.Namespace) -> int:
 
         params = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8")) or {}
         kinds = ", ".join(f"{n} {kind}" for kind, n in counts.items())
-        print(f"{sum(counts.values())} stages on {params.get('grid')} x {params.get('profile')}"
-              f" ({kinds})")  # fmt: skip
+        print(
+            f"{sum(counts.values())} stages on {params.get('grid')} x {params.get('profile')}"
+            f" ({kinds})"
+        )
         return 0
     print(mermaid(root), end="")
     return 0

@@ -64,8 +64,17 @@ def default_params(
 # Top-level keys of a params file that hold settings (`recipe.epochs`, `archs.lenet5.epochs`,
 # `methods.switcher.phase_length`, `seeds`, ...): the keys both `weightswitch params
 # KEY=VALUE` and `weightswitch train --set KEY=VALUE` take.
-PARAMS_HEADS = ("recipe", "archs", "methods", "data", "seeds", "datasets", "models",
-                "ablations", "frontier")  # fmt: skip
+PARAMS_HEADS = (
+    "recipe",
+    "archs",
+    "methods",
+    "data",
+    "seeds",
+    "datasets",
+    "models",
+    "ablations",
+    "frontier",
+)
 
 
 def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:

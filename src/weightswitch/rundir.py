@@ -95,15 +95,20 @@ class Identity:
         """The recorded identity, or None if `data` is not one (an older weightswitch)."""
         if not isinstance(data, dict) or not isinstance(data.get("config"), dict):
             return None
-        return cls(data["config"], dict(data.get("data") or {}), dict(data.get("parents") or {}),
-                   dict(data.get("numerics") or {}))  # fmt: skip
+        return cls(
+            data["config"],
+            dict(data.get("data") or {}),
+            dict(data.get("parents") or {}),
+            dict(data.get("numerics") or {}),
+        )
 
     def changes(self, old: Identity) -> str:
         """What differs from `old`, in words (at most three items)."""
         items: list[str] = []
         if old.numerics != self.numerics:
-            items.append(f"numerics version {_versions(old.numerics)} -> "
-                         f"{_versions(self.numerics)}")  # fmt: skip
+            items.append(
+                f"numerics version {_versions(old.numerics)} -> {_versions(self.numerics)}"
+            )
         fa, fb = flatten(expand(old.config)), flatten(expand(self.config))
         for key in sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k)):
             items.append(f"{key}: {fa.get(key)!r} -> {fb.get(key)!r}")
@@ -149,10 +154,13 @@ def _parent_digest(run_dir: Path, flag: str, data: dict[str, str]) -> str:
         raise UsageError(f"{flag}: cannot read {path} ({type(exc).__name__})") from None
     recorded = Identity.from_dict(metrics.get("identity") if isinstance(metrics, dict) else None)
     if recorded is None:
-        raise UsageError(f"{flag} {run_dir}: a finished run with no recorded identity (an "
-                         "older weightswitch); retrain it")  # fmt: skip
-    changed = sorted(n for n in set(recorded.data) | set(data)
-                     if recorded.data.get(n) != data.get(n))  # fmt: skip
+        raise UsageError(
+            f"{flag} {run_dir}: a finished run with no recorded identity (an "
+            "older weightswitch); retrain it"
+        )
+    changed = sorted(
+        n for n in set(recorded.data) | set(data) if recorded.data.get(n) != data.get(n)
+    )
     if changed:
         raise UsageError(
             f"{flag} {run_dir} was trained on other prepared data ({', '.join(changed)}: sha256 "
@@ -375,9 +383,14 @@ class RunDir:
 
     def record_divergence(self, identity: Identity, message: str) -> None:
         """Record the outcome; the checkpoint goes (resuming it would only diverge again)."""
-        atomic.write_json(self.out / DIVERGED, {
-            "identity": identity.to_dict(), "message": message, "time": _now(),
-        })  # fmt: skip
+        atomic.write_json(
+            self.out / DIVERGED,
+            {
+                "identity": identity.to_dict(),
+                "message": message,
+                "time": _now(),
+            },
+        )
         self.checkpoint.unlink(missing_ok=True)
 
     # --- checkpoints --------------------------------------------------------------------
@@ -466,10 +479,17 @@ class RunDir:
 
     def write_exported(self, cfg: RunConfig, model: nn.Module) -> None:
         """The deployable model with what rebuilds it and its input scaling."""
-        self._write_torch(EXPORTED, {
-            "arch": cfg.arch, "dataset": cfg.dataset, "method": cfg.method,
-            "model_kwargs": cfg.model, "input_norm": cfg.input_norm, "model": model,
-        })  # fmt: skip
+        self._write_torch(
+            EXPORTED,
+            {
+                "arch": cfg.arch,
+                "dataset": cfg.dataset,
+                "method": cfg.method,
+                "model_kwargs": cfg.model,
+                "input_norm": cfg.input_norm,
+                "model": model,
+            },
+        )
 
     def complete(self, metrics: dict[str, Any]) -> None:
         """Mark the run complete: the final checkpoint goes into the run directory, then

@@ -91,8 +91,11 @@ def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
 
 
 def experiment_tags(cfg: Any) -> dict[str, str]:
-    return {EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1], "grid": cfg.grid or "adhoc",
-            "profile": str(cfg.profile)}  # fmt: skip
+    return {
+        EXPERIMENT_KIND[0]: EXPERIMENT_KIND[1],
+        "grid": cfg.grid or "adhoc",
+        "profile": str(cfg.profile),
+    }
 
 
 def tracking_uri() -> str:
@@ -310,8 +313,7 @@ class Tracker:
         if status is None and digest:  # logged before under another id (a backfill)?
             exp = client.get_experiment_by_name(self.experiment)
             if exp is not None:
-                found = client.search_runs([exp.experiment_id],
-                                           f"tags.identity = '{digest}'")  # fmt: skip
+                found = client.search_runs([exp.experiment_id], f"tags.identity = '{digest}'")
                 status = "FINISHED" if any(r.info.status == "FINISHED" for r in found) else None
         if status == "FINISHED":
             return "finished"
@@ -351,8 +353,15 @@ class Tracker:
 
 # ------------------------------------------------------------------ finished runs (repair)
 
-FINAL_KEYS = ("test_accuracy", "exported_test_accuracy", "compression_ratio", "snn_params",
-              "fc_macs_removed", "epoch_seconds", "wall_seconds")  # fmt: skip
+FINAL_KEYS = (
+    "test_accuracy",
+    "exported_test_accuracy",
+    "compression_ratio",
+    "snn_params",
+    "fc_macs_removed",
+    "epoch_seconds",
+    "wall_seconds",
+)
 RUN_FILES = (METRICS, HISTORY, CONFIG, EXPORTED)  # logged as artifacts
 
 
@@ -401,8 +410,9 @@ def log_finished_run(run_dir: str | Path, cfg: Any) -> str:
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / METRICS).read_text(encoding="utf-8"))
     tracker = Tracker(experiment_name(cfg), enabled=True, tags=experiment_tags(cfg))
-    return tracker._guard("log a finished run", tracker._log_finished, run_dir, cfg,
-                          metrics) or "off"  # fmt: skip
+    return (
+        tracker._guard("log a finished run", tracker._log_finished, run_dir, cfg, metrics) or "off"
+    )
 
 
 # --------------------------------------------------------------------------- gate figures
@@ -419,8 +429,9 @@ def _pool(image: torch.Tensor, max_side: int = 512, op: str = "mean") -> torch.T
     if op == "max":
         pooled = torch.nn.functional.max_pool2d(x, (kh, kw), ceil_mode=True)
     else:
-        pooled = torch.nn.functional.avg_pool2d(x, (kh, kw), ceil_mode=True,
-                                                count_include_pad=False)  # fmt: skip
+        pooled = torch.nn.functional.avg_pool2d(
+            x, (kh, kw), ceil_mode=True, count_include_pad=False
+        )
     return pooled[0, 0]
 
 
@@ -456,8 +467,9 @@ def gate_figures(gates: dict[str, torch.Tensor], out: Path) -> list[Path]:
         zero = (_pool(image.abs(), op="max") == 0).numpy()
         rows, cols = image.shape  # axes in units even when the image is pooled for display
         masked = np.ma.masked_array(_pool(image).numpy(), mask=zero)
-        shown = ax.imshow(masked, aspect="auto", cmap=cmap, interpolation="nearest",
-                          extent=(0, cols, rows, 0))  # fmt: skip
+        shown = ax.imshow(
+            masked, aspect="auto", cmap=cmap, interpolation="nearest", extent=(0, cols, rows, 0)
+        )
         fig.colorbar(shown, ax=ax, shrink=0.8, label="gate (red: exactly 0)")
         ax.set_xlabel("output unit" if g.dim() == 2 else "")
         ax.set_ylabel("input unit")

@@ -140,9 +140,15 @@ def _run(args: argparse.Namespace) -> int:
             generator=torch.Generator().manual_seed(args.seed),
         )
         ours = BatchIterator(
-            images, labels, spec, args.batch_size,
-            shuffle=True, augment=True, device=args.device, seed=args.seed,
-        )  # fmt: skip
+            images,
+            labels,
+            spec,
+            args.batch_size,
+            shuffle=True,
+            augment=True,
+            device=args.device,
+            seed=args.seed,
+        )
 
         def our_epoch(epoch: int) -> Iterable:
             ours.set_epoch(epoch)

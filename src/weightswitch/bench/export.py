@@ -96,8 +96,9 @@ def _from_checkpoint(path: Path) -> tuple[str, str, str, nn.Module]:
     try:
         cfg, state = ckpt["config"], ckpt["model"]
     except KeyError as exc:
-        raise WeightswitchError(f"checkpoint {path} has no {exc} entry: not a run's "
-                                "checkpoint.pt") from None  # fmt: skip
+        raise WeightswitchError(
+            f"checkpoint {path} has no {exc} entry: not a run's checkpoint.pt"
+        ) from None
     model = build_model(cfg["arch"], cfg["dataset"], **(cfg.get("model") or {}))
     if cfg.get("switcher"):
         attach_switcher(model, cfg["switcher"].get("granularity", "connection"))

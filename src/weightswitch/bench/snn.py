@@ -50,20 +50,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--root", default=None, help="prepared data; default: synthetic")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per chunk")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="interleaved eager/compiled chunks per phase (median)")  # fmt: skip
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=3,
+        help="interleaved eager/compiled chunks per phase (median)",
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--params", default="params.yaml",
-                        help="methods settings: its `methods` section, if present")  # fmt: skip
-    parser.add_argument("--breakdown", action="store_true",
-                        help="eager time per switched layer, SNN level and phase")  # fmt: skip
-    parser.add_argument("--only-breakdown", action="store_true",
-                        help="the breakdown alone (eager only: nothing compiles)")  # fmt: skip
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        help="methods settings: its `methods` section, if present",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="eager time per switched layer, SNN level and phase",
+    )
+    parser.add_argument(
+        "--only-breakdown",
+        action="store_true",
+        help="the breakdown alone (eager only: nothing compiles)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument("--clock", default="wall", choices=list(CLOCKS),
-                        help="cpu: this thread's CPU time (needs --threads 1); for loaded "
-                             "machines")  # fmt: skip
+    parser.add_argument(
+        "--clock",
+        default="wall",
+        choices=list(CLOCKS),
+        help="cpu: this thread's CPU time (needs --threads 1); for loaded machines",
+    )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
     parser.add_argument("--seed", type=int, default=0)
 
@@ -82,14 +98,26 @@ def run(args: argparse.Namespace) -> int:
     spec = get_spec(args.dataset)
     args.batches = (args.steps * args.repeats + 4) * 2
     images, labels, source = _data(args, spec)
-    batches = BatchIterator(images, labels, spec, args.batch_size, shuffle=True, augment=False,
-                            device=device, seed=args.seed)  # fmt: skip
-    print(f"bench snn: {source}; batch {args.batch_size}; {device}, torch {torch.__version__}, "
-          f"{torch.get_num_threads()} threads, {args.clock} clock; {args.repeats} x {args.steps} "
-          "timed steps per phase and setting")  # fmt: skip
-    header = (f"{'arch':<9} {'gates':<10} {'phase':<5} {'eager ms':>9} {'compiled ms':>11} "
-              f"{'ratio':>6} {'compile s':>9} {'gate d':>8} {'grad d rel':>10} "
-              f"{'eager-f64 gate, grad rel':>24}")  # fmt: skip
+    batches = BatchIterator(
+        images,
+        labels,
+        spec,
+        args.batch_size,
+        shuffle=True,
+        augment=False,
+        device=device,
+        seed=args.seed,
+    )
+    print(
+        f"bench snn: {source}; batch {args.batch_size}; {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {args.clock} clock; {args.repeats} x {args.steps} "
+        "timed steps per phase and setting"
+    )
+    header = (
+        f"{'arch':<9} {'gates':<10} {'phase':<5} {'eager ms':>9} {'compiled ms':>11} "
+        f"{'ratio':>6} {'compile s':>9} {'gate d':>8} {'grad d rel':>10} "
+        f"{'eager-f64 gate, grad rel':>24}"
+    )
     if not args.only_breakdown:
         print(header)
         print("-" * len(header))
@@ -106,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _compare(arch: str, method: str, gates: str, args: argparse.Namespace, batches: Any,
-             device: torch.device) -> list[dict[str, float]]:  # fmt: skip
+def _compare(
+    arch: str, method: str, gates: str, args: argparse.Namespace, batches: Any, device: torch.device
+) -> list[dict[str, float]]:
     from weightswitch.switcher import switched_layers
     from weightswitch.train.loop import train_epoch
 
@@ -148,11 +177,18 @@ def _compare(arch: str, method: str, gates: str, args: argparse.Namespace, batch
                 if i:
                     times[name].append((CLOCK[0]() - start) / steps)
         eager, compiled = (statistics.median(times[n]) for n in ("eager", "compiled"))
-        row = {"eager": eager, "compiled": compiled, "ratio": compiled / eager,
-               "compile": max(first["compiled"] - first["eager"], 0.0)}  # fmt: skip
-        print(f"{arch:<9} {gates:<10} {phase:<5} {eager * 1e3:>9.1f} {compiled * 1e3:>11.1f} "
-              f"{row['ratio']:>6.2f} {row['compile']:>9.1f} {diff[0]:>8.1e} {diff[1]:>10.1e} "
-              f"{err[0]:>15.1e}, {err[1]:.1e}", flush=True)  # fmt: skip
+        row = {
+            "eager": eager,
+            "compiled": compiled,
+            "ratio": compiled / eager,
+            "compile": max(first["compiled"] - first["eager"], 0.0),
+        }
+        print(
+            f"{arch:<9} {gates:<10} {phase:<5} {eager * 1e3:>9.1f} {compiled * 1e3:>11.1f} "
+            f"{row['ratio']:>6.2f} {row['compile']:>9.1f} {diff[0]:>8.1e} {diff[1]:>10.1e} "
+            f"{err[0]:>15.1e}, {err[1]:.1e}",
+            flush=True,
+        )
         rows.append(row)
     return rows
 
@@ -223,8 +259,9 @@ def _hook_times(snn: nn.Module, sync: Callable[[], None]) -> tuple[dict[str, lis
                     sync()
                     clock["t"] = CLOCK[0]()
 
-                def stop(*_: Any, clock: dict[str, float] = clock, label: str = label,
-                         slot: int = slot) -> None:  # fmt: skip
+                def stop(
+                    *_: Any, clock: dict[str, float] = clock, label: str = label, slot: int = slot
+                ) -> None:
                     sync()
                     acc[label][slot] += CLOCK[0]() - clock["t"]
 
@@ -232,8 +269,9 @@ def _hook_times(snn: nn.Module, sync: Callable[[], None]) -> tuple[dict[str, lis
     return acc, handles
 
 
-def _breakdown(arch: str, method: str, gates: str, args: argparse.Namespace, batches: Any,
-               device: torch.device) -> None:  # fmt: skip
+def _breakdown(
+    arch: str, method: str, gates: str, args: argparse.Namespace, batches: Any, device: torch.device
+) -> None:
     """Eager ms per switched layer x SNN level x phase (forward, backward)."""
     from weightswitch.switcher import switched_layers
 
@@ -263,6 +301,9 @@ def _breakdown(arch: str, method: str, gates: str, args: argparse.Namespace, bat
                 h.remove()
             total, levels = sorted(totals, key=lambda t: t[0])[len(totals) // 2]
             parts = "  ".join(f"{k} {f * 1e3:.1f}/{b * 1e3:.1f}" for k, (f, b) in levels.items())
-            print(f"  {phase} {name} ({layer.in_features}x{layer.out_features}): step "
-                  f"{total * 1e3:.1f} ms: {parts}", flush=True)  # fmt: skip
+            print(
+                f"  {phase} {name} ({layer.in_features}x{layer.out_features}): step "
+                f"{total * 1e3:.1f} ms: {parts}",
+                flush=True,
+            )
     state.model.zero_grad(set_to_none=True)

@@ -38,30 +38,47 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dataset", default="mnist")
     parser.add_argument("--root", default=None, help="prepared data; default: synthetic")
     parser.add_argument("--batches", type=int, default=200, help="batches per epoch")
-    parser.add_argument("--switcher-batches", type=int, default=20,
-                        help="timed steps per switcher phase (0: a full epoch)")  # fmt: skip
-    parser.add_argument("--methods", nargs="+", default=["dense", "switcher", "switcher-neuron"],
-                        choices=METHODS)  # fmt: skip
+    parser.add_argument(
+        "--switcher-batches",
+        type=int,
+        default=20,
+        help="timed steps per switcher phase (0: a full epoch)",
+    )
+    parser.add_argument(
+        "--methods", nargs="+", default=["dense", "switcher", "switcher-neuron"], choices=METHODS
+    )
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--params", default="params.yaml",
-                        help="the methods' settings (e.g. gradient clipping) come from its "
-                             "`methods` section; ignored if the file does not exist")  # fmt: skip
+    parser.add_argument(
+        "--params",
+        default="params.yaml",
+        help="the methods' settings (e.g. gradient clipping) come from its "
+        "`methods` section; ignored if the file does not exist",
+    )
     parser.add_argument("--workers", type=int, default=2, help="plain loop's DataLoader workers")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="interleaved dense/plain epochs (median reported)")  # fmt: skip
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="interleaved dense/plain epochs (median reported)"
+    )
     parser.add_argument("--no-baseline", action="store_true", help="skip the plain PyTorch loop")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
     parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
-                        help="cpu: this process's CPU time (with --threads 1, the compute cost "
-                             "even on a machine loaded by other processes)")  # fmt: skip
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default="wall",
+        help="cpu: this process's CPU time (with --threads 1, the compute cost "
+        "even on a machine loaded by other processes)",
+    )
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--snn-compile", action=argparse.BooleanOptionalAction, default=True,
-                        help="switcher runs with the compiled SNN (default, as `train`); "
-                             "compilation happens in the untimed warm-up")  # fmt: skip
+    parser.add_argument(
+        "--snn-compile",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="switcher runs with the compiled SNN (default, as `train`); "
+        "compilation happens in the untimed warm-up",
+    )
 
 
 def _sync(device: torch.device) -> Callable[[], None]:
@@ -81,8 +98,13 @@ def _data(args: argparse.Namespace, spec: Any) -> tuple[torch.Tensor, torch.Tens
     return images, labels, f"synthetic {spec.name}-format images, {n}"
 
 
-def _state(arch: str, method: str, args: argparse.Namespace, device: torch.device,
-           extra: dict[str, Any] | None = None) -> Any:  # fmt: skip
+def _state(
+    arch: str,
+    method: str,
+    args: argparse.Namespace,
+    device: torch.device,
+    extra: dict[str, Any] | None = None,
+) -> Any:
     """The model, method and optimisers exactly as `weightswitch train` sets them up
     (`extra`: more dotted config overrides)."""
     from pathlib import Path
@@ -90,9 +112,15 @@ def _state(arch: str, method: str, args: argparse.Namespace, device: torch.devic
     from weightswitch.config import build_config, load_params
     from weightswitch.train.runner import new_state
 
-    overrides = {"optimizer.lr": args.lr, "batch_size": args.batch_size, "epochs": 2,
-                 "tracking": False, "device": device.type, "seed": args.seed,
-                 **(extra or {})}  # fmt: skip
+    overrides = {
+        "optimizer.lr": args.lr,
+        "batch_size": args.batch_size,
+        "epochs": 2,
+        "tracking": False,
+        "device": device.type,
+        "seed": args.seed,
+        **(extra or {}),
+    }
     # only the methods' settings (e.g. gradient clipping): the budget is the benchmark's own
     methods = load_params(args.params).get("methods") if Path(args.params).is_file() else None
     params = {"methods": methods or {}}
@@ -134,8 +162,9 @@ def _plain_dataset(images: torch.Tensor, labels: torch.Tensor, spec: Any) -> Any
     return ds
 
 
-def plain_loop(arch: str, args: argparse.Namespace, images: Any, labels: Any, spec: Any,
-               device: torch.device) -> Callable[[], float]:  # fmt: skip
+def plain_loop(
+    arch: str, args: argparse.Namespace, images: Any, labels: Any, spec: Any, device: torch.device
+) -> Callable[[], float]:
     """A textbook PyTorch loop; the returned callable times one full epoch (s/step)."""
     from torch.utils.data import DataLoader
 
@@ -191,13 +220,23 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     spec = get_spec(args.dataset)
     images, labels, source = _data(args, spec)
-    batches = BatchIterator(images, labels, spec, args.batch_size, shuffle=True, augment=False,
-                            device=device, seed=args.seed)  # fmt: skip
+    batches = BatchIterator(
+        images,
+        labels,
+        spec,
+        args.batch_size,
+        shuffle=True,
+        augment=False,
+        device=device,
+        seed=args.seed,
+    )
     n = len(batches)
     sw_steps = args.switcher_batches or n
-    print(f"bench train: {source}; batch {args.batch_size}, SGD lr {args.lr}, {n} batches/epoch;"
-          f" {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{args.clock} clock")  # fmt: skip
+    print(
+        f"bench train: {source}; batch {args.batch_size}, SGD lr {args.lr}, {n} batches/epoch;"
+        f" {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"{args.clock} clock"
+    )
     header = (
         f"{'arch':<9} {'loop':<34} {'ms/step':>9} {'s/epoch':>9} {'x dense':>8} {'SNN share':>9}"
     )
@@ -208,21 +247,33 @@ def run(args: argparse.Namespace) -> int:
         if dense_step is not None:
             _row(arch, "ours: dense", dense_step, n, None, None)
         for method in (m for m in args.methods if m != "dense"):
-            state, meth = _state(arch, method, args, device,
-                                 {"switcher.snn_compile": args.snn_compile})  # fmt: skip
-            steps = {ph: time_ours(state, meth, batches, ep, sw_steps)
-                     for ep, ph in enumerate(("tnn", "snn"))}  # fmt: skip
+            state, meth = _state(
+                arch, method, args, device, {"switcher.snn_compile": args.snn_compile}
+            )
+            steps = {
+                ph: time_ours(state, meth, batches, ep, sw_steps)
+                for ep, ph in enumerate(("tnn", "snn"))
+            }
             steps["mean"] = (steps["tnn"] + steps["snn"]) / 2
             for phase, step in steps.items():
                 share = 1 - dense_step / step if dense_step else None
-                _row(arch, f"ours: {method} ({phase})", step, n, dense_step, share,
-                     extrapolated=sw_steps < n)  # fmt: skip
+                _row(
+                    arch,
+                    f"ours: {method} ({phase})",
+                    step,
+                    n,
+                    dense_step,
+                    share,
+                    extrapolated=sw_steps < n,
+                )
         if plain is not None:
             _row(arch, f"plain PyTorch ({args.workers} workers)", plain, n, dense_step, None)
             if dense_step:
-                print(f"{'':<9} => our dense loop is {plain / dense_step:.2f}x faster than the "
-                      f"plain loop on {arch} (median of {args.repeats} interleaved "
-                      "epochs)")  # fmt: skip
+                print(
+                    f"{'':<9} => our dense loop is {plain / dense_step:.2f}x faster than the "
+                    f"plain loop on {arch} (median of {args.repeats} interleaved "
+                    "epochs)"
+                )
     if sw_steps < n and set(args.methods) - {"dense"}:
         print(f"* switcher seconds per epoch extrapolated from {sw_steps} timed steps per phase")
     return 0
@@ -257,10 +308,19 @@ def _dense_vs_plain(
     )
 
 
-def _row(arch: str, label: str, step: float, n: int, dense: float | None, share: float | None,
-         extrapolated: bool = False) -> None:  # fmt: skip
+def _row(
+    arch: str,
+    label: str,
+    step: float,
+    n: int,
+    dense: float | None,
+    share: float | None,
+    extrapolated: bool = False,
+) -> None:
     ratio = f"{step / dense:.2f}" if dense else ""
     share_text = f"{share:.1%}" if share is not None else ""
     epoch = f"{step * n:.2f}" + ("*" if extrapolated else " ")
-    print(f"{arch:<9} {label:<34} {step * 1000:>9.2f} {epoch:>9} {ratio:>8} {share_text:>9}",
-          flush=True)  # fmt: skip
+    print(
+        f"{arch:<9} {label:<34} {step * 1000:>9.2f} {epoch:>9} {ratio:>8} {share_text:>9}",
+        flush=True,
+    )

@@ -63,8 +63,15 @@ def fetch(
 
         def run(source: Path | None) -> None:
             try:
-                prepare(spec, root, val_size=n_val, seed=seed, mirror=source,
-                        extra=extra_checksums or {}, log=step)  # fmt: skip
+                prepare(
+                    spec,
+                    root,
+                    val_size=n_val,
+                    seed=seed,
+                    mirror=source,
+                    extra=extra_checksums or {},
+                    log=step,
+                )
             except OSError as exc:  # disk full, permissions, ...: one line, not a traceback
                 raise WeightswitchError(f"{name}: {exc}") from exc
 

@@ -138,9 +138,11 @@ def get_criterion(name: str) -> Criterion:
 
 
 def layer_counts(
-    sizes: Mapping[str, int], sparsity: float, allocation: str = "uniform",
+    sizes: Mapping[str, int],
+    sparsity: float,
+    allocation: str = "uniform",
     output_ratio: float = 0.8,
-) -> dict[str, int]:  # fmt: skip
+) -> dict[str, int]:
     """Weights to zero per layer (`sizes`: weights per switchable layer, in forward order, the
     output layer last) for an FC sparsity target (module docstring, "Allocation")."""
     if allocation != "output-denser":
@@ -245,11 +247,20 @@ def gated_parent(
             f"--init-from {run_dir}: gate ranking needs connection gates, that run has "
             f"{sw.get('granularity') or 'no switcher'}"
         )
-    model = build_model(config["arch"], config["dataset"], fc_bias=bool(config.get("fc_bias")),
-                        fc_init=str(config.get("fc_init", "reference")),
-                        **(config.get("model") or {}))  # fmt: skip
-    attach_switcher(model, "connection", gate_net=sw.get("gate_net", "unet"),
-                    snn_input=sw.get("snn_input", "weights"), noise_std=0.0)  # fmt: skip
+    model = build_model(
+        config["arch"],
+        config["dataset"],
+        fc_bias=bool(config.get("fc_bias")),
+        fc_init=str(config.get("fc_init", "reference")),
+        **(config.get("model") or {}),
+    )
+    attach_switcher(
+        model,
+        "connection",
+        gate_net=sw.get("gate_net", "unet"),
+        snn_input=sw.get("snn_input", "weights"),
+        noise_std=0.0,
+    )
     model.load_state_dict(dict(model_state))  # the noise image too (a buffer)
     layers = switched_layers(model)
     gates = {n: layer.gates().detach().float().clone() for n, layer in layers.items()}
@@ -267,17 +278,21 @@ def _parent_checkpoint(run_dir: Path, metrics: Mapping[str, Any]) -> dict[str, A
     very run its metrics.json describes: a checkpoint copied in from another run would give
     the child another run's weights, history and lr under this parent's identity."""
     path = run_dir / CHECKPOINT
-    redo = (f"retrain the parent (its pipeline stage: `dvc repro -f -s <its train stage>`, or "
-            f"the `weightswitch train` command in its config.json with --force) or restore it "
-            f"(`dvc checkout {run_dir}`)")  # fmt: skip
+    redo = (
+        f"retrain the parent (its pipeline stage: `dvc repro -f -s <its train stage>`, or "
+        f"the `weightswitch train` command in its config.json with --force) or restore it "
+        f"(`dvc checkout {run_dir}`)"
+    )
     try:
         ckpt = checkpoint.load(path)
     except checkpoint.CheckpointDamaged as exc:
         why = str(exc).split(";")[0]
         raise UsageError(f"--init-from {run_dir}: {why}; {redo}") from None
     if not _same(ckpt.get("identity"), metrics.get("identity")):
-        raise UsageError(f"--init-from {run_dir}: its checkpoint.pt belongs to another run "
-                         f"than its metrics.json (identities differ); {redo}")  # fmt: skip
+        raise UsageError(
+            f"--init-from {run_dir}: its checkpoint.pt belongs to another run "
+            f"than its metrics.json (identities differ); {redo}"
+        )
     return ckpt
 
 
@@ -342,8 +357,9 @@ class PruneMethod(Method):
             state.model.load_state_dict(weights)
         except RuntimeError as exc:
             first = str(exc).strip().splitlines()[0]
-            raise UsageError(f"--init-from {run_dir}: its network does not fit this run's "
-                             f"({first})") from None  # fmt: skip
+            raise UsageError(
+                f"--init-from {run_dir}: its network does not fit this run's ({first})"
+            ) from None
         state.history = [dict(row) for row in ckpt["history"]]
         state.step = int(ckpt["step"])
         state.epoch = self.dense_epochs = len(state.history)
@@ -354,11 +370,15 @@ class PruneMethod(Method):
     def setup(self, state: TrainState) -> None:
         self.counts = self._targets(state.model)  # fail fast, before any training
         if self.parent_method != "dense" and not self.pr.init_from:
-            raise UsageError(f"method {self.cfg.method} prunes a finished {self.parent_method} "
-                             "run: pass --init-from RUN_DIR")  # fmt: skip
+            raise UsageError(
+                f"method {self.cfg.method} prunes a finished {self.parent_method} "
+                "run: pass --init-from RUN_DIR"
+            )
         if self.criterion.gated and self.parent_method == "dense":
-            raise UsageError(f"criterion {self.pr.method!r} ranks gates: method "
-                             f"{self.cfg.method} needs a gated parent in the catalog")  # fmt: skip
+            raise UsageError(
+                f"criterion {self.pr.method!r} ranks gates: method "
+                f"{self.cfg.method} needs a gated parent in the catalog"
+            )
         if self.pr.init_from:
             self._load_parent(state)
         state.total_epochs = self._total_epochs()
@@ -418,8 +438,9 @@ class PruneMethod(Method):
             torch.manual_seed(self.cfg.seed)  # random masks depend on the seed only
             weights = {n: m.weight for n, m in modules.items()}
             scope = "global" if self.pr.allocation == "global" else "layer"
-            masks = prune_masks(weights, counts, self.criterion, scope, self.rank_gates,
-                                self.rank_raw)  # fmt: skip
+            masks = prune_masks(
+                weights, counts, self.criterion, scope, self.rank_gates, self.rank_raw
+            )
         for name, module in modules.items():
             prune.custom_from_mask(module, "weight", masks[name])
         if self.finetune_lr is None:
@@ -431,8 +452,9 @@ class PruneMethod(Method):
     def _start_finetune(self, state: TrainState, lr: float) -> None:
         state.optimizers.clear()
         state.schedules.clear()
-        self.add_optimizer(state, "finetune", state.model.parameters(), lr,
-                           schedule_cfg=self.pr.finetune_schedule)  # fmt: skip
+        self.add_optimizer(
+            state, "finetune", state.model.parameters(), lr, schedule_cfg=self.pr.finetune_schedule
+        )
         # its epochs count from the start of this fine-tuning (`_finetune_epoch`)
         state.schedules["finetune"].epochs = max(self.pr.finetune_epochs, 1)
         self.finetune_lr = lr

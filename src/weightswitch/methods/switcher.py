@@ -70,8 +70,7 @@ class SwitcherMethod(Method):
         self.spearman = [dict(r) for r in saved.get("spearman", [])]
 
     def state_dict(self) -> dict[str, Any]:
-        return {"attached": self.attached, "start_step": self.start_step,
-                "spearman": self.spearman}  # fmt: skip
+        return {"attached": self.attached, "start_step": self.start_step, "spearman": self.spearman}
 
     def _attach(self, state: TrainState) -> None:
         from weightswitch.switcher import attach_switcher, snn_parameters, task_parameters
@@ -164,8 +163,7 @@ class SwitcherMethod(Method):
         if self.attached:
             from weightswitch.switcher.stats import gate_weight_spearman
 
-            self.spearman.append({"epoch": int(row["epoch"]),
-                                  **gate_weight_spearman(state.model)})  # fmt: skip
+            self.spearman.append({"epoch": int(row["epoch"]), **gate_weight_spearman(state.model)})
         if self.per_step and self.attached:
             # step-unit epochs mix phases: label the epoch by the phase of most of its steps
             row["phase"] = "snn" if self._counts["snn"] > self._counts["tnn"] else "tnn"

@@ -46,13 +46,16 @@ def load_analysis(path: Path) -> Analysis:
     keys = ("study", "tests", "failure", "primary", "deviations")
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]
     if missing:
-        raise UsageError(f"analysis file {path}: missing {', '.join(missing)}; it needs "
-                         f"{', '.join(keys)}")  # fmt: skip
+        raise UsageError(
+            f"analysis file {path}: missing {', '.join(missing)}; it needs {', '.join(keys)}"
+        )
     primary = data["primary"]
     ids = [entry.get("id") for entry in primary]
     if not 1 <= len(primary) <= MAX_PRIMARY or len(set(ids)) != len(ids):
-        raise UsageError(f"analysis file {path}: 1 to {MAX_PRIMARY} primary comparisons with "
-                         f"unique ids, got {ids}")  # fmt: skip
+        raise UsageError(
+            f"analysis file {path}: 1 to {MAX_PRIMARY} primary comparisons with "
+            f"unique ids, got {ids}"
+        )
     return Analysis(**{k: data[k] for k in keys})
 
 

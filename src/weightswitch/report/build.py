@@ -49,8 +49,11 @@ from weightswitch.report.references import reference_table
 Log = Callable[[str], None]
 STALE_SUFFIXES = {".png", ".pdf", ".md", ".csv", ".tex", ".json", ".tmp"}
 OWNED = ("tables", "figures", "pdf")  # sub-folders that belong to one report alone
-HEADLINE = (("acc", "test_acc_pct_mean"), ("acc_std", "test_acc_pct_std"),
-            ("sparsity", "fc_sparsity_pct_mean"))  # fmt: skip
+HEADLINE = (
+    ("acc", "test_acc_pct_mean"),
+    ("acc_std", "test_acc_pct_std"),
+    ("sparsity", "fc_sparsity_pct_mean"),
+)
 GENERATED_LINE = "- Generated: "  # the README's one line that names the moment of generation
 HEADLINE_KEYS = ("acc", "acc_std", "sparsity", "n", "epochs", "train_images")
 
@@ -465,14 +468,17 @@ def build_report(
     if rebuild:
         records = out / RECORDS
         if not (records / META_FILE).is_file():
-            raise WeightswitchError(f"{out} holds no {RECORDS}/ to rebuild from (a report "
-                                    "written before records were kept: rerun its pipeline)")
+            raise WeightswitchError(
+                f"{out} holds no {RECORDS}/ to rebuild from (a report "
+                "written before records were kept: rerun its pipeline)"
+            )
     else:
         expected = Path(expected) if expected else None
         grid = grid or _grid_name(expected, [profile] if profile else [])
         gather(Path(results), profile, expected, lambda msg: None, grid)  # usable? else stop
-        records = sync(Path(results), Path(frontier) if frontier else None, out, profile,
-                       expected, grid, log)  # fmt: skip
+        records = sync(
+            Path(results), Path(frontier) if frontier else None, out, profile, expected, grid, log
+        )
     meta = read_meta(records)
     results = records / "runs"
     frontier = records / "frontier" if (records / "frontier").is_dir() else None

@@ -23,10 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="results root holding <profile>/<run>/metrics.json (default: results/runs)",
     )
     parser.add_argument(
-        "--out", type=Path, default=None,
+        "--out",
+        type=Path,
+        default=None,
         help="the report's own folder (default: reports/<grid>/<profile> when --grid and "
-             "--profile are given; never reports/ itself, which indexes every report)",
-    )  # fmt: skip
+        "--profile are given; never reports/ itself, which indexes every report)",
+    )
     parser.add_argument(
         "--profile", default=None, help="report only this profile (default: every profile found)"
     )
@@ -74,13 +76,16 @@ def _out(args: argparse.Namespace) -> Path:
     out = args.out
     if out is None:
         if not (args.grid and args.profile):
-            raise UsageError("report: pass --out DIR, or --grid and --profile for "
-                             "reports/<grid>/<profile>")  # fmt: skip
+            raise UsageError(
+                "report: pass --out DIR, or --grid and --profile for reports/<grid>/<profile>"
+            )
         out = Path("reports") / args.grid / args.profile
     if out.resolve() == (project_root() / "reports").resolve():
-        raise UsageError(f"report: --out {out} is the index of every report (its README.md "
-                         "would be overwritten); give the report its own folder, e.g. "
-                         "reports/<grid>/<profile>")  # fmt: skip
+        raise UsageError(
+            f"report: --out {out} is the index of every report (its README.md "
+            "would be overwritten); give the report its own folder, e.g. "
+            "reports/<grid>/<profile>"
+        )
     return out
 
 
@@ -88,8 +93,14 @@ def run(args: argparse.Namespace) -> int:
     from weightswitch.report.build import build_report
 
     if args.rebuild is not None:
-        build_report(None, args.rebuild, profile=args.profile, grid=args.grid,
-                     workspace=args.workspace, rebuild=True)  # fmt: skip
+        build_report(
+            None,
+            args.rebuild,
+            profile=args.profile,
+            grid=args.grid,
+            workspace=args.workspace,
+            rebuild=True,
+        )
         return 0
     build_report(
         args.results,

@@ -59,8 +59,7 @@ FRACTIONS = (
     "target_sparsity",
 )
 REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
-RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates",
-               "w_epochs")  # fmt: skip
+RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates", "w_epochs")
 # a history phase in which the FC weights W do not train (a switcher's SNN epochs)
 FROZEN_W_PHASES = frozenset({"snn"})
 
@@ -69,6 +68,8 @@ def w_epochs(phases: Iterable[str]) -> int:
     """The epochs in which a run's FC weights W were updated: every epoch of its history
     (a child's history starts with its parent's) except a switcher's SNN phases."""
     return sum(1 for phase in phases if str(phase) not in FROZEN_W_PHASES)
+
+
 # Files that mark a directory as a run directory even before metrics.json exists.
 RUN_MARKERS = (METRICS, HISTORY, CONFIG, CHECKPOINT, DIVERGED)
 
@@ -255,11 +256,15 @@ def _from_params(data: dict[str, Any]) -> list[dict[str, Any]]:
     stages train@, ablate@ and prune@. Frontier, gate-ranked and control methods are frontier
     points (one per sparsity), not runs here."""
     if "train_methods" in data:  # the runs of stages train@, ablate@ and prune@
-        methods = [*data["train_methods"], *(data.get("ablations") or []),
-                   *(data.get("prune_methods") or [])]  # fmt: skip
+        methods = [
+            *data["train_methods"],
+            *(data.get("ablations") or []),
+            *(data.get("prune_methods") or []),
+        ]
     else:
         methods = [
-            m for m in (data["methods"] if isinstance(data.get("methods"), dict) else STUDY_METHODS)
+            m
+            for m in (data["methods"] if isinstance(data.get("methods"), dict) else STUDY_METHODS)
             if PRUNE_PARENTS.get(m, "dense") == "dense"
         ]
     return [

@@ -31,8 +31,18 @@ from weightswitch.report.stats import correlation_interval, wilson_interval
 from weightswitch.run_files import METRICS
 
 Log = Callable[[str], None]
-SPEARMAN_COLUMNS = (*PAIR, "method", "layer", "n", "seeds", "rho_mean", "rho_ci_low",
-                    "rho_ci_high", "rho_min", "rho_max")  # fmt: skip
+SPEARMAN_COLUMNS = (
+    *PAIR,
+    "method",
+    "layer",
+    "n",
+    "seeds",
+    "rho_mean",
+    "rho_ci_low",
+    "rho_ci_high",
+    "rho_min",
+    "rho_max",
+)
 SPEARMAN_HEADERS = {
     "dataset": "dataset",
     "arch": "arch",
@@ -59,9 +69,16 @@ def spearman_epochs(col: Collection) -> pd.DataFrame:
         for entry in data.get("gate_weight_spearman") or []:
             for layer, rho in entry.items():
                 if layer != "epoch":
-                    rows.append({**{k: getattr(r, k) for k in PAIR}, "method": r.method,
-                                 "seed": int(r.seed), "epoch": int(entry["epoch"]),
-                                 "layer": layer, "rho": float(rho)})  # fmt: skip
+                    rows.append(
+                        {
+                            **{k: getattr(r, k) for k in PAIR},
+                            "method": r.method,
+                            "seed": int(r.seed),
+                            "epoch": int(entry["epoch"]),
+                            "layer": layer,
+                            "rho": float(rho),
+                        }
+                    )
     return pd.DataFrame(rows, columns=[*PAIR, "method", "seed", "epoch", "layer", "rho"])
 
 
@@ -71,16 +88,27 @@ def spearman_table(epochs: pd.DataFrame) -> pd.DataFrame:
     range."""
     if epochs.empty:
         return pd.DataFrame(columns=list(SPEARMAN_COLUMNS))
-    last = epochs[epochs["epoch"] == epochs.groupby([*PAIR, "method", "seed"])["epoch"]
-                  .transform("max")]  # fmt: skip
+    last = epochs[
+        epochs["epoch"] == epochs.groupby([*PAIR, "method", "seed"])["epoch"].transform("max")
+    ]
     rows = []
     for (*pair, method, layer), g in last.groupby([*PAIR, "method", "layer"], sort=True):
         rho = g.dropna(subset=["rho"])
         ci = correlation_interval(rho["rho"])
-        rows.append({**dict(zip(PAIR, pair, strict=True)), "method": method, "layer": layer,
-                     "n": ci.n, "seeds": ",".join(map(str, sorted(rho["seed"]))),
-                     "rho_mean": ci.estimate, "rho_ci_low": ci.low, "rho_ci_high": ci.high,
-                     "rho_min": rho["rho"].min(), "rho_max": rho["rho"].max()})  # fmt: skip
+        rows.append(
+            {
+                **dict(zip(PAIR, pair, strict=True)),
+                "method": method,
+                "layer": layer,
+                "n": ci.n,
+                "seeds": ",".join(map(str, sorted(rho["seed"]))),
+                "rho_mean": ci.estimate,
+                "rho_ci_low": ci.low,
+                "rho_ci_high": ci.high,
+                "rho_min": rho["rho"].min(),
+                "rho_max": rho["rho"].max(),
+            }
+        )
     out = pd.DataFrame(rows, columns=list(SPEARMAN_COLUMNS))
     order = {m: i for i, m in enumerate(method_order(out["method"].unique()))}
     out = out.assign(_m=out["method"].map(order)).sort_values([*PAIR, "_m", "layer"])
@@ -92,21 +120,34 @@ def _num(v: float, digits: int = 2) -> str:
 
 
 def spearman_display(table: pd.DataFrame) -> pd.DataFrame:
-    rows = [{
-        "profile": r.profile, "dataset": r.dataset, "arch": r.arch, "method": r.method,
-        "layer": r.layer,
-        "rho": _num(r.rho_mean) + (f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
-                                   if not math.isnan(r.rho_ci_low) else ""),
-        "range": f"{_num(r.rho_min)} to {_num(r.rho_max)}", "n": f"{r.n} ({r.seeds})",
-    } for r in table.itertuples(index=False)]  # fmt: skip
+    rows = [
+        {
+            "profile": r.profile,
+            "dataset": r.dataset,
+            "arch": r.arch,
+            "method": r.method,
+            "layer": r.layer,
+            "rho": _num(r.rho_mean)
+            + (
+                f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
+                if not math.isnan(r.rho_ci_low)
+                else ""
+            ),
+            "range": f"{_num(r.rho_min)} to {_num(r.rho_max)}",
+            "n": f"{r.n} ({r.seeds})",
+        }
+        for r in table.itertuples(index=False)
+    ]
     return pd.DataFrame(rows, columns=["profile", *SPEARMAN_HEADERS])
 
 
 def _by_profile(shown: pd.DataFrame, title: str, headers: dict[str, str], cap: str) -> str:
     md = [f"# {title}\n\n{cap}\n"]
     for profile, g in shown.groupby("profile", sort=True):
-        md += [f"## Profile `{profile}`{budget_label(str(profile))}\n",
-               T.markdown(g.drop(columns="profile"), headers)]  # fmt: skip
+        md += [
+            f"## Profile `{profile}`{budget_label(str(profile))}\n",
+            T.markdown(g.drop(columns="profile"), headers),
+        ]
     return "\n".join(md)
 
 
@@ -124,14 +165,21 @@ def write(
         shown, note = T.paired_display(paired), T.paired_note(paired)
         files = [
             write_text(tdir / "paired.csv", paired.to_csv(index=False, float_format="%.6g")),
-            write_text(tdir / "paired.md", _by_profile(shown, "Paired differences",
-                                                       T.PAIRED_HEADERS, note)),
-            write_text(tdir / "paired.tex", T.latex(shown, note, "tab:paired",
-                                                    T.PAIRED_HEADERS,
-                                                    group=("profile", "dataset", "arch"))),
-        ]  # fmt: skip
-        entries.append(Entry("Paired differences with 95% confidence intervals",
-                             note, files))  # fmt: skip
+            write_text(
+                tdir / "paired.md", _by_profile(shown, "Paired differences", T.PAIRED_HEADERS, note)
+            ),
+            write_text(
+                tdir / "paired.tex",
+                T.latex(
+                    shown,
+                    note,
+                    "tab:paired",
+                    T.PAIRED_HEADERS,
+                    group=("profile", "dataset", "arch"),
+                ),
+            ),
+        ]
+        entries.append(Entry("Paired differences with 95% confidence intervals", note, files))
     epochs = spearman_epochs(col)
     if len(epochs):
         table = spearman_table(epochs)
@@ -145,11 +193,16 @@ def write(
         )
         files = [
             write_text(tdir / "gate_spearman.csv", table.to_csv(index=False, float_format="%.6g")),
-            write_text(tdir / "gate_spearman.md", _by_profile(spearman_display(table),
-                       "Gate-weight rank correlation", SPEARMAN_HEADERS, cap)),
-            write_text(tdir / "gate_spearman_epochs.csv",
-                       epochs.to_csv(index=False, float_format="%.6g")),
-        ]  # fmt: skip
+            write_text(
+                tdir / "gate_spearman.md",
+                _by_profile(
+                    spearman_display(table), "Gate-weight rank correlation", SPEARMAN_HEADERS, cap
+                ),
+            ),
+            write_text(
+                tdir / "gate_spearman_epochs.csv", epochs.to_csv(index=False, float_format="%.6g")
+            ),
+        ]
         entries.append(Entry("Gate-weight rank correlation (Spearman)", cap, files))
     for e in entries:
         log(f"wrote {', '.join(str(f.relative_to(out)) for f in e.files)}")
@@ -167,9 +220,11 @@ def _rate(r: pd.Series) -> str:
     rate = wilson_interval(int(r.n_collapsed + r.n_diverged), ran)
     if not ran:
         return ""
-    return (f"{r.method}: {int(r.n_collapsed)} collapsed and {int(r.n_diverged)} diverged of "
-            f"{ran} runs ({100 * rate.estimate:.0f}%, 95% Wilson interval "
-            f"{100 * rate.low:.0f} to {100 * rate.high:.0f}%)")
+    return (
+        f"{r.method}: {int(r.n_collapsed)} collapsed and {int(r.n_diverged)} diverged of "
+        f"{ran} runs ({100 * rate.estimate:.0f}%, 95% Wilson interval "
+        f"{100 * rate.low:.0f} to {100 * rate.high:.0f}%)"
+    )
 
 
 def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | None) -> str:
@@ -191,39 +246,67 @@ def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | 
         if g.empty:
             continue
         vs_dense = g[(g["kind"] == "vs dense") & g["method"].isin(switchers)]
-        parts += [f"### {dataset} / {arch}, profile `{profile}` — "
-                  f"{budget_text(col, str(profile))}", ""]  # fmt: skip
+        parts += [
+            f"### {dataset} / {arch}, profile `{profile}` — {budget_text(col, str(profile))}",
+            "",
+        ]
         rates = [_rate(r) for r in vs_dense.itertuples(index=False)]
         if any(rates):
-            parts.append("- Failures (collapsed: test accuracy at most twice chance): "
-                         + "; ".join(filter(None, rates)) + ".")  # fmt: skip
+            parts.append(
+                "- Failures (collapsed: test accuracy at most twice chance): "
+                + "; ".join(filter(None, rates))
+                + "."
+            )
         parts += [f"- {_line(r)}" for r in vs_dense.itertuples(index=False)]
         matched = g[g["kind"] == "matched sparsity"]
-        parts += [f"- {_line(r)} (the baseline pruned to the variant's own per-layer "
-                  "sparsity)" for r in matched.itertuples(index=False)]  # fmt: skip
-        gated = g[(g["kind"] == "frontier vs magnitude")
-                  & (g["target_sparsity_pct"] == HEADLINE_TARGET)
-                  & g["method"].map(lambda m: CATALOG[m].parent not in (None, "dense")
-                                    if m in CATALOG else False)]  # fmt: skip
+        parts += [
+            f"- {_line(r)} (the baseline pruned to the variant's own per-layer sparsity)"
+            for r in matched.itertuples(index=False)
+        ]
+        gated = g[
+            (g["kind"] == "frontier vs magnitude")
+            & (g["target_sparsity_pct"] == HEADLINE_TARGET)
+            & g["method"].map(
+                lambda m: CATALOG[m].parent not in (None, "dense") if m in CATALOG else False
+            )
+        ]
         parts += [f"- {_line(r)}" for r in gated.itertuples(index=False)]
         working = g[(g["kind"] == T.WORKING) & (g["target_sparsity_pct"] == HEADLINE_TARGET)]
-        parts += [f"- {_line(r)} (working parents only: the seeds whose "
-                  f"{CATALOG[r.method].parent} run finished without collapsing; conditional on it "
-                  "working, read with its failure rate)"
-                  for r in working.itertuples(index=False)]  # fmt: skip
-        same = g[(g["kind"] == "gate vs |g·W|, same parent")
-                 & (g["target_sparsity_pct"] == HEADLINE_TARGET)]  # fmt: skip
-        parts += [f"- {_line(r)} (the same gated parent: only the ranking differs, g vs "
-                  "magnitude of its effective weights)" for r in same.itertuples(index=False)]
+        parts += [
+            f"- {_line(r)} (working parents only: the seeds whose "
+            f"{CATALOG[r.method].parent} run finished without collapsing; conditional on it "
+            "working, read with its failure rate)"
+            for r in working.itertuples(index=False)
+        ]
+        same = g[
+            (g["kind"] == "gate vs |g·W|, same parent")
+            & (g["target_sparsity_pct"] == HEADLINE_TARGET)
+        ]
+        parts += [
+            f"- {_line(r)} (the same gated parent: only the ranking differs, g vs "
+            "magnitude of its effective weights)"
+            for r in same.itertuples(index=False)
+        ]
         if spearman is not None:
-            mine = spearman[(spearman["profile"] == profile) & (spearman["dataset"] == dataset)
-                            & (spearman["arch"] == arch)]  # fmt: skip
-            rhos = [f"{r.method} {r.layer} {_num(r.rho_mean)}"
-                    + (f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
-                       if not math.isnan(r.rho_ci_low) else "")
-                    for r in mine.itertuples(index=False)]  # fmt: skip
+            mine = spearman[
+                (spearman["profile"] == profile)
+                & (spearman["dataset"] == dataset)
+                & (spearman["arch"] == arch)
+            ]
+            rhos = [
+                f"{r.method} {r.layer} {_num(r.rho_mean)}"
+                + (
+                    f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
+                    if not math.isnan(r.rho_ci_low)
+                    else ""
+                )
+                for r in mine.itertuples(index=False)
+            ]
             if rhos:
-                parts.append("- Spearman(g, |W|) at the end of training, mean [95% CI]: "
-                             + "; ".join(rhos) + ".")  # fmt: skip
+                parts.append(
+                    "- Spearman(g, |W|) at the end of training, mean [95% CI]: "
+                    + "; ".join(rhos)
+                    + "."
+                )
         parts.append("")
     return "\n".join(parts)

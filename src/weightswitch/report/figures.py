@@ -70,8 +70,16 @@ def stamp(fig: plt.Figure, budget: str, partial: str = "") -> None:
     partial report, its label ('partial report: 2 of 54 runs (52 missing)') above it all."""
     fig.text(0.5, 0.0, budget, ha="center", va="top", fontsize=8, color="0.2", wrap=True)
     if partial:
-        fig.text(0.5, 1.0, partial, ha="center", va="bottom",
-                 fontsize=10, fontweight="bold", color=PARTIAL_COLOR)  # fmt: skip
+        fig.text(
+            0.5,
+            1.0,
+            partial,
+            ha="center",
+            va="bottom",
+            fontsize=10,
+            fontweight="bold",
+            color=PARTIAL_COLOR,
+        )
 
 
 def _seeds(df: pd.DataFrame) -> str:
@@ -122,8 +130,11 @@ class SeedSummary:
     kind: str  # "mean", "median run", "" (one seed, or no centre)
 
     def legend(self, method: str) -> str:
-        parts = [f"{k} {what}" for k, what in ((self.collapsed, "collapsed"),
-                                                (self.diverged, "diverged")) if k]  # fmt: skip
+        parts = [
+            f"{k} {what}"
+            for k, what in ((self.collapsed, "collapsed"), (self.diverged, "diverged"))
+            if k
+        ]
         odd = f" ({', '.join(parts)})" if parts else ""
         if self.n == 1:
             return f"{method}: 1 seed{odd}"
@@ -134,8 +145,9 @@ class SeedSummary:
         return f"{method}: {self.n} seeds{odd}, no centre"
 
 
-def summarise_seeds(x: Sequence[float], y: Sequence[float], is_collapsed: Sequence[bool],
-                    diverged: int = 0) -> SeedSummary:  # fmt: skip
+def summarise_seeds(
+    x: Sequence[float], y: Sequence[float], is_collapsed: Sequence[bool], diverged: int = 0
+) -> SeedSummary:
     """The mean of (x, y) over seeds when none collapsed or diverged; otherwise the median
     run, counting diverged runs as the lowest (an odd number of seeds), or no centre (even)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
@@ -169,16 +181,35 @@ def draw_seeds(
     summary = summarise_seeds(x, y, low, diverged)
     if len(y) > 1 or summary.centre is None:
         for sel, face in ((~low, color), (low, "none")):
-            ax.scatter(x[sel], y[sel], marker=marker, s=26, facecolors=face, edgecolors=color,
-                       linewidths=1.1, alpha=0.85, zorder=5)  # fmt: skip
+            ax.scatter(
+                x[sel],
+                y[sel],
+                marker=marker,
+                s=26,
+                facecolors=face,
+                edgecolors=color,
+                linewidths=1.1,
+                alpha=0.85,
+                zorder=5,
+            )
     if summary.centre is None:
         ax.scatter([], [], marker=marker, s=26, color=color, label=summary.legend(method))
         return summary
     cx, cy = summary.centre
-    ax.errorbar(cx, cy, xerr=range_bars(cx, x.min(), x.max()),
-                yerr=range_bars(cy, y.min(), y.max()), fmt=marker, ms=8, color=color,
-                mec="black", mew=0.7, capsize=3, zorder=6,
-                label=summary.legend(method))  # fmt: skip
+    ax.errorbar(
+        cx,
+        cy,
+        xerr=range_bars(cx, x.min(), x.max()),
+        yerr=range_bars(cy, y.min(), y.max()),
+        fmt=marker,
+        ms=8,
+        color=color,
+        mec="black",
+        mew=0.7,
+        capsize=3,
+        zorder=6,
+        label=summary.legend(method),
+    )
     return summary
 
 
@@ -211,12 +242,20 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
     fig, axes = _grid(len(pairs), ncols=2, size=(5.0, 4.6))  # room for a legend of 9 methods
     for ax, (dataset, arch) in zip(axes, pairs, strict=True):
         sel = ok[(ok["dataset"] == dataset) & (ok["arch"] == arch)]
-        gone = mine[(mine["dataset"] == dataset) & (mine["arch"] == arch)
-                    & (mine["status"] == "diverged")]  # fmt: skip
+        gone = mine[
+            (mine["dataset"] == dataset) & (mine["arch"] == arch) & (mine["status"] == "diverged")
+        ]
         for method in method_order(sel["method"].unique()):
             m = sel[sel["method"] == method]
-            draw_seeds(ax, m["fc_sparsity_pct"], m["test_acc_pct"], dataset, method,
-                       colors[method], diverged=int((gone["method"] == method).sum()))  # fmt: skip
+            draw_seeds(
+                ax,
+                m["fc_sparsity_pct"],
+                m["test_acc_pct"],
+                dataset,
+                method,
+                colors[method],
+                diverged=int((gone["method"] == method).sum()),
+            )
         ref = dense_reference(dataset, arch)
         if ref is not None and ref.test_accuracy_pct is not None:
             published.append(f"{dataset}/{arch}")
@@ -231,8 +270,14 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
         ax.set_xlabel("FC sparsity (%)")
         ax.set_ylabel("test accuracy (%)")
         ax.set_xlim(-3, 103)
-        ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2,
-                  columnspacing=0.8, handletextpad=0.3)  # fmt: skip
+        ax.legend(
+            fontsize=6.5,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.2),
+            ncol=2,
+            columnspacing=0.8,
+            handletextpad=0.3,
+        )
     fig.tight_layout()
     caption = (
         f"Test accuracy vs. FC sparsity per method. Profile {profile}; seeds {_seeds(ok)}; "
@@ -263,8 +308,12 @@ def training_curves(history: pd.DataFrame, profile: str, source: str) -> list[Pl
         nrows = math.ceil(len(methods) / ncols)
         height = 3.4 * nrows + 1.0  # inches: the cells, then the title and legend above them
         fig = plt.figure(figsize=(3.5 * ncols, height))
-        margins = {"left": 0.3 / ncols, "right": 0.99, "bottom": 0.5 / height,
-                   "top": 1 - 1.05 / height}  # fmt: skip
+        margins = {
+            "left": 0.3 / ncols,
+            "right": 0.99,
+            "bottom": 0.5 / height,
+            "top": 1 - 1.05 / height,
+        }
         outer = fig.add_gridspec(nrows, ncols, wspace=0.38, hspace=0.3, **margins)
         handles = {}
         for k, method in enumerate(methods):
@@ -293,10 +342,17 @@ def training_curves(history: pd.DataFrame, profile: str, source: str) -> list[Pl
             word = "seed" if m["seed"].nunique() == 1 else "seeds"
             axes[0].set_title(f"{method} ({word} {_seeds(m)})", fontsize=9)
         order = [p for p in colors if p in handles]
-        fig.suptitle(f"{dataset} / {arch} — training curves ({profile})", y=1 - 0.05 / height,
-                     va="top")  # fmt: skip
-        fig.legend([handles[p] for p in order], order, title="phase", loc="upper center",
-                   bbox_to_anchor=(0.5, 1 - 0.35 / height), ncol=len(order))  # fmt: skip
+        fig.suptitle(
+            f"{dataset} / {arch} — training curves ({profile})", y=1 - 0.05 / height, va="top"
+        )
+        fig.legend(
+            [handles[p] for p in order],
+            order,
+            title="phase",
+            loc="upper center",
+            bbox_to_anchor=(0.5, 1 - 0.35 / height),
+            ncol=len(order),
+        )
         caption = (
             f"Training curves of {dataset}/{arch}: one panel pair per method, validation "
             f"accuracy (top) and training loss (bottom) per epoch, marker colour and shape = "
@@ -345,17 +401,32 @@ def layer_sparsity(layers: pd.DataFrame, profile: str, source: str) -> Plot | No
             for bar in bars:
                 bar.set_hatch(method_hatch(method))
                 bar.set_edgecolor("white")
-        sns.stripplot(data=p, x="layer", y="sparsity_pct", hue="method", order=order,
-                      hue_order=hue_order, dodge=True, jitter=False, size=3, color="0.15",
-                      palette=dict.fromkeys(hue_order, "0.15"), legend=False, ax=ax)  # fmt: skip
+        sns.stripplot(
+            data=p,
+            x="layer",
+            y="sparsity_pct",
+            hue="method",
+            order=order,
+            hue_order=hue_order,
+            dodge=True,
+            jitter=False,
+            size=3,
+            color="0.15",
+            palette=dict.fromkeys(hue_order, "0.15"),
+            legend=False,
+            ax=ax,
+        )
         ax.set_title(f"{dataset} / {arch}")
         ax.set_ylabel("sparsity (%)")
         ax.set_xlabel("switched layer")
         ax.set_ylim(0, 100)
-        handles = [Patch(facecolor=colors[m], hatch=method_hatch(m), edgecolor="white", label=m)
-                   for m in hue_order]  # fmt: skip
-        ax.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2),
-                  ncol=3)  # fmt: skip
+        handles = [
+            Patch(facecolor=colors[m], hatch=method_hatch(m), edgecolor="white", label=m)
+            for m in hue_order
+        ]
+        ax.legend(
+            handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=3
+        )
     fig.tight_layout()
     caption = (
         f"Per-layer sparsity (fraction of exactly-zero effective weights) of every switched FC "
@@ -465,8 +536,9 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
     return plots
 
 
-def publish(plot: Plot, out: Path, budget: str, partial: str, title: str,
-            log: Callable[[str], None]) -> Entry:  # fmt: skip
+def publish(
+    plot: Plot, out: Path, budget: str, partial: str, title: str, log: Callable[[str], None]
+) -> Entry:
     """Stamp the budget (and the partial label) into the figure and its caption, save it
     under `out` (figures/ and pdf/) and return its index entry."""
     stamp(plot.figure, budget, partial)

@@ -45,17 +45,41 @@ DENSE_FRONTIER = tuple(m for m in PRUNE_METHODS if PRUNE_PARENTS[m] == "dense")
 VARIANTS = SWITCHER_METHODS
 MATCHED = PRUNE_METHODS
 KINDS: tuple[str, ...] = ("dense", "switcher variant", "matched pruning", "frontier")
-REQUIRED = ("profile", "dataset", "arch", "method", "seed", "test_accuracy", "fc_sparsity",
-            "target_sparsity")  # fmt: skip
+REQUIRED = (
+    "profile",
+    "dataset",
+    "arch",
+    "method",
+    "seed",
+    "test_accuracy",
+    "fc_sparsity",
+    "target_sparsity",
+)
 FLOOR_PROVENANCE = "reference code's hard-coded floor, not a measurement"
 
 
-STAT_COLUMNS = ("test_acc_pct_mean", "test_acc_pct_std", "fc_sparsity_pct_mean",
-                "fc_sparsity_pct_std", "n",
-                "test_acc_pct_min", "test_acc_pct_max", "fc_sparsity_pct_min",
-                "fc_sparsity_pct_max")  # fmt: skip
-COLUMNS = (*PAIR, "kind", "method", "target_sparsity_pct", "epochs", *STAT_COLUMNS,
-           "frontier_acc_pct", "delta_vs_frontier_pp", "delta_vs_frontier_pp_std")  # fmt: skip
+STAT_COLUMNS = (
+    "test_acc_pct_mean",
+    "test_acc_pct_std",
+    "fc_sparsity_pct_mean",
+    "fc_sparsity_pct_std",
+    "n",
+    "test_acc_pct_min",
+    "test_acc_pct_max",
+    "fc_sparsity_pct_min",
+    "fc_sparsity_pct_max",
+)
+COLUMNS = (
+    *PAIR,
+    "kind",
+    "method",
+    "target_sparsity_pct",
+    "epochs",
+    *STAT_COLUMNS,
+    "frontier_acc_pct",
+    "delta_vs_frontier_pp",
+    "delta_vs_frontier_pp_std",
+)
 HEADERS = {
     "dataset": "dataset",
     "arch": "arch",
@@ -124,21 +148,32 @@ def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.Dat
                 "w_epochs": _w_epochs(path.parent / HISTORY),
             }
         )
-    cols = [*PAIR, "method", "seed", "target_sparsity_pct", "fc_sparsity_pct", "test_acc_pct",
-            "epochs", "allocation", "output_layer", "status", "threads", "cpu_capability",
-            "w_epochs"]  # fmt: skip
+    cols = [
+        *PAIR,
+        "method",
+        "seed",
+        "target_sparsity_pct",
+        "fc_sparsity_pct",
+        "test_acc_pct",
+        "epochs",
+        "allocation",
+        "output_layer",
+        "status",
+        "threads",
+        "cpu_capability",
+        "w_epochs",
+    ]
     df = pd.DataFrame(rows, columns=cols)
     return df.sort_values([*PAIR, "method", "target_sparsity_pct", "seed"]).reset_index(drop=True)
 
 
 ALLOCATION_TEXT = {
-    "uniform": "uniform: every FC layer, the output layer ({out}) included, pruned to the "
-               "target",
+    "uniform": "uniform: every FC layer, the output layer ({out}) included, pruned to the target",
     "output-denser": "output layer denser: the output layer ({out}) pruned to 0.8 x the target, "
-                     "the other FC layers to one common sparsity that keeps the FC total at it",
+    "the other FC layers to one common sparsity that keeps the FC total at it",
     "global": "global: one magnitude threshold across all FC layers, the output layer ({out}) "
-              "included",
-}  # fmt: skip
+    "included",
+}
 
 
 def allocation_text(points: pd.DataFrame) -> str:
@@ -161,16 +196,27 @@ def _diverged(root: Path, profile: str | None, warn: list[str]) -> list[dict]:
         try:
             config = json.loads(path.read_text(encoding="utf-8"))["identity"]["config"]
             target = float(config["prune"]["sparsity"])
-            row = {"profile": config["profile"], "dataset": config["dataset"],
-                   "arch": config["arch"], "method": config["method"],
-                   "seed": int(config.get("seed", 0))}  # fmt: skip
+            row = {
+                "profile": config["profile"],
+                "dataset": config["dataset"],
+                "arch": config["arch"],
+                "method": config["method"],
+                "seed": int(config.get("seed", 0)),
+            }
         except (OSError, ValueError, KeyError, TypeError) as exc:
             warn.append(f"frontier {path}: unreadable diverged.json ({exc!r}); skipped")
             continue
         if profile is None or row["profile"] == profile:
-            rows.append({**row, "target_sparsity_pct": 100.0 * target, "epochs": None,
-                         "fc_sparsity_pct": math.nan, "test_acc_pct": math.nan,
-                         "status": "diverged"})  # fmt: skip
+            rows.append(
+                {
+                    **row,
+                    "target_sparsity_pct": 100.0 * target,
+                    "epochs": None,
+                    "fc_sparsity_pct": math.nan,
+                    "test_acc_pct": math.nan,
+                    "status": "diverged",
+                }
+            )
     return rows
 
 
@@ -218,15 +264,19 @@ def frontier_table(runs: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     ok = runs[runs["status"] == "ok"].copy()
     ok["fc_sparsity_pct"] = ok["fc_sparsity_pct"].where(ok["method"] != "dense", 0.0)
     parts = []
-    for kind, methods in (("dense", ("dense",)), ("switcher variant", VARIANTS),
-                          ("matched pruning", MATCHED)):  # fmt: skip
+    for kind, methods in (
+        ("dense", ("dense",)),
+        ("switcher variant", VARIANTS),
+        ("matched pruning", MATCHED),
+    ):
         sel = ok[ok["method"].isin(methods)]
         if len(sel):
             stats = _stats(sel, [*PAIR, "method"]).assign(kind=kind)
             parts.append(stats.assign(target_sparsity_pct=math.nan))
     if len(points):
-        parts.append(_stats(points, [*PAIR, "method", "target_sparsity_pct"]).assign(
-            kind="frontier"))  # fmt: skip
+        parts.append(
+            _stats(points, [*PAIR, "method", "target_sparsity_pct"]).assign(kind="frontier")
+        )
     if not parts:
         return pd.DataFrame(columns=list(COLUMNS))
     df = pd.concat(parts, ignore_index=True)
@@ -246,8 +296,10 @@ def _against_frontier(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
     the frontier's range makes its method's comparison NaN: no partial means."""
     keys = [*PAIR, "kind", "method"]
     cols = [*keys, "frontier_acc_pct", "delta_vs_frontier_pp", "delta_vs_frontier_pp_std"]
-    kind_of = {**dict.fromkeys(VARIANTS, "switcher variant"),
-               **dict.fromkeys(MATCHED, "matched pruning")}  # fmt: skip
+    kind_of = {
+        **dict.fromkeys(VARIANTS, "switcher variant"),
+        **dict.fromkeys(MATCHED, "matched pruning"),
+    }
     rows = []
     for pair, g in stats.groupby(list(PAIR)):
         magnitude = (g["kind"] == "frontier") & (g["method"] == "magnitude")
@@ -255,15 +307,27 @@ def _against_frontier(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
         if not (curve["kind"] == "frontier").any():
             continue
         curve = curve.sort_values("fc_sparsity_pct_mean")
-        mine = ok[(ok[list(PAIR)] == pd.Series(pair, index=list(PAIR))).all(axis=1)
-                  & ok["method"].isin(kind_of)]  # fmt: skip
+        mine = ok[
+            (ok[list(PAIR)] == pd.Series(pair, index=list(PAIR))).all(axis=1)
+            & ok["method"].isin(kind_of)
+        ]
         for method, runs in mine.groupby("method"):
-            at = pd.Series([frontier_at(curve, s) for s in runs["fc_sparsity_pct"]],
-                           index=runs.index, dtype=float)  # fmt: skip
+            at = pd.Series(
+                [frontier_at(curve, s) for s in runs["fc_sparsity_pct"]],
+                index=runs.index,
+                dtype=float,
+            )
             delta = runs["test_acc_pct"] - at
-            rows.append((*pair, kind_of[method], method, at.mean(skipna=False),
-                         delta.mean(skipna=False), _std(delta) if delta.notna().all()
-                         else math.nan))  # fmt: skip
+            rows.append(
+                (
+                    *pair,
+                    kind_of[method],
+                    method,
+                    at.mean(skipna=False),
+                    delta.mean(skipna=False),
+                    _std(delta) if delta.notna().all() else math.nan,
+                )
+            )
     return pd.DataFrame(rows, columns=cols)
 
 
@@ -309,13 +373,13 @@ def claims_markdown() -> str:
 
 
 def _ok(runs: pd.DataFrame, profile: str, dataset: str, arch: str) -> pd.DataFrame:
-    sel = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
-               & (runs["arch"] == arch)]  # fmt: skip
+    sel = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset) & (runs["arch"] == arch)]
     return sel[sel["status"] == "ok"] if "status" in sel else sel
 
 
-def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str,
-         source: str):  # fmt: skip
+def draw(
+    runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
+):
     """Test accuracy vs FC sparsity: the frontier curves (`points`: one row per frontier
     run), dense and every switcher variant (`runs`: one row per run, as `tables.runs_table`),
     every seed its own marker (`figures.draw_seeds`)."""
@@ -336,8 +400,13 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     colors = method_colors([*ok["method"].unique(), *FRONTIER_METHODS])
     dense = ok[ok["method"] == "dense"]
-    origin = draw_seeds(ax, dense["fc_sparsity_pct"], dense["test_acc_pct"], dataset, "dense",
-                        colors["dense"]).centre if len(dense) else None  # fmt: skip
+    origin = (
+        draw_seeds(
+            ax, dense["fc_sparsity_pct"], dense["test_acc_pct"], dataset, "dense", colors["dense"]
+        ).centre
+        if len(dense)
+        else None
+    )
     for method in DENSE_FRONTIER:
         pts = mine[mine["method"] == method]
         if pts.empty:
@@ -347,23 +416,45 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
             x, y = g["fc_sparsity_pct"], g["test_acc_pct"]
             centre = summarise_seeds(x, y, collapsed(y, dataset)).centre
             curve.append(centre or (float(x.median()), float(y.median())))
-        ax.plot(*zip(*curve, strict=True), color=colors[method], ls=method_line(method),
-                marker=".", ms=6, lw=1.3, label=f"{method} pruning (frontier)")  # fmt: skip
-        ax.scatter(pts["fc_sparsity_pct"], pts["test_acc_pct"], s=9, color=colors[method],
-                   alpha=0.6, zorder=4)  # fmt: skip
+        ax.plot(
+            *zip(*curve, strict=True),
+            color=colors[method],
+            ls=method_line(method),
+            marker=".",
+            ms=6,
+            lw=1.3,
+            label=f"{method} pruning (frontier)",
+        )
+        ax.scatter(
+            pts["fc_sparsity_pct"],
+            pts["test_acc_pct"],
+            s=9,
+            color=colors[method],
+            alpha=0.6,
+            zorder=4,
+        )
     for method in [m for m in VARIANTS if m in set(ok["method"])]:
         seeds = ok[ok["method"] == method]
-        draw_seeds(ax, seeds["fc_sparsity_pct"], seeds["test_acc_pct"], dataset, method,
-                   colors[method])  # fmt: skip
+        draw_seeds(
+            ax, seeds["fc_sparsity_pct"], seeds["test_acc_pct"], dataset, method, colors[method]
+        )
     for i, claim in enumerate(claims(dataset, arch)):
-        ax.axhline(claim.test_accuracy_pct, color=colors.get(_method(claim), "0.3"),
-                   ls=("--", "-.")[i % 2], lw=1,
-                   label=f"{_method(claim)} {claim.test_accuracy_pct:.2f}: "
-                   f"{FLOOR_PROVENANCE}")  # fmt: skip
+        ax.axhline(
+            claim.test_accuracy_pct,
+            color=colors.get(_method(claim), "0.3"),
+            ls=("--", "-.")[i % 2],
+            lw=1,
+            label=f"{_method(claim)} {claim.test_accuracy_pct:.2f}: {FLOOR_PROVENANCE}",
+        )
     ref = dense_reference(dataset, arch)
     if ref is not None and ref.test_accuracy_pct is not None:
-        ax.axhline(ref.test_accuracy_pct, color="0.5", ls=":", lw=1,
-                   label=f"published dense {ref.test_accuracy_pct:.2f} (Han 2015)")  # fmt: skip
+        ax.axhline(
+            ref.test_accuracy_pct,
+            color="0.5",
+            ls=":",
+            lw=1,
+            label=f"published dense {ref.test_accuracy_pct:.2f} (Han 2015)",
+        )
     published = draw_published(ax, dataset, arch, lambda pct: pct)
     ax.set_title(f"{dataset} / {arch} — profile {profile}")
     ax.set_xlabel("FC sparsity (%)")
@@ -371,10 +462,12 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     ax.set_xlim(-3, 101)
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
     fig.tight_layout()
-    variants = "; ".join(f"{m}: {CATALOG[m].description}" for m in VARIANTS
-                         if m in set(ok["method"]))  # fmt: skip
-    curves = ", ".join(f"{m} ({CATALOG[m].description})" for m in DENSE_FRONTIER
-                       if (mine["method"] == m).any())  # fmt: skip
+    variants = "; ".join(
+        f"{m}: {CATALOG[m].description}" for m in VARIANTS if m in set(ok["method"])
+    )
+    curves = ", ".join(
+        f"{m} ({CATALOG[m].description})" for m in DENSE_FRONTIER if (mine["method"] == m).any()
+    )
     caption = (
         f"Test accuracy vs. FC sparsity on {dataset} / {arch}, profile {profile}"
         f"{budget_label(profile)}, from {source}. Curves: the dense run (sparsity 0) pruned per "
@@ -384,8 +477,9 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     ) + allocation_text(mine)
     lines = []
     if claims(dataset, arch):
-        lines.append(f"dashed, the accuracy the reference code reports at least "
-                     f"({FLOOR_PROVENANCE})")  # fmt: skip
+        lines.append(
+            f"dashed, the accuracy the reference code reports at least ({FLOOR_PROVENANCE})"
+        )
     if ref is not None and ref.test_accuracy_pct is not None:
         lines.append("dotted, a published dense accuracy")
     if lines:
@@ -414,16 +508,26 @@ def draw_published(ax, dataset: str, arch: str, x_of: Callable[[float], float]) 
     the caption's sentence (empty without any)."""
     refs = pruned_references(dataset, arch)
     for ref in refs:
-        ax.scatter([x_of(reference_sparsity_pct(ref))], [ref.test_accuracy_pct], marker="*",
-                   s=110, color="0.35", edgecolor="black", linewidth=0.6, zorder=6,
-                   label=f"Han et al. 2015, published: {ref.test_accuracy_pct:.2f} at "
-                         f"{ref.compression:g}x fewer parameters")  # fmt: skip
+        ax.scatter(
+            [x_of(reference_sparsity_pct(ref))],
+            [ref.test_accuracy_pct],
+            marker="*",
+            s=110,
+            color="0.35",
+            edgecolor="black",
+            linewidth=0.6,
+            zorder=6,
+            label=f"Han et al. 2015, published: {ref.test_accuracy_pct:.2f} at "
+            f"{ref.compression:g}x fewer parameters",
+        )
     if not refs:
         return ""
-    return (" Stars: Han et al. 2015's published magnitude-pruned-and-retrained networks "
-            "(Table 1: 12x fewer parameters, drawn at 1 - 1/12 = 91.7% sparsity of all "
-            "parameters, convolutions included for LeNet-5; their own training, far longer "
-            "than this budget), not measurements of this suite.")  # fmt: skip
+    return (
+        " Stars: Han et al. 2015's published magnitude-pruned-and-retrained networks "
+        "(Table 1: 12x fewer parameters, drawn at 1 - 1/12 = 91.7% sparsity of all "
+        "parameters, convolutions included for LeNet-5; their own training, far longer "
+        "than this budget), not measurements of this suite."
+    )
 
 
 def write(
@@ -459,13 +563,14 @@ def write(
         "describe no run. Frontier runs: "
         + (f"{frontier_root}." if frontier_root else "none given.")
         + " A pair without frontier runs has rows here but no frontier figure. The "
-        "reference's claimed accuracies below are NOT measurements."
-        + allocation_text(points)
+        "reference's claimed accuracies below are NOT measurements." + allocation_text(points)
     )
     md = [f"# Frontier and ablations\n\n{cap}\n"]
     for profile, g in shown.groupby("profile", sort=True):
-        md += [f"## Profile `{profile}`{budget_label(str(profile))}\n",
-               T.markdown(g.drop(columns="profile"), HEADERS)]  # fmt: skip
+        md += [
+            f"## Profile `{profile}`{budget_label(str(profile))}\n",
+            T.markdown(g.drop(columns="profile"), HEADERS),
+        ]
     md += ["## The reference's claimed accuracies\n", claims_markdown()]
     files = [
         write_text(tdir / "frontier.csv", table.to_csv(index=False, float_format="%.6g")),

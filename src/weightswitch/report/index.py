@@ -58,8 +58,12 @@ BIBTEX = r"""@misc{weightswitch,
 
 def bibtex(commit: str, when: datetime, grid: str | None, profiles: str) -> str:
     """The BibTeX block with this report's commit, grid and profile(s) filled in."""
-    fills = {"COMMIT": commit, "YEAR": str(when.year),
-             "GRID": grid or "unknown", "PROFILE": profiles or "unknown"}  # fmt: skip
+    fills = {
+        "COMMIT": commit,
+        "YEAR": str(when.year),
+        "GRID": grid or "unknown",
+        "PROFILE": profiles or "unknown",
+    }
     text = BIBTEX
     for key, value in fills.items():
         text = text.replace(key, value)
@@ -212,22 +216,37 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
     for row in index.profiles.to_dict("records"):
         count = RunCount(int(row["runs ok"]), int(row["missing"]), int(row["diverged"]))
         if count.partial:
-            lines += [f"> **Partial report** (profile `{row['profile']}`): {count.summary()}; "
-                      "every table and figure shows only the runs that finished.", ""]  # fmt: skip
+            lines += [
+                f"> **Partial report** (profile `{row['profile']}`): {count.summary()}; "
+                "every table and figure shows only the runs that finished.",
+                "",
+            ]
     lines += ["## Profiles, data and seeds", "", _md(index.profiles), ""]
     if index.inline_summary:
         lines += ["## Summary", "", index.inline_summary, ""]
     if index.primary:
-        lines += ["## Primary comparisons (pre-registered, Holm-corrected)", "", index.primary,
-                  "", "> **Everything below is EXPLORATORY**: not pre-registered, not corrected "
-                  "for multiplicity; it suggests, it does not establish.", ""]  # fmt: skip
+        lines += [
+            "## Primary comparisons (pre-registered, Holm-corrected)",
+            "",
+            index.primary,
+            "",
+            "> **Everything below is EXPLORATORY**: not pre-registered, not corrected "
+            "for multiplicity; it suggests, it does not establish.",
+            "",
+        ]
     else:
-        lines += ["> **Exploratory report**: no pre-registered primary family covers it "
-                  "(conf/analysis.yaml); its intervals are not corrected for multiplicity.",
-                  ""]  # fmt: skip
+        lines += [
+            "> **Exploratory report**: no pre-registered primary family covers it "
+            "(conf/analysis.yaml); its intervals are not corrected for multiplicity.",
+            "",
+        ]
     if index.conclusions:
-        lines += ["## Exploratory comparisons (paired by seed, 95% confidence intervals, "
-                  "uncorrected)", "", index.conclusions, ""]  # fmt: skip
+        lines += [
+            "## Exploratory comparisons (paired by seed, 95% confidence intervals, uncorrected)",
+            "",
+            index.conclusions,
+            "",
+        ]
     lines += ["## Tables", ""]
     for e in index.tables:
         lines += [f"### {e.title}", "", e.caption, "", f"Files: {_links(e.files, out)}", ""]
@@ -262,8 +281,12 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
         "and the pruning baseline:",
         "",
         "```bibtex",
-        bibtex(", ".join(index.run_commits) or commit, index.recorded or when, index.grid,
-               ", ".join(index.profiles["profile"].astype(str))),
+        bibtex(
+            ", ".join(index.run_commits) or commit,
+            index.recorded or when,
+            index.grid,
+            ", ".join(index.profiles["profile"].astype(str)),
+        ),
         "```",
         "",
     ]
@@ -329,15 +352,24 @@ def write_workspace_index(workspace: Path) -> Path:
             found = ", ".join(f"`{c}`" for c in commits(runs["git_commit"])) or "none recorded"
             commit_lines.append(f"- `{grid}/{profile}`: {found}")
     if commit_lines:
-        commit_lines = ["", "Code commits of each report's runs (`-dirty`: trained from a tree "
-                        "with uncommitted changes):", "", *commit_lines]  # fmt: skip
+        commit_lines = [
+            "",
+            "Code commits of each report's runs (`-dirty`: trained from a tree "
+            "with uncommitted changes):",
+            "",
+            *commit_lines,
+        ]
     bench = [
         f"- [{BENCH}/{md.name}]({BENCH}/{md.name}): {_title(md)}"
         for md in sorted(workspace.glob(f"{BENCH}/*.md"))
     ]
     if bench:
-        bench = ["", "Benchmarks (measured by `benchmarks/`, not by `dvc repro`; each file says "
-                 "how):", "", *bench]  # fmt: skip
+        bench = [
+            "",
+            "Benchmarks (measured by `benchmarks/`, not by `dvc repro`; each file says how):",
+            "",
+            *bench,
+        ]
     text = "\n".join(
         [
             "# weightswitch — reports",

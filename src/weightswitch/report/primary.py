@@ -32,13 +32,38 @@ from weightswitch.report.stats import (
     wilson_interval,
 )
 
-COLUMNS = ("id", "question", "arm", "reference", "n", "seeds", "seeds_done", "mean_pp",
-           "ci_low", "ci_high", "p_raw", "p_holm", "decision", "arm_w_epochs",
-           "reference_w_epochs", "numerics", "note")  # fmt: skip
-HEADERS = {"id": "id", "question": "question", "comparison": "arm − reference",
-           "n": "n (seeds)", "mean": "mean (pp) [95% CI]", "p_raw": "p (sign-flip)",
-           "p_holm": "p (Holm)", "decision": "decision", "w_epochs": "epochs W trained",
-           "numerics": "threads, CPU", "note": "note"}  # fmt: skip
+COLUMNS = (
+    "id",
+    "question",
+    "arm",
+    "reference",
+    "n",
+    "seeds",
+    "seeds_done",
+    "mean_pp",
+    "ci_low",
+    "ci_high",
+    "p_raw",
+    "p_holm",
+    "decision",
+    "arm_w_epochs",
+    "reference_w_epochs",
+    "numerics",
+    "note",
+)
+HEADERS = {
+    "id": "id",
+    "question": "question",
+    "comparison": "arm − reference",
+    "n": "n (seeds)",
+    "mean": "mean (pp) [95% CI]",
+    "p_raw": "p (sign-flip)",
+    "p_holm": "p (Holm)",
+    "decision": "decision",
+    "w_epochs": "epochs W trained",
+    "numerics": "threads, CPU",
+    "note": "note",
+}
 DIVERGED = "diverged"
 
 
@@ -65,16 +90,24 @@ def _numerics(row: Any) -> str:
     return f"{int(threads)}, {cpu}"
 
 
-def side_values(side: dict[str, Any], col: Collection, points: pd.DataFrame | None,
-                study: dict[str, Any]) -> SideValues:  # fmt: skip
+def side_values(
+    side: dict[str, Any], col: Collection, points: pd.DataFrame | None, study: dict[str, Any]
+) -> SideValues:
     """The runs (or frontier points) that make one side of a comparison."""
-    keep = {"profile": study["profile"], "dataset": study["dataset"], "arch": study["arch"],
-            "method": side["method"]}  # fmt: skip
+    keep = {
+        "profile": study["profile"],
+        "dataset": study["dataset"],
+        "arch": study["arch"],
+        "method": side["method"],
+    }
     if side.get("sparsity") is None:
         frame, acc_col, scale = col.runs, "test_accuracy", 100.0
     else:
-        frame, acc_col, scale = (points if points is not None else pd.DataFrame()), \
-            "test_acc_pct", 1.0  # fmt: skip
+        frame, acc_col, scale = (
+            (points if points is not None else pd.DataFrame()),
+            "test_acc_pct",
+            1.0,
+        )
     if frame.empty:
         return SideValues({}, {}, {})
     mask = pd.Series(True, index=frame.index)
@@ -117,23 +150,29 @@ def _epochs_text(values: SideValues) -> str:
     return "—" if not found else "/".join(map(str, found))
 
 
-def failures(col: Collection, study: dict[str, Any], method: str,
-             failure: dict[str, Any]) -> tuple[int, int, list[int]]:  # fmt: skip
+def failures(
+    col: Collection, study: dict[str, Any], method: str, failure: dict[str, Any]
+) -> tuple[int, int, list[int]]:
     """(failed, ran, failed seeds) of `method`: diverged, or final validation accuracy at
     most the analysis' collapse threshold (test accuracy decides nothing)."""
     runs = col.runs
-    mine = runs[(runs["profile"] == study["profile"]) & (runs["dataset"] == study["dataset"])
-                & (runs["arch"] == study["arch"]) & (runs["method"] == method)
-                & runs["status"].isin(["ok", DIVERGED])]  # fmt: skip
+    mine = runs[
+        (runs["profile"] == study["profile"])
+        & (runs["dataset"] == study["dataset"])
+        & (runs["arch"] == study["arch"])
+        & (runs["method"] == method)
+        & runs["status"].isin(["ok", DIVERGED])
+    ]
     limit = float(failure["collapsed_val_accuracy_at_most"])
-    failed = [int(r.seed) for r in mine.itertuples(index=False)
-              if r.status == DIVERGED or float(r.val_accuracy) <= limit]  # fmt: skip
+    failed = [
+        int(r.seed)
+        for r in mine.itertuples(index=False)
+        if r.status == DIVERGED or float(r.val_accuracy) <= limit
+    ]
     return len(failed), len(mine), sorted(failed)
 
 
-def primary_table(
-    col: Collection, points: pd.DataFrame | None, analysis: Analysis
-) -> pd.DataFrame:
+def primary_table(col: Collection, points: pd.DataFrame | None, analysis: Analysis) -> pd.DataFrame:
     """One row per pre-registered comparison (conf/analysis.yaml `primary`), in its order."""
     study, failure = analysis.study, analysis.failure
     chance = 100.0 * float(failure["diverged_accuracy"])
@@ -141,18 +180,32 @@ def primary_table(
     planned = len(study["seeds"])
     rows: list[dict[str, Any]] = []
     for entry in analysis.primary:
-        row: dict[str, Any] = {"id": entry["id"], "question": entry["question"],
-                               "arm": _label(entry["arm"])}  # fmt: skip
+        row: dict[str, Any] = {
+            "id": entry["id"],
+            "question": entry["question"],
+            "arm": _label(entry["arm"]),
+        }
         if "reference" not in entry:  # a rate (f): failures with a Wilson interval
             k, n, seeds = failures(col, study, entry["arm"]["method"], failure)
             rate = wilson_interval(k, n)
-            row.update(reference="—", n=n, seeds_done=n,
-                       seeds=",".join(map(str, seeds)) or "none failed",
-                       mean_pp=100 * rate.estimate if n else math.nan,
-                       ci_low=100 * rate.low, ci_high=100 * rate.high, p_raw=math.nan,
-                       note=f"{k} of {n} failed (Wilson 95% interval, %)")  # fmt: skip
-            row["decision"] = ("no run yet" if n == 0 else "not stable at this budget" if k
-                               else f"no failure in {n} seeds")  # fmt: skip
+            row.update(
+                reference="—",
+                n=n,
+                seeds_done=n,
+                seeds=",".join(map(str, seeds)) or "none failed",
+                mean_pp=100 * rate.estimate if n else math.nan,
+                ci_low=100 * rate.low,
+                ci_high=100 * rate.high,
+                p_raw=math.nan,
+                note=f"{k} of {n} failed (Wilson 95% interval, %)",
+            )
+            row["decision"] = (
+                "no run yet"
+                if n == 0
+                else "not stable at this budget"
+                if k
+                else f"no failure in {n} seeds"
+            )
             rows.append(row)
             continue
         itt = str(entry.get("failed_seed", "")).startswith("intention to treat")
@@ -161,29 +214,42 @@ def primary_table(
         diffs = paired_differences(_entered(arm, itt, chance), _entered(ref, itt, chance))
         ci = t_interval(diffs.values())
         mixed = {arm.numerics.get(s) for s in diffs} | {ref.numerics.get(s) for s in diffs}
-        row.update(reference=_label(entry["reference"]), n=len(diffs),
-                   seeds_done=len(set(arm.acc) & set(ref.acc)),
-                   seeds=",".join(map(str, diffs)), mean_pp=ci.estimate, ci_low=ci.low,
-                   ci_high=ci.high, p_raw=sign_flip_p(diffs.values()) if diffs else math.nan,
-                   arm_w_epochs=_epochs_text(arm), reference_w_epochs=_epochs_text(ref),
-                   numerics=("DIFFER: " if len(mixed) > 1 else "") + "; ".join(
-                       sorted(str(m) for m in mixed)))  # fmt: skip
+        row.update(
+            reference=_label(entry["reference"]),
+            n=len(diffs),
+            seeds_done=len(set(arm.acc) & set(ref.acc)),
+            seeds=",".join(map(str, diffs)),
+            mean_pp=ci.estimate,
+            ci_low=ci.low,
+            ci_high=ci.high,
+            p_raw=sign_flip_p(diffs.values()) if diffs else math.nan,
+            arm_w_epochs=_epochs_text(arm),
+            reference_w_epochs=_epochs_text(ref),
+            numerics=("DIFFER: " if len(mixed) > 1 else "")
+            + "; ".join(sorted(str(m) for m in mixed)),
+        )
         if entry["id"] == "a":  # the paper's claim carries the switcher's sparsity
-            sp = col.runs[(col.runs["method"] == entry["arm"]["method"])
-                          & (col.runs["profile"] == study["profile"])
-                          & (col.runs["status"] == "ok")]["fc_sparsity"]  # fmt: skip
+            sp = col.runs[
+                (col.runs["method"] == entry["arm"]["method"])
+                & (col.runs["profile"] == study["profile"])
+                & (col.runs["status"] == "ok")
+            ]["fc_sparsity"]
             if len(sp):
-                row["note"] = (f"switcher FC sparsity {100 * sp.mean():.2f}% (range "
-                               f"{100 * sp.min():.2f} to {100 * sp.max():.2f})")  # fmt: skip
+                row["note"] = (
+                    f"switcher FC sparsity {100 * sp.mean():.2f}% (range "
+                    f"{100 * sp.min():.2f} to {100 * sp.max():.2f})"
+                )
         rows.append(row)
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     # Holm over the whole pre-registered family: a comparison without pairs yet counts as
     # p = 1, so a provisional table is never corrected over fewer tests than were planned
     testable = [r != "—" for r in table["reference"]]
-    filled = [1.0 if t and math.isnan(p) else p for t, p in zip(testable, table["p_raw"],
-                                                               strict=True)]  # fmt: skip
-    table["p_holm"] = [math.nan if math.isnan(p) else h
-                       for p, h in zip(table["p_raw"], holm(filled), strict=True)]  # fmt: skip
+    filled = [
+        1.0 if t and math.isnan(p) else p for t, p in zip(testable, table["p_raw"], strict=True)
+    ]
+    table["p_holm"] = [
+        math.nan if math.isnan(p) else h for p, h in zip(table["p_raw"], holm(filled), strict=True)
+    ]
     decisions = []
     for r in table.itertuples(index=False):
         if isinstance(r.decision, str):
@@ -191,8 +257,10 @@ def primary_table(
         elif r.n == 0:
             decisions.append("no pairs yet")
         elif r.p_holm < alpha:
-            decisions.append(f"{'higher' if r.mean_pp > 0 else 'lower'}: {r.arm} "
-                             f"{'above' if r.mean_pp > 0 else 'below'} {r.reference}")  # fmt: skip
+            decisions.append(
+                f"{'higher' if r.mean_pp > 0 else 'lower'}: {r.arm} "
+                f"{'above' if r.mean_pp > 0 else 'below'} {r.reference}"
+            )
         else:
             decisions.append("no detectable difference")
         if 0 < r.seeds_done < planned:
@@ -213,15 +281,26 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in table.itertuples(index=False):
         is_rate = r.reference == "—"
-        mean = (f"{r.mean_pp:.1f}% [{r.ci_low:.1f}, {r.ci_high:.1f}]" if is_rate and r.n
-                else f"{_num(r.mean_pp)} [{_num(r.ci_low)}, {_num(r.ci_high)}]")  # fmt: skip
-        rows.append({"id": r.id, "question": r.question,
-                     "comparison": r.arm if is_rate else f"{r.arm} − {r.reference}",
-                     "n": f"{r.n} ({r.seeds})" if r.seeds else str(r.n), "mean": mean,
-                     "p_raw": _p(r.p_raw), "p_holm": _p(r.p_holm), "decision": r.decision,
-                     "w_epochs": "—" if is_rate else f"{r.arm_w_epochs} vs {r.reference_w_epochs}",
-                     "numerics": r.numerics if isinstance(r.numerics, str) else "—",
-                     "note": r.note if isinstance(r.note, str) else ""})  # fmt: skip
+        mean = (
+            f"{r.mean_pp:.1f}% [{r.ci_low:.1f}, {r.ci_high:.1f}]"
+            if is_rate and r.n
+            else f"{_num(r.mean_pp)} [{_num(r.ci_low)}, {_num(r.ci_high)}]"
+        )
+        rows.append(
+            {
+                "id": r.id,
+                "question": r.question,
+                "comparison": r.arm if is_rate else f"{r.arm} − {r.reference}",
+                "n": f"{r.n} ({r.seeds})" if r.seeds else str(r.n),
+                "mean": mean,
+                "p_raw": _p(r.p_raw),
+                "p_holm": _p(r.p_holm),
+                "decision": r.decision,
+                "w_epochs": "—" if is_rate else f"{r.arm_w_epochs} vs {r.reference_w_epochs}",
+                "numerics": r.numerics if isinstance(r.numerics, str) else "—",
+                "note": r.note if isinstance(r.note, str) else "",
+            }
+        )
     return pd.DataFrame(rows, columns=list(HEADERS))
 
 

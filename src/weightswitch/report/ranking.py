@@ -39,8 +39,9 @@ def has_gate_ranking(points: pd.DataFrame) -> bool:
     return bool(points["method"].map(lambda m: PRUNE_PARENTS.get(m, "dense") != "dense").any())
 
 
-def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str,
-         source: str):  # fmt: skip
+def draw(
+    runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
+):
     """The ranking figure of one pair (`points`: ok frontier runs, one row each; `runs`: the
     main runs as `tables.runs_table`, for the dense reference)."""
     import matplotlib.pyplot as plt
@@ -50,11 +51,16 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     from weightswitch.report.frontier import draw_published
     from weightswitch.report.style import method_colors, method_line, method_marker
 
-    mine = points[(points["profile"] == profile) & (points["dataset"] == dataset)
-                  & (points["arch"] == arch)]  # fmt: skip
-    dense = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset)
-                 & (runs["arch"] == arch) & (runs["method"] == "dense")
-                 & (runs["status"] == "ok")]["test_acc_pct"]  # fmt: skip
+    mine = points[
+        (points["profile"] == profile) & (points["dataset"] == dataset) & (points["arch"] == arch)
+    ]
+    dense = runs[
+        (runs["profile"] == profile)
+        & (runs["dataset"] == dataset)
+        & (runs["arch"] == arch)
+        & (runs["method"] == "dense")
+        & (runs["status"] == "ok")
+    ]["test_acc_pct"]
     methods = method_order(mine["method"].unique())
     colors = method_colors(methods)
     fig, axes = plt.subplots(1, 2, figsize=(11.0, 4.6))
@@ -63,29 +69,58 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
             pts = mine[mine["method"] == method].sort_values("target_sparsity_pct")
             for _, seed in pts.groupby("seed"):
                 x = _compression(seed["fc_sparsity_pct"])
-                ax.plot(np.minimum(x, X_MAX), seed["test_acc_pct"], color=colors[method],
-                        lw=0.7, alpha=0.45)  # fmt: skip
+                ax.plot(
+                    np.minimum(x, X_MAX),
+                    seed["test_acc_pct"],
+                    color=colors[method],
+                    lw=0.7,
+                    alpha=0.45,
+                )
                 past = x > X_MAX
                 if past.any():
-                    ax.scatter(np.full(int(past.sum()), X_MAX), seed["test_acc_pct"][past],
-                               marker=">", s=22, color=colors[method], clip_on=False,
-                               zorder=5)  # fmt: skip
-            centres = [summarise_seeds(g["fc_sparsity_pct"], g["test_acc_pct"],
-                                       collapsed(g["test_acc_pct"], dataset))
-                       for _, g in pts.groupby("target_sparsity_pct")]  # fmt: skip
+                    ax.scatter(
+                        np.full(int(past.sum()), X_MAX),
+                        seed["test_acc_pct"][past],
+                        marker=">",
+                        s=22,
+                        color=colors[method],
+                        clip_on=False,
+                        zorder=5,
+                    )
+            centres = [
+                summarise_seeds(
+                    g["fc_sparsity_pct"], g["test_acc_pct"], collapsed(g["test_acc_pct"], dataset)
+                )
+                for _, g in pts.groupby("target_sparsity_pct")
+            ]
             drawn = [c for c in centres if c.centre]
             n = max((c.n for c in centres), default=0)
             k = max((c.collapsed for c in centres), default=0)
-            centre = (f"mean of {n}" if all(c.kind in ("mean", "") for c in drawn)
-                      else f"median of {n}, {k} collapsed")  # fmt: skip
+            centre = (
+                f"mean of {n}"
+                if all(c.kind in ("mean", "") for c in drawn)
+                else f"median of {n}, {k} collapsed"
+            )
             parent = PRUNE_PARENTS.get(method, "dense")
             xs = [min(float(_compression(c.centre[0])), X_MAX) for c in drawn]
-            ax.plot(xs, [c.centre[1] for c in drawn], color=colors[method],
-                    ls=method_line(method), lw=1.8, marker=method_marker(method), ms=5,
-                    label=f"{method} (ranks the {parent} run; {centre})")  # fmt: skip
+            ax.plot(
+                xs,
+                [c.centre[1] for c in drawn],
+                color=colors[method],
+                ls=method_line(method),
+                lw=1.8,
+                marker=method_marker(method),
+                ms=5,
+                label=f"{method} (ranks the {parent} run; {centre})",
+            )
         if len(dense):
-            ax.axhline(dense.mean(), color="black", lw=0.9, ls=":",
-                       label=f"dense, unpruned (mean of {len(dense)})")  # fmt: skip
+            ax.axhline(
+                dense.mean(),
+                color="black",
+                lw=0.9,
+                ls=":",
+                label=f"dense, unpruned (mean of {len(dense)})",
+            )
         published = draw_published(ax, dataset, arch, lambda pct: float(_compression(pct)))
         ax.set_xscale("log")
         ax.set_xlim(1.8, X_MAX)
@@ -101,8 +136,7 @@ def draw(runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, a
     axes[1].set_title(f"zoom: within {ZOOM_BELOW_PP:g} pp of dense")
     fig.suptitle(f"Which ranking survives pruning: {dataset} / {arch} — profile {profile}")
     handles, labels = axes[0].get_legend_handles_labels()
-    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3,
-               bbox_to_anchor=(0.5, 0.02))  # fmt: skip
+    fig.legend(handles, labels, fontsize=7, loc="lower center", ncol=3, bbox_to_anchor=(0.5, 0.02))
     fig.tight_layout(rect=(0, 0.2, 1, 1))
     caption = (
         f"Test accuracy vs. FC compression on {dataset} / {arch}, profile {profile}"

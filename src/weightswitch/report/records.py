@@ -63,8 +63,11 @@ def _copy_runs(root: Path | None, dest: Path) -> None:
         for name in RECORD_FILES:
             if (run / name).is_file():
                 shutil.copyfile(run / name, target / name)
-        heavy = {n: {"sha256": _sha256(run / n), "bytes": (run / n).stat().st_size}
-                 for n in HEAVY_FILES if (run / n).is_file()}  # fmt: skip
+        heavy = {
+            n: {"sha256": _sha256(run / n), "bytes": (run / n).stat().st_size}
+            for n in HEAVY_FILES
+            if (run / n).is_file()
+        }
         if heavy:
             (target / ARTIFACTS).write_text(json.dumps(heavy, indent=2, sort_keys=True) + "\n")
 
@@ -76,11 +79,18 @@ def save_gate_data(hist: pd.DataFrame, maps: list[GateMap], folder: Path) -> Non
     for i, m in enumerate(maps):
         arrays[f"mean{i}"] = m.mean.astype(np.float16)
         arrays[f"zero{i}"] = np.packbits(m.all_zero.astype(bool), axis=None)
-        meta.append({"ident": {k: (int(v) if isinstance(v, np.integer) else v)
-                               for k, v in m.ident.items()},
-                     "layer": m.layer, "shape": list(m.shape), "block": list(m.block),
-                     "pooled_shape": list(m.mean.shape),
-                     "zero_fraction": m.zero_fraction})  # fmt: skip
+        meta.append(
+            {
+                "ident": {
+                    k: (int(v) if isinstance(v, np.integer) else v) for k, v in m.ident.items()
+                },
+                "layer": m.layer,
+                "shape": list(m.shape),
+                "block": list(m.block),
+                "pooled_shape": list(m.mean.shape),
+                "zero_fraction": m.zero_fraction,
+            }
+        )
     arrays["meta"] = np.frombuffer(json.dumps(meta, sort_keys=True).encode("utf-8"), np.uint8)
     np.savez_compressed(folder / MAPS_FILE, **arrays)
 
@@ -90,8 +100,11 @@ def load_gate_data(folder: Path) -> tuple[pd.DataFrame, list[GateMap]]:
     from weightswitch.report.gates import HIST_COLUMNS
 
     hist_path = folder / HIST_FILE
-    hist = (pd.read_csv(hist_path) if hist_path.is_file() and hist_path.stat().st_size > 1
-            else pd.DataFrame(columns=list(HIST_COLUMNS)))  # fmt: skip
+    hist = (
+        pd.read_csv(hist_path)
+        if hist_path.is_file() and hist_path.stat().st_size > 1
+        else pd.DataFrame(columns=list(HIST_COLUMNS))
+    )
     if hist.empty:
         hist = pd.DataFrame(columns=list(HIST_COLUMNS))
     maps: list[GateMap] = []
@@ -101,12 +114,17 @@ def load_gate_data(folder: Path) -> tuple[pd.DataFrame, list[GateMap]]:
             for i, m in enumerate(meta):
                 shape = tuple(m["pooled_shape"])
                 zero = np.unpackbits(data[f"zero{i}"], count=int(np.prod(shape)))
-                maps.append(GateMap(
-                    ident=m["ident"], layer=m["layer"], shape=tuple(m["shape"]),
-                    block=tuple(m["block"]), mean=data[f"mean{i}"].astype(np.float32),
-                    all_zero=zero.reshape(shape).astype(bool),
-                    zero_fraction=float(m["zero_fraction"]),
-                ))  # fmt: skip
+                maps.append(
+                    GateMap(
+                        ident=m["ident"],
+                        layer=m["layer"],
+                        shape=tuple(m["shape"]),
+                        block=tuple(m["block"]),
+                        mean=data[f"mean{i}"].astype(np.float32),
+                        all_zero=zero.reshape(shape).astype(bool),
+                        zero_fraction=float(m["zero_fraction"]),
+                    )
+                )
     return hist, maps
 
 
@@ -135,10 +153,14 @@ def sync(
         maps = gate_maps(runs, warn=warn) if not runs.empty else []
         save_gate_data(hist, maps, tmp)
         found = sorted(set(runs["profile"])) if not runs.empty else [profile or results.name]
-        wanted = [] if expected is None else load_expected(expected, [profile] if profile
-                                                           else found)  # fmt: skip
-        meta = {"grid": grid, "expected": [_run_dict(r) for r in sorted(wanted)],
-                "recorded": datetime.datetime.now(datetime.timezone.utc).date().isoformat()}
+        wanted = (
+            [] if expected is None else load_expected(expected, [profile] if profile else found)
+        )
+        meta = {
+            "grid": grid,
+            "expected": [_run_dict(r) for r in sorted(wanted)],
+            "recorded": datetime.datetime.now(datetime.timezone.utc).date().isoformat(),
+        }
         (tmp / META_FILE).write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
         old = out / f".{RECORDS}.old"
         if dest.exists():
@@ -153,8 +175,13 @@ def sync(
 
 
 def _run_dict(run: RunId) -> dict[str, Any]:
-    return {"profile": run.profile, "dataset": run.dataset, "arch": run.arch,
-            "method": run.method, "seed": run.seed}  # fmt: skip
+    return {
+        "profile": run.profile,
+        "dataset": run.dataset,
+        "arch": run.arch,
+        "method": run.method,
+        "seed": run.seed,
+    }
 
 
 def read_meta(records: Path) -> dict[str, Any]:

@@ -149,15 +149,23 @@ REFERENCE_CODE = (
     "that clamps its reported test accuracy from below (not a measurement)"
 )
 REFERENCE_IMPLEMENTATION: tuple[Reference, ...] = tuple(
-    Reference("reference implementation", "mnist", arch, setting, acc, None, REFERENCE_CODE,
-              "hard-coded floor of the reported accuracy; best epoch picked on the test set")
+    Reference(
+        "reference implementation",
+        "mnist",
+        arch,
+        setting,
+        acc,
+        None,
+        REFERENCE_CODE,
+        "hard-coded floor of the reported accuracy; best epoch picked on the test set",
+    )
     for arch, setting, acc in (
         ("lenet300", "switcher (connection gates)", 98.50),
         ("lenet300", "switcher-neuron (neuron gates)", 98.42),
         ("lenet5", "switcher (connection gates)", 99.29),
         ("lenet5", "switcher-neuron (neuron gates)", 99.32),
     )
-)  # fmt: skip
+)
 
 
 def reference_floor(dataset: str, arch: str, method: str) -> Reference | None:
@@ -188,8 +196,13 @@ def pruned_references(dataset: str, arch: str) -> list[Reference]:
     """Published pruned networks for a pair (Han et al. 2015's 12x LeNets), drawn as reference
     points at the sparsity their compression implies (1 - 1/compression of ALL parameters:
     LeNet-300-100 is all FC; LeNet-5's 12x includes its convolutions), never as a curve."""
-    return [ref for ref in REFERENCES if (ref.dataset, ref.arch) == (dataset, arch)
-            and ref.kind == "published pruning" and ref.compression]  # fmt: skip
+    return [
+        ref
+        for ref in REFERENCES
+        if (ref.dataset, ref.arch) == (dataset, arch)
+        and ref.kind == "published pruning"
+        and ref.compression
+    ]
 
 
 def reference_sparsity_pct(ref: Reference) -> float:

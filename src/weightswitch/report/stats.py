@@ -89,8 +89,9 @@ def correlation_interval(values: Iterable[float], level: float = LEVEL) -> Inter
     of a few correlations can leave it. |r| = 1 is taken as atanh(±(1 - 1e-12))."""
     zs = [math.atanh(max(-1 + 1e-12, min(1 - 1e-12, float(r)))) for r in values]
     z = t_interval(zs, level)
-    return Interval(math.tanh(z.estimate) if z.n else math.nan, math.tanh(z.low),
-                    math.tanh(z.high), z.n, level)  # fmt: skip
+    return Interval(
+        math.tanh(z.estimate) if z.n else math.nan, math.tanh(z.low), math.tanh(z.high), z.n, level
+    )
 
 
 def paired_interval(
@@ -158,8 +159,10 @@ def holm(pvalues: Iterable[float]) -> list[float]:
 def ci_text(interval: Interval, digits: int = 2, unit: str = "") -> str:
     """'95% CI a to b' (with the unit after b, if any)."""
     unit = f" {unit}" if unit else ""
-    return (f"{interval.level * 100:g}% CI {interval.low:.{digits}f} to "
-            f"{interval.high:.{digits}f}{unit}")  # fmt: skip
+    return (
+        f"{interval.level * 100:g}% CI {interval.low:.{digits}f} to "
+        f"{interval.high:.{digits}f}{unit}"
+    )
 
 
 def claim(interval: Interval, digits: int = 2, unit: str = "pp") -> str:
@@ -169,11 +172,14 @@ def claim(interval: Interval, digits: int = 2, unit: str = "pp") -> str:
     if interval.n == 0:
         return "no paired runs"
     if not interval.defined:
-        return (f"{interval.estimate:+.{digits}f} {unit} from one pair: no confidence "
-                "interval (n = 1)").replace("  ", " ")  # fmt: skip
+        return (
+            f"{interval.estimate:+.{digits}f} {unit} from one pair: no confidence interval (n = 1)"
+        ).replace("  ", " ")
     if interval.degenerate:
-        return (f"{interval.estimate:+.{digits}f} {unit} in each of {interval.n} pairs: no "
-                "spread to estimate an interval from, no claim").replace("  ", " ")  # fmt: skip
+        return (
+            f"{interval.estimate:+.{digits}f} {unit} in each of {interval.n} pairs: no "
+            "spread to estimate an interval from, no claim"
+        ).replace("  ", " ")
     ci = ci_text(interval, digits)
     if not interval.excludes_zero:
         return f"no detectable difference ({ci})"

@@ -159,8 +159,9 @@ def missing_table(col: Collection) -> pd.DataFrame:
 # ---------------------------------------------------------------- formatting
 
 
-def fmt_stat(mean: float, std: float, n: int, digits: int = 2, empty: str = MISSING,
-             signed: bool = False) -> str:  # fmt: skip
+def fmt_stat(
+    mean: float, std: float, n: int, digits: int = 2, empty: str = MISSING, signed: bool = False
+) -> str:
     """'mean ± std' ('+mean ± std' when `signed`, for differences); '—' for the std of a
     single run; `empty` ('missing', or 'diverged' when every run of the group diverged) when
     there is no value."""
@@ -323,16 +324,37 @@ def latex(
 # ------------------------------------------------------------- paired differences (issue 28)
 
 WORKING = "frontier vs magnitude, working parents"  # a secondary, conditional comparison
-PAIRED_KINDS: tuple[str, ...] = ("vs dense", "matched sparsity", "frontier vs dense",
-                                 "frontier vs magnitude", WORKING,
-                                 "gate vs |g·W|, same parent")  # fmt: skip
+PAIRED_KINDS: tuple[str, ...] = (
+    "vs dense",
+    "matched sparsity",
+    "frontier vs dense",
+    "frontier vs magnitude",
+    WORKING,
+    "gate vs |g·W|, same parent",
+)
 PAIRED_COLUMNS: tuple[str, ...] = (
-    *PAIR, "kind", "method", "baseline", "target_sparsity_pct", "epochs", "baseline_epochs",
-    "n_pairs", "seeds",
-    "diff_pp_mean", "diff_pp_ci_low", "diff_pp_ci_high", "claim", "n_unpaired",
-    "n_runs", "n_missing", "n_diverged", "n_collapsed",
-    "failure_rate", "failure_ci_low", "failure_ci_high",
-)  # fmt: skip
+    *PAIR,
+    "kind",
+    "method",
+    "baseline",
+    "target_sparsity_pct",
+    "epochs",
+    "baseline_epochs",
+    "n_pairs",
+    "seeds",
+    "diff_pp_mean",
+    "diff_pp_ci_low",
+    "diff_pp_ci_high",
+    "claim",
+    "n_unpaired",
+    "n_runs",
+    "n_missing",
+    "n_diverged",
+    "n_collapsed",
+    "failure_rate",
+    "failure_ci_low",
+    "failure_ci_high",
+)
 # How failed runs enter the paired table (the caption of every rendering).
 PAIRED_NOTE = (
     "Paired by seed: each difference is a run minus the run of the same seed it is compared "
@@ -379,14 +401,21 @@ class _Side:
 
 def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
     ok = sel[sel["status"] == "ok"]
-    acc = {int(seed): float(value) if status == "ok" else math.nan
-           for seed, value, status in zip(sel["seed"], sel["acc_pct"], sel["status"],
-                                          strict=True)}  # fmt: skip
+    acc = {
+        int(seed): float(value) if status == "ok" else math.nan
+        for seed, value, status in zip(sel["seed"], sel["acc_pct"], sel["status"], strict=True)
+    }
     flags = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
     status = sel["status"]
     epochs = pd.to_numeric(sel["epochs"], errors="coerce").max() if "epochs" in sel else math.nan
-    return _Side(acc, len(sel), int((status == MISSING).sum()), int((status == DIVERGED).sum()),
-                 int(sum(bool(f) for f in flags)), float(epochs))  # fmt: skip
+    return _Side(
+        acc,
+        len(sel),
+        int((status == MISSING).sum()),
+        int((status == DIVERGED).sum()),
+        int(sum(bool(f) for f in flags)),
+        float(epochs),
+    )
 
 
 def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
@@ -416,12 +445,15 @@ def magnitude_twin(method: str) -> str | None:
     spec = CATALOG.get(method)
     if spec is None or spec.criterion != "gate":
         return None
-    return next((m for m, s in CATALOG.items()
-                 if s.criterion == "gate-weight" and s.parent == spec.parent), None)  # fmt: skip
+    return next(
+        (m for m, s in CATALOG.items() if s.criterion == "gate-weight" and s.parent == spec.parent),
+        None,
+    )
 
 
-def _working_seeds(main: pd.DataFrame, method: str, dataset: str,
-                   collapsed: Collapsed) -> set[int] | None:  # fmt: skip
+def _working_seeds(
+    main: pd.DataFrame, method: str, dataset: str, collapsed: Collapsed
+) -> set[int] | None:
     """The seeds whose gated parent run of `method` finished and did not collapse, where some
     other seed's parent failed (None when every parent works, or `method` has no gated
     parent: then the all-seeds comparison already is this one)."""
@@ -453,25 +485,43 @@ def paired_table(
     df = _unified(runs, points)
     rows: list[dict[str, object]] = []
 
-    def add(pair: tuple, kind: str, method: str, baseline: str, target: float,
-            a: _Side, b: _Side) -> None:  # fmt: skip
+    def add(
+        pair: tuple, kind: str, method: str, baseline: str, target: float, a: _Side, b: _Side
+    ) -> None:
         diff = paired_interval(a.acc, b.acc, level)
         have = {s for side in (a, b) for s, v in side.acc.items() if not math.isnan(v)}
-        paired = sorted(s for s in have if s in a.acc and s in b.acc
-                        and not math.isnan(a.acc[s]) and not math.isnan(b.acc[s]))  # fmt: skip
+        paired = sorted(
+            s
+            for s in have
+            if s in a.acc and s in b.acc and not math.isnan(a.acc[s]) and not math.isnan(b.acc[s])
+        )
         ran = a.runs - a.missing
         rate = wilson_interval(a.collapsed + a.diverged, ran, level)
-        rows.append({
-            **dict(zip(PAIR, pair, strict=True)), "kind": kind, "method": method,
-            "baseline": baseline, "target_sparsity_pct": target, "epochs": a.epochs,
-            "baseline_epochs": b.epochs, "n_pairs": diff.n,
-            "seeds": ",".join(map(str, paired)), "diff_pp_mean": diff.estimate,
-            "diff_pp_ci_low": diff.low, "diff_pp_ci_high": diff.high,
-            "claim": claim(diff), "n_unpaired": len(have) - len(paired), "n_runs": a.runs,
-            "n_missing": a.missing, "n_diverged": a.diverged, "n_collapsed": a.collapsed,
-            "failure_rate": rate.estimate, "failure_ci_low": rate.low,
-            "failure_ci_high": rate.high,
-        })  # fmt: skip
+        rows.append(
+            {
+                **dict(zip(PAIR, pair, strict=True)),
+                "kind": kind,
+                "method": method,
+                "baseline": baseline,
+                "target_sparsity_pct": target,
+                "epochs": a.epochs,
+                "baseline_epochs": b.epochs,
+                "n_pairs": diff.n,
+                "seeds": ",".join(map(str, paired)),
+                "diff_pp_mean": diff.estimate,
+                "diff_pp_ci_low": diff.low,
+                "diff_pp_ci_high": diff.high,
+                "claim": claim(diff),
+                "n_unpaired": len(have) - len(paired),
+                "n_runs": a.runs,
+                "n_missing": a.missing,
+                "n_diverged": a.diverged,
+                "n_collapsed": a.collapsed,
+                "failure_rate": rate.estimate,
+                "failure_ci_low": rate.low,
+                "failure_ci_high": rate.high,
+            }
+        )
 
     for pair, group in df.groupby(list(PAIR), sort=True):
         dataset = str(pair[1])
@@ -484,31 +534,67 @@ def paired_table(
         dense = side(main[main["method"] == "dense"])
         for method in method_order(main["method"].unique()):
             if method != "dense":
-                add(pair, "vs dense", method, "dense", math.nan,
-                    side(main[main["method"] == method]), dense)  # fmt: skip
+                add(
+                    pair,
+                    "vs dense",
+                    method,
+                    "dense",
+                    math.nan,
+                    side(main[main["method"] == method]),
+                    dense,
+                )
         matched = main[main["matched_to"].notna()]
         for (method, variant), sel in matched.groupby(["method", "matched_to"], sort=True):
-            add(pair, "matched sparsity", str(variant), str(method), math.nan,
-                side(main[main["method"] == variant]), side(sel))  # fmt: skip
-        working_of = {m: _working_seeds(main, m, dataset, collapsed)  # once per method
-                      for m in front["method"].unique()}  # fmt: skip
+            add(
+                pair,
+                "matched sparsity",
+                str(variant),
+                str(method),
+                math.nan,
+                side(main[main["method"] == variant]),
+                side(sel),
+            )
+        working_of = {
+            m: _working_seeds(main, m, dataset, collapsed)  # once per method
+            for m in front["method"].unique()
+        }
         for target, at in front.groupby("target", sort=True):
             magnitude = at[at["method"] == "magnitude"]
             for method in method_order(at["method"].unique()):
                 mine = side(at[at["method"] == method])
                 add(pair, "frontier vs dense", method, "dense", float(target), mine, dense)
                 if method != "magnitude" and len(magnitude):
-                    add(pair, "frontier vs magnitude", method, "magnitude", float(target),
-                        mine, side(magnitude))  # fmt: skip
+                    add(
+                        pair,
+                        "frontier vs magnitude",
+                        method,
+                        "magnitude",
+                        float(target),
+                        mine,
+                        side(magnitude),
+                    )
                     working = working_of[method]
                     if working is not None:
-                        add(pair, WORKING, method, "magnitude", float(target),
+                        add(
+                            pair,
+                            WORKING,
+                            method,
+                            "magnitude",
+                            float(target),
                             side(at[(at["method"] == method) & at["seed"].isin(working)]),
-                            side(magnitude[magnitude["seed"].isin(working)]))  # fmt: skip
+                            side(magnitude[magnitude["seed"].isin(working)]),
+                        )
                 twin = magnitude_twin(method)
                 if twin is not None and (at["method"] == twin).any():
-                    add(pair, "gate vs |g·W|, same parent", method, twin, float(target), mine,
-                        side(at[at["method"] == twin]))  # fmt: skip
+                    add(
+                        pair,
+                        "gate vs |g·W|, same parent",
+                        method,
+                        twin,
+                        float(target),
+                        mine,
+                        side(at[at["method"] == twin]),
+                    )
     if not rows:
         return pd.DataFrame(columns=list(PAIRED_COLUMNS))
     out = pd.DataFrame(rows, columns=list(PAIRED_COLUMNS))
@@ -540,23 +626,34 @@ def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in paired.itertuples(index=False):
         at = "" if math.isnan(r.target_sparsity_pct) else f" at {r.target_sparsity_pct:g}%"
-        ci = (f" [{_fmt_num(r.diff_pp_ci_low, signed=True)}, "
-              f"{_fmt_num(r.diff_pp_ci_high, signed=True)}]")  # fmt: skip
+        ci = (
+            f" [{_fmt_num(r.diff_pp_ci_low, signed=True)}, "
+            f"{_fmt_num(r.diff_pp_ci_high, signed=True)}]"
+        )
         diff = _fmt_num(r.diff_pp_mean, signed=True) + (ci if r.n_pairs > 1 else "")
-        rate = (DASH if math.isnan(r.failure_rate) else
-                f"{r.n_collapsed + r.n_diverged}/{r.n_runs - r.n_missing} = "
-                f"{100 * r.failure_rate:.0f}% [{100 * r.failure_ci_low:.0f}, "
-                f"{100 * r.failure_ci_high:.0f}]")  # fmt: skip
-        rows.append({
-            "profile": r.profile, "dataset": r.dataset, "arch": r.arch,
-            "comparison": f"{r.method}{at}{epochs_text(r.epochs)} − {r.baseline}"
-                          + (at if r.baseline != "dense" else "") + epochs_text(r.baseline_epochs)
-                          + (" (matched to it)" if r.kind == "matched sparsity" else "")
-                          + (" (working parents only)" if r.kind == WORKING else ""),
-            "diff": diff if r.n_pairs else DASH, "claim": r.claim,
-            "pairs": f"{r.n_pairs} ({r.seeds or DASH})"
-                     + (f", {r.n_unpaired} unpaired" if r.n_unpaired else ""),
-            "failures": f"{r.n_collapsed} / {r.n_diverged} / {r.n_missing} of {r.n_runs}",
-            "rate": rate,
-        })  # fmt: skip
+        rate = (
+            DASH
+            if math.isnan(r.failure_rate)
+            else f"{r.n_collapsed + r.n_diverged}/{r.n_runs - r.n_missing} = "
+            f"{100 * r.failure_rate:.0f}% [{100 * r.failure_ci_low:.0f}, "
+            f"{100 * r.failure_ci_high:.0f}]"
+        )
+        rows.append(
+            {
+                "profile": r.profile,
+                "dataset": r.dataset,
+                "arch": r.arch,
+                "comparison": f"{r.method}{at}{epochs_text(r.epochs)} − {r.baseline}"
+                + (at if r.baseline != "dense" else "")
+                + epochs_text(r.baseline_epochs)
+                + (" (matched to it)" if r.kind == "matched sparsity" else "")
+                + (" (working parents only)" if r.kind == WORKING else ""),
+                "diff": diff if r.n_pairs else DASH,
+                "claim": r.claim,
+                "pairs": f"{r.n_pairs} ({r.seeds or DASH})"
+                + (f", {r.n_unpaired} unpaired" if r.n_unpaired else ""),
+                "failures": f"{r.n_collapsed} / {r.n_diverged} / {r.n_missing} of {r.n_runs}",
+                "rate": rate,
+            }
+        )
     return pd.DataFrame(rows, columns=["profile", *PAIRED_HEADERS])

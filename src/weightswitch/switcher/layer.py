@@ -49,8 +49,10 @@ class SwitchedLinear(nn.Module, speed.CompiledGates):
         **snn_kwargs: Any,
     ) -> None:
         super().__init__()
-        for kind, value, choices in (("gate_net", gate_net, GATE_NETS),
-                                     ("snn_input", snn_input, SNN_INPUTS)):  # fmt: skip
+        for kind, value, choices in (
+            ("gate_net", gate_net, GATE_NETS),
+            ("snn_input", snn_input, SNN_INPUTS),
+        ):
             if value not in choices:
                 raise unknown_choice(kind, value, choices)
         if gate_net == "free" and (snn_input != "weights" or snn_kwargs):

@@ -26,33 +26,73 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--epochs",), "epochs", {"type": int, "help": "training epochs (pruning: dense epochs)"}),
     (("--batch-size",), "batch_size", {"type": int}),
     (("--train-limit",), "train_limit", {"type": int, "help": "class-balanced training subset"}),
-    (("--eval-limit",), "eval_limit", {"type": int,
-     "help": "class-balanced val and test subsets (default: whole splits)"}),
+    (
+        ("--eval-limit",),
+        "eval_limit",
+        {"type": int, "help": "class-balanced val and test subsets (default: whole splits)"},
+    ),
     (("--eval-batch-size",), "eval_batch_size", {"type": int}),
-    (("--input-norm",), "input_norm", {"help": "reference ([0, 1] MNIST, reference mean/std "
-     "CIFAR; default) | dataset (the dataset's mean/std) | none"}),
-    (("--fc-init",), "fc_init", {"help": "switchable FC layers' init, every method alike: "
-     "reference (N(0, 0.01), default) | pytorch (nn.Linear's own)"}),
-    (("--fc-bias",), "fc_bias", {"action": argparse.BooleanOptionalAction,
-     "help": "bias on the switchable FC layers (default off, as the reference)"}),
+    (
+        ("--input-norm",),
+        "input_norm",
+        {
+            "help": "reference ([0, 1] MNIST, reference mean/std "
+            "CIFAR; default) | dataset (the dataset's mean/std) | none"
+        },
+    ),
+    (
+        ("--fc-init",),
+        "fc_init",
+        {
+            "help": "switchable FC layers' init, every method alike: "
+            "reference (N(0, 0.01), default) | pytorch (nn.Linear's own)"
+        },
+    ),
+    (
+        ("--fc-bias",),
+        "fc_bias",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "bias on the switchable FC layers (default off, as the reference)",
+        },
+    ),
     (("--device",), "device", {"help": "auto (cuda if available) | cpu | cuda[:N]"}),
     (("--amp",), "amp", {"help": "off | bf16 (autocast)"}),
-    (("--channels-last",), "channels_last",
-     {"action": argparse.BooleanOptionalAction, "help": "NHWC for convnets (default on)"}),
+    (
+        ("--channels-last",),
+        "channels_last",
+        {"action": argparse.BooleanOptionalAction, "help": "NHWC for convnets (default on)"},
+    ),
     (("--root",), "data_root", {"metavar": "DATA_DIR", "help": "prepared data (default data)"}),
-    (("--out",), "out", {"metavar": "DIR",
-     "help": "run directory (default results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>)"}),
-    (("--experiment",), "experiment",
-     {"help": "MLflow experiment (default weightswitch/<grid>/<profile>)"}),
-    (("--mlflow",), "tracking", {"action": argparse.BooleanOptionalAction,
-                                 "help": "log to MLflow (default on)"}),
+    (
+        ("--out",),
+        "out",
+        {
+            "metavar": "DIR",
+            "help": "run directory (default "
+            "results/runs/<profile>/<dataset>-<arch>-<method>-s<seed>)",
+        },
+    ),
+    (
+        ("--experiment",),
+        "experiment",
+        {"help": "MLflow experiment (default weightswitch/<grid>/<profile>)"},
+    ),
+    (
+        ("--mlflow",),
+        "tracking",
+        {"action": argparse.BooleanOptionalAction, "help": "log to MLflow (default on)"},
+    ),
     (("--optimizer",), "optimizer.name", {"help": "sgd | adam | adamw"}),
     (("--lr",), "optimizer.lr", {"type": float}),
     (("--momentum",), "optimizer.momentum", {"type": float}),
     (("--weight-decay",), "optimizer.weight_decay", {"type": float}),
     (("--nesterov",), "optimizer.nesterov", {"action": argparse.BooleanOptionalAction}),
-    (("--grad-clip",), "optimizer.grad_clip", {"type": float,
-     "help": "clip the gradient L2 norm before each step"}),
+    (
+        ("--grad-clip",),
+        "optimizer.grad_clip",
+        {"type": float, "help": "clip the gradient L2 norm before each step"},
+    ),
     (("--schedule",), "schedule.name", {"help": "multistep | plateau | cosine | constant"}),
     (("--milestones",), "schedule.milestones", {"type": int, "nargs": "*", "metavar": "EPOCH"}),
     (("--gamma",), "schedule.gamma", {"type": float}),
@@ -63,48 +103,113 @@ OPTIONS: list[tuple[tuple[str, ...], str, dict[str, Any]]] = [
     (("--phase-unit",), "switcher.phase_unit", {"help": "epoch | step"}),
     (("--phase-length",), "switcher.phase_length", {"type": int}),
     (("--warmup-epochs",), "switcher.warmup_epochs", {"type": int}),
-    (("--train-backbone-in-snn-phase",), "switcher.train_backbone_in_snn_phase",
-     {"action": argparse.BooleanOptionalAction}),
-    (("--train-snn-norm-in-tnn-phase",), "switcher.train_snn_norm_in_tnn_phase",
-     {"action": argparse.BooleanOptionalAction,
-      "help": "SNN BatchNorm affine params train in TNN phases too "
-              "(default on, as the reference)"}),
-    (("--gate-net",), "switcher.gate_net", {"help": "unet (the SNN) | free (a learnable score "
-     "per gate, no SNN: the free-gates ablation)"}),
-    (("--snn-input",), "switcher.snn_input", {"help": "weights | noise (a fixed random image "
-     "of W's shape: the switcher-noise ablation)"}),
-    (("--snn-compile",), "switcher.snn_compile", {"action": argparse.BooleanOptionalAction,
-     "help": "torch.compile the SNN gate computation (default off; on in the paper profile)"}),
+    (
+        ("--train-backbone-in-snn-phase",),
+        "switcher.train_backbone_in_snn_phase",
+        {"action": argparse.BooleanOptionalAction},
+    ),
+    (
+        ("--train-snn-norm-in-tnn-phase",),
+        "switcher.train_snn_norm_in_tnn_phase",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "SNN BatchNorm affine params train in TNN phases too "
+            "(default on, as the reference)",
+        },
+    ),
+    (
+        ("--gate-net",),
+        "switcher.gate_net",
+        {
+            "help": "unet (the SNN) | free (a learnable score "
+            "per gate, no SNN: the free-gates ablation)"
+        },
+    ),
+    (
+        ("--snn-input",),
+        "switcher.snn_input",
+        {
+            "help": "weights | noise (a fixed random image "
+            "of W's shape: the switcher-noise ablation)"
+        },
+    ),
+    (
+        ("--snn-compile",),
+        "switcher.snn_compile",
+        {
+            "action": argparse.BooleanOptionalAction,
+            "help": "torch.compile the SNN gate computation (default off; on in the paper profile)",
+        },
+    ),
     (("--snn-optimizer",), "switcher.snn_optimizer.name", {}),
     (("--snn-lr",), "switcher.snn_optimizer.lr", {"type": float}),
     (("--snn-momentum",), "switcher.snn_optimizer.momentum", {"type": float}),
     (("--snn-weight-decay",), "switcher.snn_optimizer.weight_decay", {"type": float}),
     (("--snn-grad-clip",), "switcher.snn_optimizer.grad_clip", {"type": float}),
     (("--sparsity",), "prune.sparsity", {"type": float, "help": "pruning target in [0, 1)"}),
-    (("--match",), "prune.match", {"metavar": "RUN_DIR",
-     "help": "prune to the per-layer sparsity of this finished switcher run"}),
-    (("--init-from",), "prune.init_from", {"metavar": "RUN_DIR",
-     "help": "prune this finished dense run instead of training one"}),
+    (
+        ("--match",),
+        "prune.match",
+        {
+            "metavar": "RUN_DIR",
+            "help": "prune to the per-layer sparsity of this finished switcher run",
+        },
+    ),
+    (
+        ("--init-from",),
+        "prune.init_from",
+        {"metavar": "RUN_DIR", "help": "prune this finished dense run instead of training one"},
+    ),
     (("--scope",), "prune.scope", {"help": "layer | global"}),
-    (("--finetune-epochs",), "prune.finetune_epochs", {"type": int,
-     "help": "fine-tuning epochs (iterative: after each pruning step)"}),
-    (("--prune-steps",), "prune.steps", {"type": int,
-     "help": "pruning rounds on a geometric schedule (iterative; default 1: one-shot)"}),
+    (
+        ("--finetune-epochs",),
+        "prune.finetune_epochs",
+        {"type": int, "help": "fine-tuning epochs (iterative: after each pruning step)"},
+    ),
+    (
+        ("--prune-steps",),
+        "prune.steps",
+        {
+            "type": int,
+            "help": "pruning rounds on a geometric schedule (iterative; default 1: one-shot)",
+        },
+    ),
     (("--finetune-lr",), "prune.finetune_lr", {"type": float}),
-    (("--allocation",), "prune.allocation", {"help": "spread the FC sparsity over the layers: "
-     "uniform (default) | output-denser (the output layer at --output-ratio x the target, the "
-     "other layers share the rest; Han et al. 2015) | global (one ranking over all FC layers, "
-     "as --scope global)"}),
-    (("--output-ratio",), "prune.output_ratio", {"type": float,
-     "help": "output-denser: the output layer's sparsity as a fraction of the target "
-             "(default 0.8)"}),
-    (("--finetune-schedule",), "prune.finetune_schedule.name", {"help": "constant (default) "
-     "| cosine | multistep | plateau, counted in fine-tuning epochs"}),
-    (("--finetune-milestones",), "prune.finetune_schedule.milestones",
-     {"type": int, "nargs": "*", "metavar": "EPOCH", "help": "multistep: fine-tuning epochs"}),
+    (
+        ("--allocation",),
+        "prune.allocation",
+        {
+            "help": "spread the FC sparsity over the layers: "
+            "uniform (default) | output-denser (the output layer at --output-ratio x the target, "
+            "the other layers share the rest; Han et al. 2015) | global (one ranking over all FC "
+            "layers, as --scope global)"
+        },
+    ),
+    (
+        ("--output-ratio",),
+        "prune.output_ratio",
+        {
+            "type": float,
+            "help": "output-denser: the output layer's sparsity as a fraction of the target "
+            "(default 0.8)",
+        },
+    ),
+    (
+        ("--finetune-schedule",),
+        "prune.finetune_schedule.name",
+        {
+            "help": "constant (default) "
+            "| cosine | multistep | plateau, counted in fine-tuning epochs"
+        },
+    ),
+    (
+        ("--finetune-milestones",),
+        "prune.finetune_schedule.milestones",
+        {"type": int, "nargs": "*", "metavar": "EPOCH", "help": "multistep: fine-tuning epochs"},
+    ),
     (("--finetune-gamma",), "prune.finetune_schedule.gamma", {"type": float}),
     (("--finetune-min-lr",), "prune.finetune_schedule.min_lr", {"type": float}),
-]  # fmt: skip
+]
 KEYS = {key for _, key, _ in OPTIONS}
 
 
@@ -242,26 +347,54 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         required=True,
         help=" | ".join(CATALOG) + " (src/weightswitch/catalog.py says what each is)",
     )
-    p.add_argument("--params", default=None, metavar="FILE",
-                   help="params.yaml (default: what conf/ composes, as the pipeline)")  # fmt: skip
-    p.add_argument("--force", action="store_true", default=False,
-                   help="discard existing outputs/checkpoint and train from scratch")  # fmt: skip
-    p.add_argument("--diverged-ok", action="store_true", default=False,
-                   help="a divergence is this run's result: record it (diverged.json) and "
-                   "exit 0, so one diverging seed does not stop a grid (the pipeline's stages; "
-                   "the report counts it)")  # fmt: skip
-    p.add_argument("--print-config", action="store_true", default=False,
-                   help="print the resolved run config as JSON and exit")  # fmt: skip
-    p.add_argument("--checkpoint-dir", default=None, metavar="DIR",
-                   help="keep checkpoints here while training, outside the run directory "
-                   "(the pipeline: survives DVC's removal of a stage's outputs)")  # fmt: skip
-    p.add_argument("--profile", metavar="P",
-                   help="train profile P's recipe (conf/profile/P.yaml on the workspace's grid); "
-                   "with --params, P must be that file's profile; a name that is no profile "
-                   "labels the workspace's recipe, as --set profile=LABEL")  # fmt: skip
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="a params file key (recipe.epochs=3, as `weightswitch params`) or a run "
-                   "key (schedule.name=cosine); KEY=null unsets (repeatable)")  # fmt: skip
+    p.add_argument(
+        "--params",
+        default=None,
+        metavar="FILE",
+        help="params.yaml (default: what conf/ composes, as the pipeline)",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        default=False,
+        help="discard existing outputs/checkpoint and train from scratch",
+    )
+    p.add_argument(
+        "--diverged-ok",
+        action="store_true",
+        default=False,
+        help="a divergence is this run's result: record it (diverged.json) and "
+        "exit 0, so one diverging seed does not stop a grid (the pipeline's stages; "
+        "the report counts it)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        default=False,
+        help="print the resolved run config as JSON and exit",
+    )
+    p.add_argument(
+        "--checkpoint-dir",
+        default=None,
+        metavar="DIR",
+        help="keep checkpoints here while training, outside the run directory "
+        "(the pipeline: survives DVC's removal of a stage's outputs)",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="P",
+        help="train profile P's recipe (conf/profile/P.yaml on the workspace's grid); "
+        "with --params, P must be that file's profile; a name that is no profile "
+        "labels the workspace's recipe, as --set profile=LABEL",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a params file key (recipe.epochs=3, as `weightswitch params`) or a run "
+        "key (schedule.name=cosine); KEY=null unsets (repeatable)",
+    )
     group = p.add_argument_group("run settings (override the params file)")
     for flags, key, kwargs in OPTIONS:
         group.add_argument(*flags, dest=key, **kwargs)

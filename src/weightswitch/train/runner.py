@@ -180,8 +180,10 @@ def _train(
     with run.locked():
         done = None if force else run.completed(identity)
         if done is not None:
-            print(f"{run.out}: already complete (test accuracy {done.get('test_accuracy')}); "
-                  "pass --force to retrain")  # fmt: skip
+            print(
+                f"{run.out}: already complete (test accuracy {done.get('test_accuracy')}); "
+                "pass --force to retrain"
+            )
             if cfg.tracking:  # a kill after metrics.json may have left its MLflow run RUNNING
                 from weightswitch.tracking import log_finished_run
 
@@ -189,13 +191,16 @@ def _train(
             return done
         record = None if force else run.divergence(identity)
         if record is not None:
-            raise TrainingDiverged(f"{record.get('message', 'training diverged')} [recorded "
-                                   f"{record.get('time')} in {run.out / DIVERGED}; --force "
-                                   "retrains]")  # fmt: skip
+            raise TrainingDiverged(
+                f"{record.get('message', 'training diverged')} [recorded "
+                f"{record.get('time')} in {run.out / DIVERGED}; --force "
+                "retrains]"
+            )
         try:
             if parents := diverged_parents(cfg, identity):
-                raise TrainingDiverged(f"nothing to start from: the parent run diverged "
-                                       f"({', '.join(parents)})")  # fmt: skip
+                raise TrainingDiverged(
+                    f"nothing to start from: the parent run diverged ({', '.join(parents)})"
+                )
             return _train_locked(cfg, run, identity, force, callbacks, bar)
         except TrainingDiverged as exc:
             run.record_divergence(identity, str(exc))
@@ -230,10 +235,27 @@ def _train_locked(
     train_x, train_y = load_split(cfg.data_root, cfg.dataset, "train", limit=cfg.train_limit)
     val_x, val_y = load_split(cfg.data_root, cfg.dataset, "val", limit=cfg.eval_limit)
     test_x, test_y = load_split(cfg.data_root, cfg.dataset, "test", limit=cfg.eval_limit)
-    train_it = BatchIterator(train_x, train_y, spec, cfg.batch_size, shuffle=True, augment=True,
-                             device=device, seed=cfg.seed, norm=cfg.input_norm)  # fmt: skip
-    val_it = BatchIterator(val_x, val_y, spec, cfg.eval_batch_size, shuffle=False, augment=False,
-                           device=device, norm=cfg.input_norm)  # fmt: skip
+    train_it = BatchIterator(
+        train_x,
+        train_y,
+        spec,
+        cfg.batch_size,
+        shuffle=True,
+        augment=True,
+        device=device,
+        seed=cfg.seed,
+        norm=cfg.input_norm,
+    )
+    val_it = BatchIterator(
+        val_x,
+        val_y,
+        spec,
+        cfg.eval_batch_size,
+        shuffle=False,
+        augment=False,
+        device=device,
+        norm=cfg.input_norm,
+    )
 
     if force:
         run.clear()
@@ -247,10 +269,13 @@ def _train_locked(
     run.write_config(cfg)
     commit = git_commit()
     tracker = Tracker(experiment_name(cfg), enabled=cfg.tracking, tags=experiment_tags(cfg))
-    tags = {**run_tags(cfg, device_label(device), commit), "identity": identity.digest,
-            "torch_version": torch.__version__, **machine_numerics()}  # fmt: skip
-    tracker.start(flatten(cfg.to_dict()), tags,
-                  run_id=state.extra.get("mlflow_run_id"))  # fmt: skip
+    tags = {
+        **run_tags(cfg, device_label(device), commit),
+        "identity": identity.digest,
+        "torch_version": torch.__version__,
+        **machine_numerics(),
+    }
+    tracker.start(flatten(cfg.to_dict()), tags, run_id=state.extra.get("mlflow_run_id"))
     tracker.end_others(run.abandoned_mlflow_runs, "KILLED")
     state.extra["mlflow_run_id"] = tracker.run_id
 
@@ -272,8 +297,10 @@ def _train_locked(
     tracker.log_metrics(final_metrics(metrics), step=len(state.history))
     tracker.log_artifacts(out, method.gates(state.model))
     tracker.end("FINISHED")
-    print(f"{out}: test accuracy {metrics['test_accuracy']:.4f}, "
-          f"fc sparsity {metrics['fc_sparsity']:.4f}")  # fmt: skip
+    print(
+        f"{out}: test accuracy {metrics['test_accuracy']:.4f}, "
+        f"fc sparsity {metrics['fc_sparsity']:.4f}"
+    )
     return metrics
 
 
@@ -293,8 +320,15 @@ def _finish(
     cfg, model, device = state.cfg, state.model, state.device
     run = saver.run
     cl = bool(state.extra.get("channels_last"))
-    test_it = BatchIterator(*test, spec, cfg.eval_batch_size, shuffle=False, augment=False,
-                            device=device, norm=cfg.input_norm)  # fmt: skip
+    test_it = BatchIterator(
+        *test,
+        spec,
+        cfg.eval_batch_size,
+        shuffle=False,
+        augment=False,
+        device=device,
+        norm=cfg.input_norm,
+    )
     val_acc = evaluate(model, val_it, device, cfg.amp, cl).accuracy
     test_acc = evaluate(model, test_it, device, cfg.amp, cl).accuracy
     sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
@@ -305,10 +339,16 @@ def _finish(
     exported_acc = evaluate(exported, test_it, device, cfg.amp, cl).accuracy
     run.write_exported(cfg, exported.to("cpu").eval())
     metrics = run_record(
-        state, test_accuracy=test_acc, val_accuracy=val_acc, sparsity=sparsity,
-        wall_seconds=saver.wall_seconds(), device=device_label(device), commit=commit,
-        method_metrics=method.run_metrics(model), exported_test_accuracy=exported_acc,
+        state,
+        test_accuracy=test_acc,
+        val_accuracy=val_acc,
+        sparsity=sparsity,
+        wall_seconds=saver.wall_seconds(),
+        device=device_label(device),
+        commit=commit,
+        method_metrics=method.run_metrics(model),
+        exported_test_accuracy=exported_acc,
         identity=saver.identity,
-    )  # fmt: skip
+    )
     run.complete(metrics)
     return metrics
