@@ -3,7 +3,9 @@
 #   make repro   same set-up, then regenerate every result with DVC, on the workspace's grid x
 #                profile (conf/config.yaml; committed: fashion x quick, 110 stages, hours).
 #                GRID=... and/or PROFILE=... switch the workspace first (weightswitch params);
-#                the 5-minute check: make repro GRID=mini PROFILE=smoke
+#   make smoke   the 5-minute check (grid mini x profile smoke) in a throwaway worktree of this
+#                tree (committed files plus uncommitted edits) under SMOKE: this tree, its
+#                params, lock and reports stay exactly as they were
 # Data offline: `weightswitch fetch` takes a local copy by itself (the folders of
 # WEIGHTSWITCH_MIRROR, then Debian's dataset-fashion-mnist) and says which.
 SHELL := /bin/bash
@@ -13,8 +15,9 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 PROFILE ?=
 GRID ?=
+SMOKE ?= $(or $(TMPDIR),/tmp)/weightswitch-smoke
 
-.PHONY: install test lint repro clean-venv
+.PHONY: install test lint repro smoke clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +40,14 @@ repro: install
 	$(VENV)/bin/weightswitch params $(if $(GRID),--grid $(GRID)) $(if $(PROFILE),--profile $(PROFILE))
 	@echo "make repro: $$($(VENV)/bin/weightswitch dag --summary); stages already done are skipped"
 	source $(VENV)/bin/activate && dvc repro
+
+smoke: install
+	rm -rf $(SMOKE) && git worktree prune
+	git worktree add -q -f --detach $(SMOKE) HEAD
+	git diff HEAD --binary | (cd $(SMOKE) && git apply --allow-empty)
+	cd $(SMOKE) && source $(CURDIR)/$(VENV)/bin/activate && weightswitch params --grid mini --profile smoke \
+		&& echo "make smoke: $$(weightswitch dag --summary), in $(SMOKE)" && dvc repro
+	@echo "make smoke: done; results, reports/mini/smoke and the MLflow store are in $(SMOKE)"
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,9 +6,11 @@ Every registry a recipe touches is restored after each test, so nothing leaks in
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import sys
+import tempfile
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +26,8 @@ from weightswitch.data.registry import DATASETS
 from weightswitch.methods import _KINDS
 from weightswitch.methods import prune as P
 from weightswitch.models.registry import ARCHS
+
+PROJECT = Path(__file__).resolve().parents[1]
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 REGISTRIES = (catalog.CATALOG, P.CRITERIA, _KINDS, ARCHS, DATASETS)
@@ -57,6 +61,17 @@ def follow(name: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     return module.__dict__
 
 
+@functools.cache
+def _committed_default_params() -> Path:
+    """The params conf/ composes for its committed default pair, whatever grid and profile
+    the workspace was switched to (a short check or a study may have moved it)."""
+    from weightswitch.params_cli import compose_params
+
+    out = Path(tempfile.mkdtemp(prefix="weightswitch-test-params-")) / "params.yaml"
+    compose_params(PROJECT / "conf", out, "fashion", "quick", [])
+    return out
+
+
 def train(
     root: Path, out: Path, method: str, *extra: str, arch: str = "lenet300", dataset: str = "mnist"
 ) -> dict[str, Any]:
@@ -76,8 +91,10 @@ def train(
             "--device",
             "cpu",
             "--no-mlflow",
-            "--profile",
-            "test",
+            "--params",  # the committed default recipe, never the workspace's
+            str(_committed_default_params()),
+            "--set",
+            "profile=test",
             "--epochs",
             "1",
             "--fc-init",

@@ -107,7 +107,7 @@ def test_readme_is_a_front_door() -> None:
     for needed in (
         "make repro",
         "make test",
-        "make repro GRID=mini PROFILE=smoke",
+        "make smoke",
         "110 stages",
         "min",
         ".png",
