@@ -85,7 +85,7 @@ def test_run_contents_and_resume_into_same_mlflow_run(
         "profile": "test",
         "seed": "0",
     }
-    assert "git_commit" in tags and run.info.run_name == "switcher lenet300 s0 mnist [test]"
+    assert "git_commit" in tags and run.info.run_name == "[test] switcher lenet300 s0 mnist"
     assert tags["grid"] == "fashion"  # no --params: conf/'s default grid
     assert tags["dvc_exp"] == "tidy-bass"
     steps = [m.step for m in client.get_metric_history(run_id, "val_accuracy")]
@@ -237,18 +237,18 @@ def test_experiment_per_grid_and_profile_and_names_lead_with_method() -> None:
     )
     assert experiment_name(quick) == "weightswitch/fashion/quick"
     assert experiment_name(smoke) == "weightswitch/fashion/smoke"
-    assert run_name(quick) == "switcher-neuron lenet5 s0 fashion_mnist [quick]"
+    assert run_name(quick) == "[quick] switcher-neuron lenet5 s0 fashion_mnist"
     assert run_name(quick) != run_name(smoke)
     assert quick.grid == "fashion" and "grid" not in quick.fingerprint()  # a label only
     points = [
         build_config("lenet5", "fashion_mnist", "magnitude", params, {"prune": {"sparsity": s}})
         for s in (0.9, 0.95)
     ]
-    assert [run_name(c).split(" ")[0] for c in points] == ["magnitude@90%", "magnitude@95%"]
-    assert run_name(points[0]).startswith("magnitude@90% lenet5 s0 ")  # seed before dataset
+    assert [run_name(c).split(" ")[1] for c in points] == ["magnitude@90%", "magnitude@95%"]
+    assert run_name(points[0]).startswith("[quick] magnitude@90% lenet5 s0 ")  # seed, dataset
     match = {"prune": {"match": "run"}}
     matched = build_config("lenet5", "fashion_mnist", "magnitude", params, match)
-    assert run_name(matched).startswith("magnitude lenet5 ")
+    assert run_name(matched).startswith("[quick] magnitude lenet5 ")
     explicit = build_config("lenet5", "fashion_mnist", "dense", params, {"experiment": "mine"})
     assert experiment_name(explicit) == "mine"
 

@@ -57,13 +57,14 @@ def target_sparsity(cfg: Any) -> float | None:
 
 
 def run_name(cfg: Any) -> str:
-    """Method, arch and seed first (what the UI's truncated name column shows: about 22
-    characters beside its assistant panel), dataset, then profile; a frontier point carries
-    its sparsity (`magnitude@90%`), or its points share one name."""
+    """The budget first, then method, arch and seed, then the dataset: the UI's name column
+    shows about 22 characters beside its assistant panel, and two budgets of one run looked
+    identical there when the profile came last (issue 38). A frontier point carries its
+    sparsity (`magnitude@90%`), or its points would share one name."""
     method = cfg.method
     if (sparsity := target_sparsity(cfg)) is not None:
         method = f"{method}@{100 * sparsity:g}%"
-    return f"{method} {cfg.arch} s{cfg.seed} {cfg.dataset} [{cfg.profile}]"
+    return f"[{cfg.profile}] {method} {cfg.arch} s{cfg.seed} {cfg.dataset}"
 
 
 def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
