@@ -621,11 +621,11 @@ def test_no_accuracy_vs_sparsity_figure_of_dense_runs_alone(tmp_path: Path) -> N
 @pytest.mark.parametrize(
     ("acc", "diverged", "centre", "legend"),
     [
-        ((97.0, 97.2, 10.0), 0, (1.0, 97.0), "switcher: median of 3 (1 collapsed)"),
+        ((97.0, 97.2, 10.0), 0, (2.0, 97.0), "switcher: median of 3 (1 collapsed)"),
         ((97.0, 97.2), 0, (1.5, 97.1), "switcher: mean of 2"),
         ((97.0, 10.0), 0, None, "switcher: 2 seeds (1 collapsed), no centre"),
-        ((10.0, 11.0, 9.0), 0, (1.0, 10.0), "switcher: median of 3 (3 collapsed)"),
-        ((97.0, 97.2), 1, (1.0, 97.0), "switcher: median of 3 (1 diverged)"),
+        ((10.0, 11.0, 9.0), 0, (2.0, 10.0), "switcher: median of 3 (3 collapsed)"),
+        ((97.0, 97.2), 1, (1.5, 97.0), "switcher: median of 3 (1 diverged)"),
         ((97.0,), 0, (1.0, 97.0), "switcher: 1 seed"),
         ((10.0,), 0, (1.0, 10.0), "switcher: 1 seed (1 collapsed)"),
     ],
@@ -640,3 +640,26 @@ def test_a_mean_is_drawn_only_where_the_seeds_agree(
     summary = summarise_seeds(x, acc, collapsed(acc, "mnist"), diverged)
     assert summary.centre == (pytest.approx(centre) if centre else None)
     assert summary.legend("switcher") == legend
+
+
+def test_one_collapsed_seed_does_not_flatten_the_accuracy_axis() -> None:
+    """Issue 38: a 10% seed used to stretch the axis to 10-100; now the axis spans the runs that
+    did not collapse and the collapsed one is written on the bottom edge."""
+    from weightswitch.report import figures as F
+
+    runs = pd.DataFrame(
+        [
+            {"profile": PROFILE, "dataset": "mnist", "arch": "lenet300", "method": m,
+             "status": "ok", "fc_sparsity_pct": s, "test_acc_pct": a, "seed": i}
+            for i, (m, s, a) in enumerate(
+                [("dense", 0.0, 97.0), ("switcher", 1.4, 97.1), ("switcher", 0.1, 96.7),
+                 ("switcher", 61.7, 9.8)]
+            )
+        ]
+    )  # fmt: skip
+    plot = F.accuracy_vs_sparsity(runs, PROFILE, "synthetic")
+    ax = plot.figure.axes[0]
+    low, high = ax.get_ylim()
+    assert 90 < low < 96.7 and 97.1 < high < 100
+    assert any("collapsed: 9.8%" in t.get_text() for t in ax.texts)
+    F.plt.close("all")

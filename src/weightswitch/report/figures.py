@@ -8,8 +8,11 @@ figure stays readable on a laptop screen (about 1,600 pixels wide at 150 dpi).
 Seeds: every seed is its own marker. A method's summary marker is the mean over its seeds
 only where no seed collapsed (accuracy at most `COLLAPSE_FACTOR` x chance) or diverged;
 otherwise a mean lies where no run is (97, 97 and 10 % give 68 %; collapsed runs land at any
-sparsity), so the marker is the median run (odd number of seeds) or absent (even), and the
-legend says which (`summarise_seeds`).
+sparsity), so the marker sits at the median sparsity and the median accuracy over the seeds
+(odd number of seeds) or is absent (even), and the legend says which (`summarise_seeds`). The
+accuracy axis spans the runs that did not collapse; a collapsed run is drawn at the bottom
+edge with its accuracy written beside it, so one collapsed seed cannot flatten every other
+point (`fit_accuracy_axis`).
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ class SeedSummary:
     collapsed: int
     diverged: int
     centre: tuple[float, float] | None  # (x, y); None: no marker means anything here
-    kind: str  # "mean", "median run", "" (one seed, or no centre)
+    kind: str  # "mean", "median", "" (one seed, or no centre)
 
     def legend(self, method: str) -> str:
         parts = [
@@ -148,8 +151,9 @@ class SeedSummary:
 def summarise_seeds(
     x: Sequence[float], y: Sequence[float], is_collapsed: Sequence[bool], diverged: int = 0
 ) -> SeedSummary:
-    """The mean of (x, y) over seeds when none collapsed or diverged; otherwise the median
-    run, counting diverged runs as the lowest (an odd number of seeds), or no centre (even)."""
+    """The mean of (x, y) over seeds when none collapsed or diverged; otherwise the median of
+    x and the median of y, each on its own (diverged runs count as the lowest y; an odd number
+    of seeds), or no centre (even)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     k = int(np.sum(is_collapsed))
     n = len(y) + diverged
@@ -160,8 +164,7 @@ def summarise_seeds(
     rank = n // 2 - diverged  # diverged runs take the lowest ranks
     if n % 2 == 0 or rank < 0:
         return SeedSummary(n, k, diverged, None, "")
-    i = int(np.argsort(y, kind="stable")[rank])
-    return SeedSummary(n, k, diverged, (float(x[i]), float(y[i])), "median run")
+    return SeedSummary(n, k, diverged, (float(np.median(x)), float(np.sort(y)[rank])), "median")
 
 
 def draw_seeds(
@@ -216,10 +219,36 @@ def draw_seeds(
 SEED_NOTE = (
     "Every seed is its own small marker (hollow: a collapsed run, test accuracy at most "
     f"{COLLAPSE_FACTOR:g}x chance); the large marker is the mean over the seeds ('mean of n') "
-    "where none collapsed or diverged, else the median run ('median of n'; none with an even "
-    "number of seeds: a mean would lie where no run is); bars: the range over seeds, min to "
-    "max."
+    "where none collapsed or diverged, else the median sparsity and the median accuracy "
+    "('median of n'; none with an even number of seeds: a mean would lie where no run is); "
+    "bars: the range over seeds, min to max. The accuracy axis spans the runs that did not "
+    "collapse; a collapsed run sits on the bottom edge, its accuracy written beside it."
 )
+
+
+def fit_accuracy_axis(ax: plt.Axes, x: Sequence[float], y: Sequence[float], dataset: str) -> None:
+    """Span the accuracy axis over the runs that did not collapse (with a margin), and draw
+    each collapsed run on the bottom edge with its accuracy written beside it (a 10% seed
+    would otherwise stretch the axis to 10-100 and flatten every other point)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    low = collapsed(y, dataset)
+    if not low.any() or low.all():
+        return
+    good = y[~low]
+    pad = max(0.5, 0.15 * float(good.max() - good.min()))
+    bottom, top = float(good.min()) - pad, float(good.max()) + pad
+    ax.set_ylim(bottom, top)
+    for cx, cy in zip(x[low], y[low], strict=True):
+        ax.annotate(
+            f"collapsed: {cy:.1f}%",
+            (cx, bottom),
+            xytext=(0, 6),
+            textcoords="offset points",
+            ha="center",
+            fontsize=6.5,
+            color="0.3",
+            arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8},
+        )
 
 
 def _pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -256,6 +285,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
                 colors[method],
                 diverged=int((gone["method"] == method).sum()),
             )
+        fit_accuracy_axis(ax, sel["fc_sparsity_pct"], sel["test_acc_pct"], dataset)
         ref = dense_reference(dataset, arch)
         if ref is not None and ref.test_accuracy_pct is not None:
             published.append(f"{dataset}/{arch}")
@@ -514,8 +544,14 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
             ax.set_xlabel("output unit" + (" (block)" if g.pooled else ""))
             ax.set_ylabel("input unit" + (" (block)" if g.pooled else ""))
         seed = layer_maps[0].ident["seed"]
+        fig.legend(
+            handles=[Patch(color=ZERO_COLOR, label="exactly 0: connection switched off")],
+            loc="lower center",
+            fontsize=8,
+            frameon=False,
+        )
         fig.suptitle(f"{dataset} / {arch} — switcher gates, seed {seed} ({profile})")
-        fig.tight_layout()
+        fig.tight_layout(rect=(0, 0.04, 1, 1))  # room for the zero-colour key
         pooled = [g for g in layer_maps if g.pooled]
         note = (
             " Large layers are downsampled for display by block pooling ("

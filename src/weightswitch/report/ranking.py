@@ -5,7 +5,8 @@ ranking that ran on the pair: magnitude and random pruning of the dense run, and
 or |g·W| of a finished connection-gated run (the switcher and its ablations), each pruned to
 the same sparsities and fine-tuned alike. Every seed is its own thin line, so a curve's centre
 never hides a collapsed seed; the thick line is the mean over the seeds where none collapsed,
-else the median run (the rule of the other figures: a mean would lie where no run is). A point
+else the median sparsity and median accuracy (the rule of the other figures: a mean would lie
+where no run is); the legend says which each line is ("mean of n" or "median of n"). A point
 past the axis (a collapsed parent with nearly every gate off prunes to ~100%) sits on its
 right edge as a triangle rather than stretching the axis. The right panel zooms in on the
 band around dense, where the rankings differ by tenths of a point.
@@ -148,7 +149,8 @@ def draw(
         "|g·W| twin compares rankings of the same network; against magnitude, the parents "
         "differ too. "
         "Thin lines: one seed each; thick: the mean over the seeds that ran where none "
-        "collapsed (test accuracy at most twice chance), else the median run (n in the legend; "
+        "collapsed (test accuracy at most twice chance), else the median sparsity and median "
+        "accuracy (the legend says which: 'mean of n' or 'median of n'; "
         "diverged runs are counted in tables/paired.md); triangles on the right edge: points "
         f"past {X_MAX:g}x (a collapsed parent prunes to nearly 100%). Right: the same, zoomed "
         f"to the band within {ZOOM_BELOW_PP:g} points of dense." + published
