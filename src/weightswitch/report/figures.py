@@ -226,15 +226,18 @@ SEED_NOTE = (
 )
 
 
-def fit_accuracy_axis(ax: plt.Axes, x: Sequence[float], y: Sequence[float], dataset: str) -> None:
-    """Span the accuracy axis over the runs that did not collapse (with a margin), and draw
-    each collapsed run on the bottom edge with its accuracy written beside it (a 10% seed
-    would otherwise stretch the axis to 10-100 and flatten every other point)."""
+def fit_accuracy_axis(
+    ax: plt.Axes, x: Sequence[float], y: Sequence[float], dataset: str, also: Sequence[float] = ()
+) -> None:
+    """Span the accuracy axis over the runs that did not collapse and the lines in `also`
+    (with a margin), and draw each collapsed run on the bottom edge with its accuracy written
+    beside it (a 10% seed would otherwise stretch the axis to 10-100 and flatten every other
+    point)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     low = collapsed(y, dataset)
     if not low.any() or low.all():
         return
-    good = y[~low]
+    good = np.concatenate([y[~low], np.asarray(also, float)])
     pad = max(0.5, 0.15 * float(good.max() - good.min()))
     bottom, top = float(good.min()) - pad, float(good.max()) + pad
     ax.set_ylim(bottom, top)
@@ -285,8 +288,14 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
                 colors[method],
                 diverged=int((gone["method"] == method).sum()),
             )
-        fit_accuracy_axis(ax, sel["fc_sparsity_pct"], sel["test_acc_pct"], dataset)
         ref = dense_reference(dataset, arch)
+        fit_accuracy_axis(
+            ax,
+            sel["fc_sparsity_pct"],
+            sel["test_acc_pct"],
+            dataset,
+            also=[ref.test_accuracy_pct] if ref is not None and ref.test_accuracy_pct else [],
+        )
         if ref is not None and ref.test_accuracy_pct is not None:
             published.append(f"{dataset}/{arch}")
             ax.axhline(
