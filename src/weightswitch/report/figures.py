@@ -555,12 +555,13 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
         seed = layer_maps[0].ident["seed"]
         fig.legend(
             handles=[Patch(color=ZERO_COLOR, label="exactly 0: connection switched off")],
-            loc="lower center",
+            loc="upper right",
+            bbox_to_anchor=(0.995, 0.955),
             fontsize=8,
             frameon=False,
         )
         fig.suptitle(f"{dataset} / {arch} — switcher gates, seed {seed} ({profile})")
-        fig.tight_layout(rect=(0, 0.04, 1, 1))  # room for the zero-colour key
+        fig.tight_layout(rect=(0, 0, 1, 0.94))  # room for the zero-colour key
         pooled = [g for g in layer_maps if g.pooled]
         note = (
             " Large layers are downsampled for display by block pooling ("
