@@ -259,22 +259,34 @@ def write_tables(col: Collection, out: Path, log: Log = _log) -> tuple[list[Entr
     return entries, inline.replace("### Profile", "#### Profile") + f"\n{T.FLOOR_NOTE}\n"
 
 
-def write_primary(
-    col: Collection, points: pd.DataFrame | None, out: Path, log: Log = _log
-) -> tuple[Entry | None, str]:
-    """tables/primary.{csv,md}: the pre-registered family, when conf/analysis.yaml's study is
-    this report's grid and profile; (None, "") otherwise."""
+def keep_analysis(col: Collection, records: Path) -> None:
+    """Copy conf/analysis.yaml into the records when its study is this report's grid and
+    profile, so the primary table rebuilds from the records alone (a fresh clone, any CWD)."""
+    import shutil
+
     from weightswitch.provenance import project_root
-    from weightswitch.report import primary as P
     from weightswitch.report.analysis import ANALYSIS_FILE, load_analysis
 
     path = project_root() / ANALYSIS_FILE
     if not path.is_file():
+        return
+    study = load_analysis(path).study
+    if col.grid == study["grid"] and study["profile"] in set(col.runs["profile"]):
+        shutil.copyfile(path, records / ANALYSIS_FILE.name)
+
+
+def write_primary(
+    col: Collection, points: pd.DataFrame | None, out: Path, records: Path, log: Log = _log
+) -> tuple[Entry | None, str]:
+    """tables/primary.{csv,md}: the pre-registered family kept in the records
+    (`keep_analysis`); (None, "") for a report without one."""
+    from weightswitch.report import primary as P
+    from weightswitch.report.analysis import ANALYSIS_FILE, load_analysis
+
+    path = records / ANALYSIS_FILE.name
+    if not path.is_file():
         return None, ""
     analysis = load_analysis(path)
-    study = analysis.study
-    if col.grid != study["grid"] or study["profile"] not in set(col.runs["profile"]):
-        return None, ""
     table = P.primary_table(col, points, analysis)
     shown = T.markdown(P.display(table), P.HEADERS)
     cap = P.caption(analysis)
@@ -493,7 +505,9 @@ def build_report(
     tables += [table] if table else []
     paired, conclusions = write_comparisons(col, points, out, log)
     tables += paired
-    primary_entry, primary_md = write_primary(col, points, out, log)
+    if not rebuild:
+        keep_analysis(col, records)
+    primary_entry, primary_md = write_primary(col, points, out, records, log)
     if primary_entry is not None:
         tables.insert(0, primary_entry)
     rankings = write_rankings(col, points, out, lambda p: _source(col, p), log)
