@@ -272,7 +272,8 @@ def test_divergence_in_the_last_update_is_caught(
         (
             "recipes:\n  epochs: 1\n",
             "unknown key 'recipes' in the top level; valid keys: ablations, archs, data, datasets, "
-            "frontier, grid, methods, models, profile, recipe, seeds",
+            "frontier, grid, methods, models, profile, prune_methods, recipe, seeds, "
+            "train_methods",
             "recipe",
         ),
         (
