@@ -99,7 +99,7 @@ def test_every_reader_reads_the_catalog() -> None:
     assert frontier.VARIANTS is catalog.SWITCHER_METHODS
     assert frontier.FRONTIER_METHODS is catalog.PRUNE_METHODS
     assert style.METHOD_STYLE is catalog.METHOD_STYLE
-    assert collect.SWITCHER_METHODS == ("switcher", "switcher-neuron")  # whose gates are shown
+    assert collect.GATE_FIGURE_METHODS == ("switcher", "switcher-neuron")  # whose gates are shown
     for name in catalog.METHODS:
         cfg = config.build_config(
             "lenet300",

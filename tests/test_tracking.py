@@ -228,7 +228,8 @@ def test_default_store_is_beside_the_project(
 
 def test_experiment_per_grid_and_profile_and_names_lead_with_method() -> None:
     from weightswitch.config import build_config
-    from weightswitch.tracking import experiment_name, run_name
+    from weightswitch.tracking import experiment_name
+    from weightswitch.tracking import mlflow_run_name as run_name
 
     params = {"grid": "fashion", "profile": "quick", "recipe": {"epochs": 1}}
     quick = build_config("lenet5", "fashion_mnist", "switcher-neuron", params)

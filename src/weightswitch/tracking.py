@@ -56,7 +56,7 @@ def target_sparsity(cfg: Any) -> float | None:
     return float(prune.sparsity)
 
 
-def run_name(cfg: Any) -> str:
+def mlflow_run_name(cfg: Any) -> str:
     """The budget first, then method, arch and seed, then the dataset: the UI's name column
     shows about 22 characters beside its assistant panel, and two budgets of one run looked
     identical there when the profile came last (issue 38). A frontier point carries its
@@ -70,7 +70,7 @@ def run_name(cfg: Any) -> str:
 def run_tags(cfg: Any, device: str, commit: str | None) -> dict[str, Any]:
     """Tags to filter and compare by (docs/dvc-mlflow.md, "MLflow, DVC and the reports");
     None values are dropped."""
-    name = run_name(cfg)
+    name = mlflow_run_name(cfg)
     return {
         "run_name": name,
         "mlflow.runName": name,

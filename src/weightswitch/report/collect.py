@@ -31,7 +31,7 @@ from weightswitch.run_files import (
 )
 
 # the study's switcher methods: the runs whose gates the figures show
-SWITCHER_METHODS = Names(lambda spec: spec.study and spec.kind == "switcher")
+GATE_FIGURE_METHODS = Names(lambda spec: spec.study and spec.kind == "switcher")
 KEYS: tuple[str, ...] = ("profile", "dataset", "arch", "method", "seed")
 PAIR: tuple[str, ...] = ("profile", "dataset", "arch")
 NUMERIC = (

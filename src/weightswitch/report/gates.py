@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from weightswitch.report.collect import KEYS, SWITCHER_METHODS
+from weightswitch.report.collect import GATE_FIGURE_METHODS, KEYS
 from weightswitch.run_files import GATES
 
 HIST_COLUMNS = (*KEYS, "layer", "order", "left", "right", "count", "zeros", "total")
@@ -28,7 +28,7 @@ def load_gates(run_dir: str | Path) -> dict[str, np.ndarray]:
     return {str(k): v.detach().float().numpy() for k, v in data.items()}
 
 
-def gate_runs(runs: pd.DataFrame, methods: tuple[str, ...] = SWITCHER_METHODS) -> pd.DataFrame:
+def gate_runs(runs: pd.DataFrame, methods: tuple[str, ...] = GATE_FIGURE_METHODS) -> pd.DataFrame:
     """The run each gate figure shows: the lowest seed with a gates.pt per pair and method."""
     ok = runs[(runs["status"] == "ok") & runs["has_gates"].astype(bool)]
     ok = ok[ok["method"].isin(methods)]

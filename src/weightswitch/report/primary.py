@@ -64,7 +64,7 @@ HEADERS = {
     "numerics": "threads, CPU",
     "note": "note",
 }
-DIVERGED = "diverged"
+DIVERGED_STATUS = "diverged"  # a run status (run_files.DIVERGED is a file name)
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ def side_values(
     numerics: dict[int, str] = {}
     for row in frame[mask].itertuples(index=False):
         seed = int(row.seed)
-        if row.status == DIVERGED:
+        if row.status == DIVERGED_STATUS:
             acc[seed] = None
         elif row.status == "ok":
             acc[seed] = scale * float(getattr(row, acc_col))
@@ -161,13 +161,13 @@ def failures(
         & (runs["dataset"] == study["dataset"])
         & (runs["arch"] == study["arch"])
         & (runs["method"] == method)
-        & runs["status"].isin(["ok", DIVERGED])
+        & runs["status"].isin(["ok", DIVERGED_STATUS])
     ]
     limit = float(failure["collapsed_val_accuracy_at_most"])
     failed = [
         int(r.seed)
         for r in mine.itertuples(index=False)
-        if r.status == DIVERGED or float(r.val_accuracy) <= limit
+        if r.status == DIVERGED_STATUS or float(r.val_accuracy) <= limit
     ]
     return len(failed), len(mine), sorted(failed)
 

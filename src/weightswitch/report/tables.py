@@ -34,7 +34,7 @@ STATS = (
     ("wall_seconds", "wall_seconds", 1.0),
 )
 MISSING = "missing"
-DIVERGED = "diverged"
+DIVERGED_STATUS = "diverged"  # a run status (run_files.DIVERGED is a file name)
 DASH = "—"
 # the report's collapse rule: (test accuracies in %, dataset) -> which runs collapsed
 Collapsed = Callable[[Sequence[float], str], np.ndarray]
@@ -69,7 +69,7 @@ def summary_table(col: Collection) -> pd.DataFrame:
         row["n_missing"] = int((sel["status"] == MISSING).sum()) + max(
             0, row["n_expected"] - len(sel)
         )
-        row["n_diverged"] = int((sel["status"] == DIVERGED).sum())
+        row["n_diverged"] = int((sel["status"] == DIVERGED_STATUS).sum())
         row["seeds"] = ",".join(str(s) for s in sorted(ok["seed"]))
         # total training epochs (a pruning run counts its parent's plus its fine-tuning)
         row["epochs"] = pd.to_numeric(ok["epochs"], errors="coerce").max() if len(ok) else math.nan
@@ -83,7 +83,9 @@ def summary_table(col: Collection) -> pd.DataFrame:
             complete = row["n_missing"] == 0 and row["n_diverged"] == 0
             row["status"] = "ok" if complete else "partial"
         else:  # nothing to show: say why, when every run of the group diverged
-            row["status"] = DIVERGED if row["n_diverged"] and not row["n_missing"] else MISSING
+            row["status"] = (
+                DIVERGED_STATUS if row["n_diverged"] and not row["n_missing"] else MISSING
+            )
         rows.append(row)
     df = pd.DataFrame(rows)
     dense = df[df["method"] == "dense"].set_index(list(PAIR))["test_acc_pct_mean"]
@@ -152,7 +154,7 @@ def _relative(path: str, col: Collection) -> str:
 def missing_table(col: Collection) -> pd.DataFrame:
     """Runs that were expected (or whose directory exists) but have no usable metrics: missing
     ones, and diverged ones (a result of their inputs, with the divergence as the reason)."""
-    runs = col.runs[col.runs["status"].isin([MISSING, DIVERGED])]
+    runs = col.runs[col.runs["status"].isin([MISSING, DIVERGED_STATUS])]
     return runs[[*KEYS, "status", "reason"]].reset_index(drop=True)
 
 
@@ -204,7 +206,7 @@ def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
     rows = []
     for r in summary.itertuples(index=False):
         n, diverged = int(r.n), int(r.n_diverged)
-        empty = DIVERGED if r.status == DIVERGED else MISSING
+        empty = DIVERGED_STATUS if r.status == DIVERGED_STATUS else MISSING
         count = f"{n}/{int(r.n_expected)}" if expected else str(n)
         rows.append(
             {
@@ -412,7 +414,7 @@ def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
         acc,
         len(sel),
         int((status == MISSING).sum()),
-        int((status == DIVERGED).sum()),
+        int((status == DIVERGED_STATUS).sum()),
         int(sum(bool(f) for f in flags)),
         float(epochs),
     )
@@ -464,7 +466,7 @@ def _working_seeds(
     ok = runs[runs["status"] == "ok"]
     bad = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
     working = {int(s) for s, b in zip(ok["seed"], bad, strict=True) if not b}
-    failed = int((runs["status"] == DIVERGED).sum()) + int(sum(bool(b) for b in bad))
+    failed = int((runs["status"] == DIVERGED_STATUS).sum()) + int(sum(bool(b) for b in bad))
     return working if failed and working else None
 
 
