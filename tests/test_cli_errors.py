@@ -137,6 +137,12 @@ def test_report_never_writes_over_the_index_of_reports(tmp_path, monkeypatch, ca
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "reports/<grid>/<profile>" in err, err
     assert (tmp_path / "reports" / "README.md").read_text() == "the index\n"
+    # with a workspace params.yaml, a bare report goes to that pair's own folder
+    (tmp_path / "params.yaml").write_text("grid: g\nprofile: p\n")
+    from weightswitch.report import cli as report_cli
+
+    args = report_cli.argparse.Namespace(out=None, grid=None, profile=None)
+    assert report_cli._out(args) == Path("reports/g/p") and args.profile == "p"
 
 
 def test_every_command_and_bench_target_imports() -> None:

@@ -69,17 +69,27 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _out(args: argparse.Namespace) -> Path:
-    """The report folder: --out, or reports/<grid>/<profile>; never the workspace index."""
+    """The report folder: --out, or reports/<grid>/<profile> (of --grid/--profile, else of the
+    workspace's params.yaml); never reports/ itself, the index of every report."""
     from weightswitch.errors import UsageError
     from weightswitch.provenance import project_root
 
     out = args.out
     if out is None:
-        if not (args.grid and args.profile):
+        grid, profile = args.grid, args.profile
+        params = project_root() / "params.yaml"
+        if not (grid and profile) and params.is_file():  # the workspace's pair
+            from weightswitch.report.collect import read_yaml
+
+            data = read_yaml(params, "params file")
+            if isinstance(data, dict):
+                grid, profile = grid or data.get("grid"), profile or data.get("profile")
+        if not (grid and profile):
             raise UsageError(
                 "report: pass --out DIR, or --grid and --profile for reports/<grid>/<profile>"
             )
-        out = Path("reports") / args.grid / args.profile
+        out = Path("reports") / str(grid) / str(profile)
+        args.grid, args.profile = str(grid), str(profile)  # report that pair, nothing else
     if out.resolve() == (project_root() / "reports").resolve():
         raise UsageError(
             f"report: --out {out} is the index of every report (its README.md "
