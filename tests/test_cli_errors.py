@@ -154,3 +154,16 @@ def test_every_command_and_bench_target_imports() -> None:
 
     for name in [*COMMANDS, *(f"weightswitch.bench.{t}" for t in TARGETS)]:
         importlib.import_module(name)
+
+
+def test_a_yaml_error_names_its_line_and_column(tmp_path) -> None:
+    """Issue 38: a YAML error used to lose its position."""
+    from weightswitch.config import load_params
+    from weightswitch.errors import UsageError
+
+    path = tmp_path / "params.yaml"
+    path.write_text("recipe:\n  epochs: 2\n  lr: [0.1\n")
+    with pytest.raises(UsageError) as info:
+        load_params(path)
+    text = str(info.value)
+    assert "\n" not in text and "line 4, column 1" in text, text

@@ -39,7 +39,7 @@ from weightswitch.catalog import (
     SWITCHER_VARIANTS,
 )
 from weightswitch.data.registry import INPUT_NORMS
-from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.errors import UsageError, unknown_choice, yaml_error_text
 
 GATE_NETS: tuple[str, ...] = ("unet", "free")
 SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
@@ -396,8 +396,7 @@ def load_params(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise UsageError(f"cannot read params file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
-        first = str(exc).splitlines()[0] if str(exc) else "bad YAML"
-        raise UsageError(f"params file {path} is not valid YAML: {first}") from None
+        raise UsageError(f"params file {path} is not valid YAML: {yaml_error_text(exc)}") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):

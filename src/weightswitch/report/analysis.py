@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from weightswitch.errors import UsageError
+from weightswitch.errors import UsageError, yaml_error_text
 
 ANALYSIS_FILE = Path("conf") / "analysis.yaml"
 MAX_PRIMARY = 6
@@ -41,8 +41,10 @@ class Analysis:
 def load_analysis(path: Path) -> Analysis:
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"analysis file {path}: {str(exc).splitlines()[0]}") from None
+    except OSError as exc:
+        raise UsageError(f"analysis file {path}: {exc.strerror or exc}") from None
+    except yaml.YAMLError as exc:
+        raise UsageError(f"analysis file {path}: {yaml_error_text(exc)}") from None
     keys = ("study", "tests", "failure", "primary", "deviations")
     missing = [k for k in keys if not isinstance(data, dict) or k not in data]
     if missing:

@@ -19,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from weightswitch.catalog import METHODS, PRUNE_PARENTS, STUDY_METHODS, Names
-from weightswitch.errors import UsageError
+from weightswitch.errors import UsageError, yaml_error_text
 from weightswitch.run_files import (
     CHECKPOINT,
     CONFIG,
@@ -248,7 +248,9 @@ def read_yaml(path: str | Path, what: str = "--expected") -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise UsageError(f"{what} {path} is neither JSON nor YAML: {exc}") from exc
+        raise UsageError(
+            f"{what} {path} is neither JSON nor YAML: {yaml_error_text(exc)}"
+        ) from None
 
 
 def _from_params(data: dict[str, Any]) -> list[dict[str, Any]]:
