@@ -269,12 +269,16 @@ def test_track_backfills_runs_the_store_lacks_once(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    out = tmp_path / "results" / "run"
+    out = tmp_path / "results" / "runs" / "run"
     assert main(argv(prepared_root, out, "dense", "--epochs", "1", "--no-mlflow")) == 0
+    point = tmp_path / "results" / "frontier" / "point"  # a frontier point is tracked too
+    extra = ("--sparsity", "0.5", "--init-from", str(out), "--no-mlflow")
+    assert main(argv(prepared_root, point, "magnitude", "--epochs", "1", *extra)) == 0
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
     capsys.readouterr()
+    assert main(["track"]) == 0  # default: results/, runs and frontier points alike
+    assert capsys.readouterr().out.strip().endswith("track: 2 logged")
     assert main(["track", str(tmp_path / "results")]) == 0
-    assert capsys.readouterr().out.strip().endswith("track: 1 logged")
-    assert main(["track", str(tmp_path / "results")]) == 0
-    assert capsys.readouterr().out.strip().endswith("track: 1 finished")
-    assert statuses(f"sqlite:///{tmp_path / 'mlflow.db'}") == ["FINISHED"]
+    assert capsys.readouterr().out.strip().endswith("track: 2 finished")
+    assert statuses(f"sqlite:///{tmp_path / 'mlflow.db'}") == ["FINISHED", "FINISHED"]

@@ -23,10 +23,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     parser.add_argument(
         "results",
-        nargs="+",
+        nargs="*",
         type=Path,
+        default=[Path("results")],
         metavar="RESULTS_DIR",
-        help="folders holding run folders (**/metrics.json), e.g. results/runs",
+        help="folders holding run folders (**/metrics.json); default results, which holds the "
+        "training runs (results/runs) and the frontier points (results/frontier) alike",
     )
     parser.set_defaults(func=run)
     return parser
