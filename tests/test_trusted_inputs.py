@@ -17,23 +17,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from test_integrity import train_cli
 from weightswitch import checkpoint
 from weightswitch.cli import main
 
 PROJECT = Path(__file__).resolve().parents[1]
-ARGS = [
-    "--arch",
-    "lenet300",
-    "--dataset",
-    "mnist",
-    "--set",
-    "model.hidden=[32,16]",
-    "--device",
-    "cpu",
-    "--no-mlflow",
-    "--profile",
-    "test",
-]
 
 
 class Planted:
@@ -57,10 +45,9 @@ def plant(path: Path, marker: Path, header: bool) -> None:
     path.write_bytes((head if header else b"") + payload)
 
 
-def train(root: Path, out: Path, method: str, *extra: str) -> int:
-    return main(
-        ["train", *ARGS, "--method", method, "--root", str(root), "--out", str(out), *extra]
-    )
+def prune_from(root: Path, parent: Path, out: Path) -> int:
+    """Prune `parent` to 50% into `out` (the child every parent test asks for)."""
+    return train_cli(root, out, "magnitude", "--sparsity", "0.5", "--init-from", str(parent))
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +55,7 @@ def dense_runs(prepared_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
     base = tmp_path_factory.mktemp("trusted")
     runs = [base / f"dense-s{seed}" for seed in (0, 1)]
     for seed, run in enumerate(runs):
-        assert train(prepared_root, run, "dense", "--seed", str(seed)) == 0
+        assert train_cli(prepared_root, run, "dense", "--seed", str(seed)) == 0
     return runs
 
 
@@ -106,22 +93,11 @@ def test_a_planted_pickle_runs_nothing_anywhere(
     parent = tmp_path / "parent"
     shutil.copytree(dense_runs[0], parent)
     plant(parent / "checkpoint.pt", marker, header)
-    assert (
-        train(
-            prepared_root,
-            tmp_path / "child",
-            "magnitude",
-            "--sparsity",
-            "0.5",
-            "--init-from",
-            str(parent),
-        )
-        != 0
-    )
+    assert prune_from(prepared_root, parent, tmp_path / "child") != 0
     # a resume from a planted checkpoint folder
     ckpts = tmp_path / "ckpts"
     plant(ckpts / "checkpoint.pt", marker, header)
-    train(prepared_root, tmp_path / "resumed", "dense", "--checkpoint-dir", str(ckpts))
+    train_cli(prepared_root, tmp_path / "resumed", "dense", "--checkpoint-dir", str(ckpts))
     # the report's gate reader
     from weightswitch.report.gates import load_gates
 
@@ -142,15 +118,7 @@ def test_a_parent_whose_checkpoint_is_another_runs_is_refused(
     parent = tmp_path / "parent"
     shutil.copytree(dense_runs[0], parent)
     shutil.copy(dense_runs[1] / "checkpoint.pt", parent / "checkpoint.pt")  # seed 1's weights
-    code = train(
-        prepared_root,
-        tmp_path / "child",
-        "magnitude",
-        "--sparsity",
-        "0.5",
-        "--init-from",
-        str(parent),
-    )
+    code = prune_from(prepared_root, parent, tmp_path / "child")
     err = capsys.readouterr().err.strip()
     assert code != 0 and not (tmp_path / "child" / "metrics.json").exists()
     assert "belongs to another run than its metrics.json" in err and len(err.splitlines()) == 1
@@ -168,15 +136,7 @@ def test_a_damaged_parent_gets_advice_that_works(
     raw = bytearray((parent / "checkpoint.pt").read_bytes())
     raw[-10] ^= 0xFF
     (parent / "checkpoint.pt").write_bytes(bytes(raw))
-    code = train(
-        prepared_root,
-        tmp_path / "child",
-        "magnitude",
-        "--sparsity",
-        "0.5",
-        "--init-from",
-        str(parent),
-    )
+    code = prune_from(prepared_root, parent, tmp_path / "child")
     err = capsys.readouterr().err.strip()
     assert code != 0 and "is damaged" in err and len(err.splitlines()) == 1
     assert "retrain the parent" in err and "--force" not in err.split("retrain")[0]
@@ -185,16 +145,5 @@ def test_a_damaged_parent_gets_advice_that_works(
 def test_a_genuine_parent_is_pruned(
     prepared_root: Path, dense_runs: list[Path], tmp_path: Path
 ) -> None:
-    assert (
-        train(
-            prepared_root,
-            tmp_path / "child",
-            "magnitude",
-            "--sparsity",
-            "0.5",
-            "--init-from",
-            str(dense_runs[0]),
-        )
-        == 0
-    )
+    assert prune_from(prepared_root, dense_runs[0], tmp_path / "child") == 0
     assert (tmp_path / "child" / "metrics.json").exists()
