@@ -33,7 +33,7 @@ DATA = 1
 CORE = 2  # 2: every method's switchable FC layers start from the reference N(0, 0.01)
 SWITCHER = 1
 PRUNE = 1
-REPORT = 5  # 4: the primary table, exploratory labels, numerics in runs.csv; 5: figures (issue 38)
+REPORT = 6  # 4: primary table, exploratory labels, runs.csv numerics; 5: figures; 6: primary first
 
 
 def components(method: str) -> tuple[str, ...]:

@@ -222,8 +222,6 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
                 "",
             ]
     lines += ["## Profiles, data and seeds", "", _md(index.profiles), ""]
-    if index.inline_summary:
-        lines += ["## Summary", "", index.inline_summary, ""]
     if index.primary:
         lines += [
             "## Primary comparisons (pre-registered, Holm-corrected)",
@@ -240,6 +238,8 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
             "(conf/analysis.yaml); its intervals are not corrected for multiplicity.",
             "",
         ]
+    if index.inline_summary:
+        lines += ["## Summary", "", index.inline_summary, ""]
     if index.conclusions:
         lines += [
             "## Exploratory comparisons (paired by seed, 95% confidence intervals, uncorrected)",
