@@ -299,33 +299,27 @@ CATALOG: dict[str, MethodSpec] = {
         # and Han et al. 2015's allocation as a second magnitude frontier
         *(
             MethodSpec(
-                f"weight-alone{suffix}",
+                f"{name}{suffix}",
                 "prune",
-                f"the {parent} net pruned by |W| alone (its gates ignored), then fine-tuned",
-                criterion="weight-alone",
+                f"the {parent} net pruned {how}, then fine-tuned",
+                criterion=criterion,
                 parent=parent,
                 color=color,
-                marker="1",
-                line="-",
+                marker=marker,
+                line=line,
             )
-            for (suffix, parent), color in zip(
-                _GATED, ("#77AADD", "#44BB99", "#AAAA00"), strict=True
+            for name, how, criterion, marker, line, colors in (
+                (
+                    "weight-alone",
+                    "by |W| alone (its gates ignored)",
+                    "weight-alone",
+                    "1",
+                    "-",
+                    ("#77AADD", "#44BB99", "#AAAA00"),
+                ),
+                ("gate-random", "at random", "random", "2", ":", ("#EE8866", "#BBCC33", "#DDAA33")),
             )
-        ),
-        *(
-            MethodSpec(
-                f"gate-random{suffix}",
-                "prune",
-                f"the {parent} net pruned at random, then fine-tuned",
-                criterion="random",
-                parent=parent,
-                color=color,
-                marker="2",
-                line=":",
-            )
-            for (suffix, parent), color in zip(
-                _GATED, ("#EE8866", "#BBCC33", "#DDAA33"), strict=True
-            )
+            for (suffix, parent), color in zip(_GATED, colors, strict=True)
         ),
         *(
             MethodSpec(
