@@ -2,7 +2,9 @@
 #   make test    create .venv if missing, install pinned deps, lint, run the test suite
 #   make repro   same set-up, then regenerate every result with DVC, on the workspace's grid x
 #                profile (conf/config.yaml; committed: fashion x quick, 110 stages, hours).
-#                GRID=... and/or PROFILE=... switch the workspace first (weightswitch params);
+#                GRID=... and/or PROFILE=... switch the workspace first (weightswitch params:
+#                params.yaml and dvc.lock become the pair's); at the end the lock is copied
+#                beside the pair's report (weightswitch lock save), to commit with it
 #   make smoke   the 5-minute check (grid mini x profile smoke) in a throwaway worktree of this
 #                tree (committed files plus uncommitted edits) under SMOKE: this tree, its
 #                params, lock and reports stay exactly as they were
@@ -39,7 +41,7 @@ test: install lint
 repro: install
 	$(VENV)/bin/weightswitch params $(if $(GRID),--grid $(GRID)) $(if $(PROFILE),--profile $(PROFILE))
 	@echo "make repro: $$($(VENV)/bin/weightswitch dag --summary); stages already done are skipped"
-	source $(VENV)/bin/activate && dvc repro
+	source $(VENV)/bin/activate && dvc repro && weightswitch lock save
 
 smoke: install
 	rm -rf $(SMOKE) && git worktree prune

@@ -32,6 +32,7 @@ COMMANDS: list[str] = [
     "weightswitch.plots_cli",
     "weightswitch.track_cli",
     "weightswitch.dryrun_cli",
+    "weightswitch.lock_cli",
 ]
 
 

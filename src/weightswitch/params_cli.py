@@ -232,6 +232,13 @@ def run(args: argparse.Namespace) -> int:
     workspace = Path(args.out).resolve() == conf_dir.resolve().parent / "params.yaml"
     changed = workspace and set_workspace(conf_dir, grid, profile)
     note = f"; {conf_dir}/config.yaml now defaults to it" if changed else ""
+    if changed:
+        from weightswitch.pairlock import switch
+
+        moved = switch(
+            conf_dir.resolve().parent, (current["grid"], current["profile"]), (grid, profile)
+        )
+        note += f"; {moved}" if moved else ""
     print(f"wrote {args.out} (grid={grid}, profile={profile}){note}")
     if args.overrides:
         print(
