@@ -141,7 +141,7 @@ def one_run(
 
 def spread(values: list[float]) -> str:
     """mean ± sample std (range); one value has no std, written '—' as in the report."""
-    from weightswitch.report.tables import DASH, fmt_stat
+    from weightswitch.report.render import DASH, fmt_stat
 
     if not values:
         return DASH

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from weightswitch.cli import main
-from weightswitch.report import frontier as FR
 from weightswitch.report import stats as S
+from weightswitch.report.frontier_figure import draw as draw_frontier
 
 PROFILE = "cpu"
 DENSE = (97.0, 96.8, 97.1)
@@ -207,7 +207,7 @@ def test_frontier_figure_draws_han_2015_as_labelled_stars() -> None:
             }
         ]
     )
-    plot = FR.draw(runs, points, PROFILE, "mnist", "lenet300", "synthetic")
+    plot = draw_frontier(runs, points, PROFILE, "mnist", "lenet300", "synthetic")
     labels = [t.get_text() for t in plot.figure.axes[0].get_legend().get_texts()]
     assert any(t.startswith("Han et al. 2015, published: 98.41 at 12x") for t in labels)
     assert "Stars: Han et al. 2015" in plot.caption

@@ -12,6 +12,7 @@ from matplotlib.collections import PathCollection
 
 from weightswitch.cli import main
 from weightswitch.report import frontier as FR
+from weightswitch.report.frontier_figure import draw as draw_frontier
 
 PROFILE = "cpu"
 LAYERS = {"fc1": 0.5, "fc2": 0.5}  # layer -> share of the FC weights
@@ -136,7 +137,7 @@ def test_reference_claims_drawn_only_where_they_apply(synth: Path) -> None:
     )
     points = FR.collect_frontier(synth / "frontier", PROFILE, [])
     for dataset, expected in (("mnist", 2), ("fashion_mnist", 0)):
-        plot = FR.draw(runs, points, PROFILE, dataset, "lenet300", "synthetic")
+        plot = draw_frontier(runs, points, PROFILE, dataset, "lenet300", "synthetic")
         labels = plot.figure.axes[0].get_legend_handles_labels()[1]
         floors = [label for label in labels if FR.FLOOR_PROVENANCE in label]
         assert len(floors) == expected, labels
@@ -171,7 +172,7 @@ def test_a_collapsed_seed_moves_the_marker_to_the_medians(synth: Path) -> None:
         ]
     )
     points = FR.collect_frontier(synth / "frontier", PROFILE, [])
-    plot = FR.draw(runs, points, PROFILE, "mnist", "lenet300", "synthetic")
+    plot = draw_frontier(runs, points, PROFILE, "mnist", "lenet300", "synthetic")
     ax = plot.figure.axes[0]
     blue = [
         c

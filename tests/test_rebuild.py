@@ -12,7 +12,7 @@ import pytest
 
 from test_report import PAIRS, SEEDS, write_run
 from weightswitch.cli import main
-from weightswitch.report.build import build_report
+from weightswitch.report.build import ReportOptions, build_report
 
 PROJECT = Path(__file__).resolve().parents[1]
 GENERATED = "- Generated: "
@@ -51,9 +51,8 @@ def test_report_rebuilds_byte_identical_from_records_alone(tmp_path: Path) -> No
     cwd = os.getcwd()
     os.chdir(tmp_path)
     try:
-        build_report(
-            Path("results/runs"), Path("reports/g/p"), log=lambda _: None, warn=lambda _: None
-        )
+        quiet = ReportOptions(log=lambda _: None, warn=lambda _: None)
+        build_report(Path("results/runs"), Path("reports/g/p"), quiet)
     finally:
         os.chdir(cwd)
     report = tmp_path / "reports" / "g" / "p"

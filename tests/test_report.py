@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from weightswitch.cli import main
-from weightswitch.report.build import HEADLINE_KEYS, _profiles, build_report, gather, write_tables
+from weightswitch.report.build import HEADLINE_KEYS, ReportOptions, _profiles, build_report, gather
 from weightswitch.report.collect import collect, load_expected
 from weightswitch.report.gates import pool_blocks
+from weightswitch.report.sections import summary_section
+from weightswitch.report.tables import summary_table
 
 PROFILE = "quick"
 PAIRS = {
@@ -140,7 +142,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> dict:
     exp_file = base / "expected.json"
     exp_file.write_text(json.dumps(expected))
     out = base / "reports"
-    readme = build_report(root, out, expected=exp_file, log=lambda _: None, warn=lambda _: None)
+    quiet = ReportOptions(expected=exp_file, log=lambda _: None, warn=lambda _: None)
+    readme = build_report(root, out, quiet)
     return {"root": root, "out": out, "readme": readme, "written": written, "expected": exp_file}
 
 
@@ -246,12 +249,12 @@ def test_fully_missing_group_shows_missing_n0(synth: dict, tmp_path: Path) -> No
     exp = [*json.loads(synth["expected"].read_text()), extra]
     (tmp_path / "exp.yaml").write_text(json.dumps(exp))
     col = collect(synth["root"], expected=load_expected(tmp_path / "exp.yaml", [PROFILE]))
-    from weightswitch.report import tables as T
+    from weightswitch.report.tables import summary_display
 
-    summary = T.summary_table(col)
+    summary = summary_table(col)
     row = summary[summary.dataset == "cifar100"].iloc[0]
     assert row["n"] == 0 and row["status"] == "missing" and math.isnan(row["test_acc_pct_mean"])
-    shown = T.summary_display(summary, expected=True)
+    shown = summary_display(summary, expected=True)
     cells = shown[shown.dataset == "cifar100"].iloc[0]
     assert cells["acc"] == "missing" and cells["n"] == "0/1"
 
@@ -259,8 +262,8 @@ def test_fully_missing_group_shows_missing_n0(synth: dict, tmp_path: Path) -> No
 def test_extra_seeds_of_one_method_count_and_label_the_budget(tmp_path: Path) -> None:
     """A study may give one method more seeds than the grid (e.g. the switcher, whose spread
     decides whether one seed says anything): n counts them and the budget says so."""
-    from weightswitch.report import tables as T
     from weightswitch.report.index import budget_text
+    from weightswitch.report.tables import summary_display
 
     root = tmp_path / "runs"
     for method in ("dense", "switcher"):
@@ -273,7 +276,7 @@ def test_extra_seeds_of_one_method_count_and_label_the_budget(tmp_path: Path) ->
     ]
     (tmp_path / "exp.json").write_text(json.dumps(exp))
     col = collect(root, expected=load_expected(tmp_path / "exp.json", [PROFILE]))
-    shown = T.summary_display(T.summary_table(col), expected=True).set_index("method")
+    shown = summary_display(summary_table(col), expected=True).set_index("method")
     assert shown.loc["switcher", "n"] == "3/3" and shown.loc["dense", "n"] == "1/1"
     assert "1-3 seeds per method (0, 1, 2)" in budget_text(col, PROFILE)
 
@@ -294,8 +297,7 @@ def test_expected_from_params_yaml(synth: dict, tmp_path: Path) -> None:
     assert not {r.method for r in exp} & {"gate", "gate-weight-free"}
     col = gather(synth["root"], None, path, log=lambda _: None)
     assert col.grid == "mini" and len(col.missing) == 2
-    entries, _ = write_tables(col, tmp_path / "reports", log=lambda _: None)
-    assert "(grid mini)" in entries[0].caption
+    assert "(grid mini)" in summary_section(col, summary_table(col)).caption
     assert _profiles(col).loc[0, "grid"] == "mini"
 
 
@@ -394,7 +396,7 @@ def test_single_seed_no_switcher_and_stale_files(tmp_path: Path) -> None:
     stale.write_bytes(b"x")
     (out / "notes.txt").write_text("not ours")  # outside tables/ and figures/: kept
     logs: list[str] = []
-    readme = build_report(root, out, log=logs.append, warn=logs.append)
+    readme = build_report(root, out, ReportOptions(log=logs.append, warn=logs.append))
     assert not stale.exists() and not stale.parent.exists() and (out / "notes.txt").exists()
     metrics = json.loads((out / "metrics.json").read_text())
     dense = metrics["mnist"]["lenet300"]["dense"]  # one profile: keys do not start with it
@@ -472,15 +474,14 @@ def test_profiles_coexist_and_share_metric_keys(tmp_path: Path) -> None:
     reports = tmp_path / "reports"
 
     def report(profile: str) -> dict:
-        build_report(
-            root / profile,
-            reports / "mini" / profile,
+        options = ReportOptions(
             profile=profile,
             grid="mini",
             workspace=reports,
             log=lambda _: None,
             warn=lambda _: None,
         )
+        build_report(root / profile, reports / "mini" / profile, options)
         return json.loads((reports / "metrics" / "mnist-lenet300-magnitude.json").read_text())
 
     def digest(folder: Path) -> dict:
@@ -560,14 +561,14 @@ def test_partial_reports_say_so_in_every_figure_caption_and_the_readme(
     assert "**Partial report** (profile `quick`): 18 of 20 runs (2 missing)" in text
     assert text.count(f"This is a {label}.") == len(FIGURES)
 
-    from weightswitch.report import figures as F
+    from weightswitch.report.plots import Plot, plt, publish
 
-    plot = F.Plot("x", F.plt.figure(), "caption.")
-    entry = F.publish(plot, tmp_path, "budget", label, "x", log=lambda _: None)
+    plot = Plot("x", plt.figure(), "caption.")
+    entry = publish(plot, tmp_path, "budget", label, "x", log=lambda _: None)
     assert label in [t.get_text() for t in plot.figure.texts]  # in the image itself
     assert entry.caption.endswith(f"Budget: budget. This is a {label}.")
-    complete = F.Plot("y", F.plt.figure(), "caption.")
-    F.publish(complete, tmp_path, "budget", "", "y", log=lambda _: None)
+    complete = Plot("y", plt.figure(), "caption.")
+    publish(complete, tmp_path, "budget", "", "y", log=lambda _: None)
     assert [t.get_text() for t in complete.figure.texts] == ["budget"]
 
 
@@ -589,13 +590,14 @@ def test_run_commits_are_never_cut(synth: dict, tmp_path: Path) -> None:
 def test_training_curves_wrap_into_a_grid_a_laptop_can_show(tmp_path: Path) -> None:
     """Nine methods: 3 x 3 cells (accuracy above loss), about 1,600 px wide, not 9 in a row."""
     from weightswitch.catalog import METHODS as ALL
-    from weightswitch.report import figures as F
+    from weightswitch.report.figures import training_curves
+    from weightswitch.report.plots import save
 
     root = tmp_path / "runs"
     for method in list(ALL)[:9]:
         write_run(root, "mnist", "lenet300", method, 0)
-    plots = F.training_curves(collect(root).history, PROFILE, "synthetic")
-    plot = F.save(plots[0], tmp_path)
+    plots = training_curves(collect(root).history, PROFILE, "synthetic")
+    plot = save(plots[0], tmp_path)
     from PIL import Image
 
     width, height = Image.open(plot.files[0]).size
@@ -608,13 +610,13 @@ def test_training_curves_wrap_into_a_grid_a_laptop_can_show(tmp_path: Path) -> N
 
 def test_no_accuracy_vs_sparsity_figure_of_dense_runs_alone(tmp_path: Path) -> None:
     from weightswitch.report import figures as F
-    from weightswitch.report import tables as T
+    from weightswitch.report.tables import runs_table
 
     root = tmp_path / "runs"
     write_run(root, "mnist", "lenet300", "dense", 0)
-    assert F.accuracy_vs_sparsity(T.runs_table(collect(root)), PROFILE, "synthetic") is None
+    assert F.accuracy_vs_sparsity(runs_table(collect(root)), PROFILE, "synthetic") is None
     write_run(root, "mnist", "lenet300", "magnitude", 0)
-    assert F.accuracy_vs_sparsity(T.runs_table(collect(root)), PROFILE, "synthetic") is not None
+    assert F.accuracy_vs_sparsity(runs_table(collect(root)), PROFILE, "synthetic") is not None
     F.plt.close("all")
 
 
@@ -634,7 +636,7 @@ def test_a_mean_is_drawn_only_where_the_seeds_agree(
     acc: tuple[float, ...], diverged: int, centre: tuple | None, legend: str
 ) -> None:
     """Seeds at 97, 97 and 10 % (one collapsed): their mean, 68 %, is where no run is."""
-    from weightswitch.report.figures import collapsed, summarise_seeds
+    from weightswitch.report.seeds import collapsed, summarise_seeds
 
     x = [1.0 + i for i in range(len(acc))]
     summary = summarise_seeds(x, acc, collapsed(acc, "mnist"), diverged)

@@ -1,5 +1,5 @@
 """report.stats (confidence intervals, the wording rule) and the paired-difference table of
-report.tables, against scipy and hand calculation."""
+report.paired, against scipy and hand calculation."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ import pytest
 from scipy import stats as sp
 
 from weightswitch.report import stats as S
-from weightswitch.report.figures import collapsed
-from weightswitch.report.tables import (
+from weightswitch.report.paired import (
     PAIRED_COLUMNS,
     PAIRED_NOTE,
     WORKING,
@@ -20,6 +19,7 @@ from weightswitch.report.tables import (
     paired_note,
     paired_table,
 )
+from weightswitch.report.seeds import collapsed
 
 
 def test_t_interval_is_students_t_by_hand_and_by_scipy() -> None:

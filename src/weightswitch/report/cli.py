@@ -100,25 +100,21 @@ def _out(args: argparse.Namespace) -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
-    from weightswitch.report.build import build_report
+    from weightswitch.report.build import ReportOptions, build_report
 
     if args.rebuild is not None:
-        build_report(
-            None,
-            args.rebuild,
-            profile=args.profile,
-            grid=args.grid,
-            workspace=args.workspace,
-            rebuild=True,
+        options = ReportOptions(
+            profile=args.profile, grid=args.grid, workspace=args.workspace, rebuild=True
         )
+        build_report(None, args.rebuild, options)
         return 0
-    build_report(
-        args.results,
-        _out(args),
+    out = _out(args)  # first: it may set args.grid and args.profile
+    options = ReportOptions(
         profile=args.profile,
         expected=args.expected,
         grid=args.grid,
         workspace=args.workspace,
         frontier=args.frontier,
     )
+    build_report(args.results, out, options)
     return 0

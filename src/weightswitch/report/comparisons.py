@@ -1,7 +1,8 @@
-"""The numbers a conclusion may cite (issue 28), each with its 95% interval.
+"""The numbers a conclusion may cite (issue 28), each with its 95% interval, as sections of
+the report (`report.writer`):
 
 - `tables/paired.{csv,md,tex}`: paired differences of test accuracy by seed
-  (`tables.paired_table`): every method vs dense, every switcher variant vs the pruning runs
+  (`paired.paired_table`): every method vs dense, every switcher variant vs the pruning runs
   matched to its sparsity, and every frontier method (gate-ranked ones included) vs dense and
   vs magnitude at the same target, each naming both sides' total training epochs; failed runs
   counted with a Wilson interval of their rate.
@@ -17,20 +18,27 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from weightswitch.atomic import write_text
 from weightswitch.catalog import CATALOG, method_order
-from weightswitch.report import tables as T
 from weightswitch.report.collect import PAIR, Collection
-from weightswitch.report.index import Entry, budget_label, budget_text
+from weightswitch.report.index import budget_text
+from weightswitch.report.paired import (
+    PAIRED_HEADERS,
+    WORKING,
+    paired_display,
+    paired_note,
+    paired_table,
+)
+from weightswitch.report.render import epochs_text, fmt_num
+from weightswitch.report.seeds import collapsed
 from weightswitch.report.stats import correlation_interval, wilson_interval
+from weightswitch.report.writer import Section, Tex
 from weightswitch.run_files import METRICS
 
-Log = Callable[[str], None]
 SPEARMAN_COLUMNS = (
     *PAIR,
     "method",
@@ -115,8 +123,14 @@ def spearman_table(epochs: pd.DataFrame) -> pd.DataFrame:
     return out.drop(columns="_m").reset_index(drop=True)
 
 
-def _num(v: float, digits: int = 2) -> str:
-    return T.DASH if v is None or math.isnan(v) else f"{v:+.{digits}f}"
+def _signed(v: float) -> str:
+    return fmt_num(v, signed=True)
+
+
+def _rho(r: Any) -> str:
+    """A Spearman row's mean with its interval: '+0.12 [+0.05, +0.19]' (none from one seed)."""
+    ci = "" if math.isnan(r.rho_ci_low) else f" [{_signed(r.rho_ci_low)}, {_signed(r.rho_ci_high)}]"
+    return _signed(r.rho_mean) + ci
 
 
 def spearman_display(table: pd.DataFrame) -> pd.DataFrame:
@@ -127,13 +141,8 @@ def spearman_display(table: pd.DataFrame) -> pd.DataFrame:
             "arch": r.arch,
             "method": r.method,
             "layer": r.layer,
-            "rho": _num(r.rho_mean)
-            + (
-                f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
-                if not math.isnan(r.rho_ci_low)
-                else ""
-            ),
-            "range": f"{_num(r.rho_min)} to {_num(r.rho_max)}",
+            "rho": _rho(r),
+            "range": f"{_signed(r.rho_min)} to {_signed(r.rho_max)}",
             "n": f"{r.n} ({r.seeds})",
         }
         for r in table.itertuples(index=False)
@@ -141,48 +150,29 @@ def spearman_display(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["profile", *SPEARMAN_HEADERS])
 
 
-def _by_profile(shown: pd.DataFrame, title: str, headers: dict[str, str], cap: str) -> str:
-    md = [f"# {title}\n\n{cap}\n"]
-    for profile, g in shown.groupby("profile", sort=True):
-        md += [
-            f"## Profile `{profile}`{budget_label(str(profile))}\n",
-            T.markdown(g.drop(columns="profile"), headers),
-        ]
-    return "\n".join(md)
-
-
-def write(
-    col: Collection, points: pd.DataFrame | None, out: Path, log: Log
-) -> tuple[list[Entry], str]:
-    """Write the paired and Spearman tables; return their index entries and the README's
-    conclusions (Markdown; empty when nothing is paired)."""
-    from weightswitch.report.figures import collapsed
-
-    tdir = out / "tables"
-    entries: list[Entry] = []
-    paired = T.paired_table(col.runs, points, collapsed=collapsed)
+def comparison_sections(col: Collection, points: pd.DataFrame | None) -> tuple[list[Section], str]:
+    """The paired and Spearman tables as sections, and the README's conclusions (Markdown;
+    empty when nothing is paired)."""
+    sections: list[Section] = []
+    paired = paired_table(col.runs, points, collapsed=collapsed)
     if len(paired):
-        shown, note = T.paired_display(paired), T.paired_note(paired)
-        files = [
-            write_text(tdir / "paired.csv", paired.to_csv(index=False, float_format="%.6g")),
-            write_text(
-                tdir / "paired.md", _by_profile(shown, "Paired differences", T.PAIRED_HEADERS, note)
-            ),
-            write_text(
-                tdir / "paired.tex",
-                T.latex(
-                    shown,
-                    note,
-                    "tab:paired",
-                    T.PAIRED_HEADERS,
-                    group=("profile", "dataset", "arch"),
-                ),
-            ),
-        ]
-        entries.append(Entry("Paired differences with 95% confidence intervals", note, files))
+        sections.append(
+            Section(
+                "Paired differences with 95% confidence intervals",
+                paired_note(paired),
+                "paired",
+                data=paired,
+                heading="Paired differences",
+                shown=paired_display(paired),
+                headers=PAIRED_HEADERS,
+                profile_level="##",
+                caption_at="before",
+                tex=Tex("tab:paired", group=("profile", "dataset", "arch")),
+            )
+        )
     epochs = spearman_epochs(col)
-    if len(epochs):
-        table = spearman_table(epochs)
+    spearman = spearman_table(epochs) if len(epochs) else None
+    if spearman is not None:
         cap = (
             "Spearman rank correlation between each switched layer's gate g and |W| at the "
             "end of training (average ranks for ties), averaged over seeds through Fisher's z "
@@ -191,27 +181,26 @@ def write(
             "magnitude; near 1: a magnitude ranking in disguise. Neuron gates are compared "
             "with their input unit's mean |W|. Every epoch's value: gate_spearman_epochs.csv."
         )
-        files = [
-            write_text(tdir / "gate_spearman.csv", table.to_csv(index=False, float_format="%.6g")),
-            write_text(
-                tdir / "gate_spearman.md",
-                _by_profile(
-                    spearman_display(table), "Gate-weight rank correlation", SPEARMAN_HEADERS, cap
-                ),
-            ),
-            write_text(
-                tdir / "gate_spearman_epochs.csv", epochs.to_csv(index=False, float_format="%.6g")
-            ),
-        ]
-        entries.append(Entry("Gate-weight rank correlation (Spearman)", cap, files))
-    for e in entries:
-        log(f"wrote {', '.join(str(f.relative_to(out)) for f in e.files)}")
-    return entries, conclusions(col, paired, spearman_table(epochs) if len(epochs) else None)
+        sections.append(
+            Section(
+                "Gate-weight rank correlation (Spearman)",
+                cap,
+                "gate_spearman",
+                data=spearman,
+                heading="Gate-weight rank correlation",
+                shown=spearman_display(spearman),
+                headers=SPEARMAN_HEADERS,
+                profile_level="##",
+                caption_at="before",
+                more=(("tables/gate_spearman_epochs.csv", epochs),),
+            )
+        )
+    return sections, conclusions(col, paired, spearman)
 
 
 def _line(r: pd.Series) -> str:
     at = "" if math.isnan(r.target_sparsity_pct) else f" at {r.target_sparsity_pct:g}% FC sparsity"
-    ep, base_ep = T.epochs_text(r.epochs), T.epochs_text(r.baseline_epochs)
+    ep, base_ep = epochs_text(r.epochs), epochs_text(r.baseline_epochs)
     return f"{r.method}{ep} − {r.baseline}{base_ep}{at}: {r.claim} [pairs: {r.n_pairs}]"
 
 
@@ -271,7 +260,7 @@ def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | 
             )
         ]
         parts += [f"- {_line(r)}" for r in gated.itertuples(index=False)]
-        working = g[(g["kind"] == T.WORKING) & (g["target_sparsity_pct"] == HEADLINE_TARGET)]
+        working = g[(g["kind"] == WORKING) & (g["target_sparsity_pct"] == HEADLINE_TARGET)]
         parts += [
             f"- {_line(r)} (working parents only: the seeds whose "
             f"{CATALOG[r.method].parent} run finished without collapsing; conditional on it "
@@ -293,15 +282,7 @@ def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | 
                 & (spearman["dataset"] == dataset)
                 & (spearman["arch"] == arch)
             ]
-            rhos = [
-                f"{r.method} {r.layer} {_num(r.rho_mean)}"
-                + (
-                    f" [{_num(r.rho_ci_low)}, {_num(r.rho_ci_high)}]"
-                    if not math.isnan(r.rho_ci_low)
-                    else ""
-                )
-                for r in mine.itertuples(index=False)
-            ]
+            rhos = [f"{r.method} {r.layer} {_rho(r)}" for r in mine.itertuples(index=False)]
             if rhos:
                 parts.append(
                     "- Spearman(g, |W|) at the end of training, mean [95% CI]: "

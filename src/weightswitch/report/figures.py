@@ -1,25 +1,17 @@
-"""Figures drawn only from the tidy tables (ShrinkBench style: no metric is computed here).
+"""The report's own figures, drawn only from the tidy tables (ShrinkBench style: no metric is
+computed here): accuracy vs sparsity, training curves, per-layer sparsity, gate histograms and
+gate maps; `write_figures` draws and publishes every one of them per profile.
 
 Every function returns `Plot`s (a matplotlib figure, a file stem and a caption saying what
-data, profile and seeds it shows), or nothing where there is no data to show; `save` writes
-each as PNG and PDF, atomically. Small multiples wrap at `COLUMNS` panels per row, so a
-figure stays readable on a laptop screen (about 1,600 pixels wide at 150 dpi).
-
-Seeds: every seed is its own marker. A method's summary marker is the mean over its seeds
-only where no seed collapsed (accuracy at most `COLLAPSE_FACTOR` x chance) or diverged;
-otherwise a mean lies where no run is (97, 97 and 10 % give 68 %; collapsed runs land at any
-sparsity), so the marker sits at the median sparsity and the median accuracy over the seeds
-(odd number of seeds) or is absent (even), and the legend says which (`summarise_seeds`). The
-accuracy axis spans the runs that did not collapse; a collapsed run is drawn at the bottom
-edge with its accuracy written beside it, so one collapsed seed cannot flatten every other
-point (`fit_accuracy_axis`).
+data, profile and seeds it shows), or nothing where there is no data to show. Small multiples
+wrap at `COLUMNS` panels per row, so a figure stays readable on a laptop screen (about 1,600
+pixels wide at 150 dpi). Several seeds are drawn as `report.plots` says.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
@@ -33,18 +25,24 @@ import seaborn as sns
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from weightswitch.atomic import write_with
 from weightswitch.catalog import method_order
-from weightswitch.data.registry import get_spec
-from weightswitch.errors import WeightswitchError
+from weightswitch.report.collect import Collection
 from weightswitch.report.gates import GateMap
-from weightswitch.report.index import Entry
+from weightswitch.report.index import Entry, source_text
+from weightswitch.report.plots import (
+    SEED_NOTE,
+    Plot,
+    draw_seeds,
+    fit_accuracy_axis,
+    publish_in_report,
+    setup,
+)
+from weightswitch.report.records import load_gate_data
 from weightswitch.report.references import dense_reference
-from weightswitch.report.style import method_colors, method_hatch, method_marker
+from weightswitch.report.style import method_colors, method_hatch
+from weightswitch.report.tables import runs_table
 
 COLUMNS = 3  # small multiples per row
-COLLAPSE_FACTOR = 2.0  # a run at most this many times the chance accuracy has collapsed
-PARTIAL_COLOR = "#B2182B"
 PHASES = ("warmup", "dense", "tnn", "snn", "finetune")
 ZERO_COLOR = "#d62728"  # gates that are exactly zero, in the gate maps (and in MLflow's)
 _EXTRA = ("#009E73", "#E69F00", "#F0E442", "#999999")  # phases beyond the five known
@@ -52,37 +50,10 @@ _PHASE_COLORS = ("#E69F00", "#000000", "#0072B2", "#D55E00", "#009E73")
 _MARKERS = {"warmup": "o", "dense": "s", "tnn": "^", "snn": "v", "finetune": "D"}
 
 
-@dataclass
-class Plot:
-    """A drawn figure waiting to be saved, with the caption the index shows."""
-
-    stem: str
-    figure: plt.Figure
-    caption: str
-    files: list[Path] = field(default_factory=list)
-
-
 def phase_colors(phases: Sequence[str]) -> dict[str, str]:
     order = list(PHASES) + sorted(set(phases) - set(PHASES))
     pal = [*_PHASE_COLORS, *_EXTRA]
     return {p: pal[i % len(pal)] for i, p in enumerate(order)}
-
-
-def stamp(fig: plt.Figure, budget: str, partial: str = "") -> None:
-    """Write the budget into the image itself, so a cited figure keeps it, and, for a
-    partial report, its label ('partial report: 2 of 54 runs (52 missing)') above it all."""
-    fig.text(0.5, 0.0, budget, ha="center", va="top", fontsize=8, color="0.2", wrap=True)
-    if partial:
-        fig.text(
-            0.5,
-            1.0,
-            partial,
-            ha="center",
-            va="bottom",
-            fontsize=10,
-            fontweight="bold",
-            color=PARTIAL_COLOR,
-        )
 
 
 def _seeds(df: pd.DataFrame) -> str:
@@ -99,159 +70,6 @@ def _grid(n: int, ncols: int = COLUMNS, size: tuple[float, float] = (4.2, 3.4)):
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
-
-
-def range_bars(mean, low, high) -> np.ndarray:
-    """Asymmetric error bars from the mean to the min and max over seeds (for `errorbar`): a
-    spread that a collapsed seed makes bimodal stays inside the values measured, where a
-    ± std bar would not (67.9 ± 50.3 % reaches 118 %)."""
-    mean = np.atleast_1d(np.asarray(mean, float))
-    lo = (mean - np.atleast_1d(np.asarray(low, float))).clip(min=0)
-    hi = (np.atleast_1d(np.asarray(high, float)) - mean).clip(min=0)
-    return np.nan_to_num(np.vstack([lo, hi]))
-
-
-def collapsed(acc_pct: Sequence[float], dataset: str) -> np.ndarray:
-    """Which runs collapsed: test accuracy (%) at most COLLAPSE_FACTOR x chance (1 / classes
-    of `dataset`; none for a dataset the registry does not know)."""
-    acc = np.asarray(acc_pct, float)
-    try:
-        chance = 100.0 / get_spec(dataset).num_classes
-    except WeightswitchError:
-        return np.zeros(acc.shape, bool)
-    return acc <= COLLAPSE_FACTOR * chance
-
-
-@dataclass(frozen=True)
-class SeedSummary:
-    """Where a method's summary marker goes, and what the legend says about it."""
-
-    n: int  # seeds, diverged ones included
-    collapsed: int
-    diverged: int
-    centre: tuple[float, float] | None  # (x, y); None: no marker means anything here
-    kind: str  # "mean", "median", "" (one seed, or no centre)
-
-    def legend(self, method: str) -> str:
-        parts = [
-            f"{k} {what}"
-            for k, what in ((self.collapsed, "collapsed"), (self.diverged, "diverged"))
-            if k
-        ]
-        odd = f" ({', '.join(parts)})" if parts else ""
-        if self.n == 1:
-            return f"{method}: 1 seed{odd}"
-        if self.kind == "mean":
-            return f"{method}: mean of {self.n}"
-        if self.kind:
-            return f"{method}: median of {self.n}{odd}"
-        return f"{method}: {self.n} seeds{odd}, no centre"
-
-
-def summarise_seeds(
-    x: Sequence[float], y: Sequence[float], is_collapsed: Sequence[bool], diverged: int = 0
-) -> SeedSummary:
-    """The mean of (x, y) over seeds when none collapsed or diverged; otherwise the median of
-    x and the median of y, each on its own (diverged runs count as the lowest y; an odd number
-    of seeds), or no centre (even)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    k = int(np.sum(is_collapsed))
-    n = len(y) + diverged
-    if len(y) == 1 and diverged == 0:
-        return SeedSummary(n, k, diverged, (float(x[0]), float(y[0])), "")
-    if len(y) and diverged == 0 and k == 0:
-        return SeedSummary(n, k, diverged, (float(x.mean()), float(y.mean())), "mean")
-    rank = n // 2 - diverged  # diverged runs take the lowest ranks
-    if n % 2 == 0 or rank < 0:
-        return SeedSummary(n, k, diverged, None, "")
-    return SeedSummary(n, k, diverged, (float(np.median(x)), float(np.sort(y)[rank])), "median")
-
-
-def draw_seeds(
-    ax: plt.Axes,
-    x: Sequence[float],
-    y: Sequence[float],
-    dataset: str,
-    method: str,
-    color: str,
-    diverged: int = 0,
-) -> SeedSummary:
-    """Each seed as a small marker (hollow where it collapsed), then the summary marker with
-    the range over seeds (min to max) as bars, labelled for the legend."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    low = collapsed(y, dataset)
-    marker = method_marker(method)
-    summary = summarise_seeds(x, y, low, diverged)
-    if len(y) > 1 or summary.centre is None:
-        for sel, face in ((~low, color), (low, "none")):
-            ax.scatter(
-                x[sel],
-                y[sel],
-                marker=marker,
-                s=26,
-                facecolors=face,
-                edgecolors=color,
-                linewidths=1.1,
-                alpha=0.85,
-                zorder=5,
-            )
-    if summary.centre is None:
-        ax.scatter([], [], marker=marker, s=26, color=color, label=summary.legend(method))
-        return summary
-    cx, cy = summary.centre
-    ax.errorbar(
-        cx,
-        cy,
-        xerr=range_bars(cx, x.min(), x.max()),
-        yerr=range_bars(cy, y.min(), y.max()),
-        fmt=marker,
-        ms=8,
-        color=color,
-        mec="black",
-        mew=0.7,
-        capsize=3,
-        zorder=6,
-        label=summary.legend(method),
-    )
-    return summary
-
-
-SEED_NOTE = (
-    "Every seed is its own small marker (hollow: a collapsed run, test accuracy at most "
-    f"{COLLAPSE_FACTOR:g}x chance); the large marker is the mean over the seeds ('mean of n') "
-    "where none collapsed or diverged, else the median sparsity and the median accuracy "
-    "('median of n'; none with an even number of seeds: a mean would lie where no run is); "
-    "bars: the range over seeds, min to max. The accuracy axis spans the runs that did not "
-    "collapse; a collapsed run sits on the bottom edge, its accuracy written beside it."
-)
-
-
-def fit_accuracy_axis(
-    ax: plt.Axes, x: Sequence[float], y: Sequence[float], dataset: str, also: Sequence[float] = ()
-) -> None:
-    """Span the accuracy axis over the runs that did not collapse and the lines in `also`
-    (with a margin), and draw each collapsed run on the bottom edge with its accuracy written
-    beside it (a 10% seed would otherwise stretch the axis to 10-100 and flatten every other
-    point)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    low = collapsed(y, dataset)
-    if not low.any() or low.all():
-        return
-    good = np.concatenate([y[~low], np.asarray(also, float)])
-    pad = max(0.5, 0.15 * float(good.max() - good.min()))
-    bottom, top = float(good.min()) - pad, float(good.max()) + pad
-    ax.set_ylim(bottom, top)
-    for cx, cy in zip(x[low], y[low], strict=True):
-        ax.annotate(
-            f"collapsed: {cy:.1f}%",
-            (cx, bottom),
-            xytext=(0, 6),
-            textcoords="offset points",
-            ha="center",
-            fontsize=6.5,
-            color="0.3",
-            arrowprops={"arrowstyle": "->", "color": "0.3", "lw": 0.8},
-        )
 
 
 def _pairs(df: pd.DataFrame) -> list[tuple[str, str]]:
@@ -582,50 +400,44 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
     return plots
 
 
-def publish(
-    plot: Plot, out: Path, budget: str, partial: str, title: str, log: Callable[[str], None]
-) -> Entry:
-    """Stamp the budget (and the partial label) into the figure and its caption, save it
-    under `out` (figures/ and pdf/) and return its index entry."""
-    stamp(plot.figure, budget, partial)
-    plot.caption += f" Budget: {budget}." + (f" This is a {partial}." if partial else "")
-    save(plot, out / "figures", out / "pdf")
-    log(f"wrote {', '.join(str(f.relative_to(out)) for f in plot.files)}")
-    return Entry(title, plot.caption, plot.files, image=plot.files[0])
+def write_figures(
+    col: Collection, out: Path, records: Path, log: Callable[[str], None]
+) -> tuple[dict[str, list[Entry]], list[str]]:
+    """Draw and save every figure per profile; return index entries and skip notes. Gate
+    figures draw the reduced gate data of the report's records (never gates.pt directly), so
+    a rebuild from git alone draws the same pixels."""
+    setup()
+    runs = runs_table(col)
+    hist, maps = load_gate_data(records)
+    figures: dict[str, list[Entry]] = {}
+    notes: list[str] = []
+    for profile in sorted(col.ok["profile"].unique()):
+        source = source_text(col, profile)
+        plots = [
+            accuracy_vs_sparsity(runs, profile, source),
+            *training_curves(col.history, profile, source),
+            layer_sparsity(col.layers, profile, source),
+            gate_histograms(hist, profile, source),
+            *gate_maps(maps, profile, source),
+        ]
+        if not (hist["profile"] == profile).any():
+            notes.append(
+                f"{profile}: gate histograms and gate maps skipped: no switcher run "
+                "with a readable gates.pt."
+            )
+        elif not any(m.ident["profile"] == profile for m in maps):
+            notes.append(f"{profile}: gate maps skipped: no connection-switcher run with gates.pt.")
+        if not (col.layers["profile"] == profile).any():
+            notes.append(f"{profile}: per-layer sparsity figure skipped: no layer_sparsity.")
+        if not (col.history["profile"] == profile).any():
+            notes.append(f"{profile}: training curves skipped: no readable history.csv.")
+        figures[profile] = [
+            publish_in_report(plot, col, profile, out, _title(plot), log)
+            for plot in filter(None, plots)
+        ]
+    return figures, notes
 
 
-def save(plot: Plot, figures_dir: Path, pdf_dir: Path | None = None, dpi: int = 150) -> Plot:
-    """Write the plot as PNG (under `figures_dir`: images only, what `dvc plots` renders) and
-    PDF (under `pdf_dir`, default the same), atomically, no timestamps in the PDF; close it."""
-    for fmt, meta in (("png", {"Software": None}), ("pdf", {"CreationDate": None})):
-        folder = figures_dir if fmt == "png" or pdf_dir is None else pdf_dir
-        path = (folder / plot.stem).with_suffix(f".{fmt}")
-        write_with(
-            path,
-            lambda tmp, f=fmt, m=meta: plot.figure.savefig(
-                tmp, format=f, dpi=dpi, bbox_inches="tight", metadata=m
-            ),
-        )
-        plot.files.append(path)
-    plt.close(plot.figure)
-    return plot
-
-
-def setup() -> None:
-    """A readable, deterministic style for every figure."""
-    sns.set_theme(context="paper", style="whitegrid", font_scale=1.0)
-    plt.rcParams.update({"svg.hashsalt": "weightswitch", "figure.dpi": 100})
-
-
-__all__ = [
-    "Plot",
-    "accuracy_vs_sparsity",
-    "gate_histograms",
-    "gate_maps",
-    "layer_sparsity",
-    "publish",
-    "save",
-    "setup",
-    "stamp",
-    "training_curves",
-]
+def _title(plot: Plot) -> str:
+    """A figure's index title: its file name in words ('gate maps mnist lenet300')."""
+    return plot.stem.split("/")[-1].replace("_", " ")

@@ -1,5 +1,6 @@
-"""The sparsity-accuracy frontier and the switcher's ablations (issue 12): one figure per
-dataset/arch and one table.
+"""The sparsity-accuracy frontier and the switcher's ablations (issue 12): the frontier runs,
+the table (`tables/frontier.*`) and the reference's claimed accuracies; the figure is drawn by
+`report.frontier_figure`.
 
 Frontier runs (stage `frontier@`, `results/frontier/<profile>/...`) prune the dense run of
 the same seed to fixed FC sparsities with magnitude, iterative magnitude and random pruning;
@@ -15,25 +16,21 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from weightswitch.atomic import write_text
-from weightswitch.catalog import CATALOG, PRUNE_METHODS, PRUNE_PARENTS, SWITCHER_METHODS
-from weightswitch.report import tables as T
+from weightswitch.catalog import PRUNE_METHODS, PRUNE_PARENTS, SWITCHER_METHODS
 from weightswitch.report.collect import PAIR, Collection, w_epochs
-from weightswitch.report.index import Entry, RunCount, budget_label, budget_text
 from weightswitch.report.references import (
     REFERENCE_IMPLEMENTATION,
     Reference,
-    dense_reference,
-    pruned_references,
     reference_floor,
-    reference_sparsity_pct,
 )
+from weightswitch.report.render import DASH, fmt_num, fmt_stat
+from weightswitch.report.tables import runs_table
+from weightswitch.report.writer import Section, Tex
 from weightswitch.run_files import DIVERGED, HISTORY, METRICS
 
 # from the method catalog: pruning methods draw the frontier (and are matched to the
@@ -103,7 +100,8 @@ def claims(dataset: str, arch: str) -> list[Reference]:
     return [ref for ref in found if ref is not None]
 
 
-def _method(ref: Reference) -> str:
+def claimed_method(ref: Reference) -> str:
+    """The method a reference floor is for (the first word of its setting)."""
     return ref.setting.split(" ")[0]
 
 
@@ -333,10 +331,6 @@ def _against_frontier(stats: pd.DataFrame, ok: pd.DataFrame) -> pd.DataFrame:
 
 def display(df: pd.DataFrame) -> pd.DataFrame:
     """Strings for Markdown / LaTeX."""
-
-    def num(v: float) -> str:
-        return T.DASH if v is None or math.isnan(v) else f"{v:.2f}"
-
     rows = [
         {
             "profile": r.profile,
@@ -344,12 +338,12 @@ def display(df: pd.DataFrame) -> pd.DataFrame:
             "arch": r.arch,
             "kind": r.kind,
             "method": r.method,
-            "epochs": T.DASH if pd.isna(r.epochs) else f"{float(r.epochs):g}",
-            "target": num(r.target_sparsity_pct),
-            "sparsity": T.fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, int(r.n)),
-            "acc": T.fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, int(r.n)),
-            "frontier": num(r.frontier_acc_pct),
-            "delta": T.fmt_stat(
+            "epochs": DASH if pd.isna(r.epochs) else f"{float(r.epochs):g}",
+            "target": fmt_num(r.target_sparsity_pct),
+            "sparsity": fmt_stat(r.fc_sparsity_pct_mean, r.fc_sparsity_pct_std, int(r.n)),
+            "acc": fmt_stat(r.test_acc_pct_mean, r.test_acc_pct_std, int(r.n)),
+            "frontier": fmt_num(r.frontier_acc_pct),
+            "delta": fmt_stat(
                 r.delta_vs_frontier_pp, r.delta_vs_frontier_pp_std, int(r.n), signed=True
             ),
             "n": str(int(r.n)),
@@ -365,127 +359,11 @@ def claims_markdown() -> str:
         "|---|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r.dataset} | {r.arch} | {_method(r)} | {r.test_accuracy_pct:.2f} | "
+        f"| {r.dataset} | {r.arch} | {claimed_method(r)} | {r.test_accuracy_pct:.2f} | "
         f"{FLOOR_PROVENANCE} | {r.source} |"
         for r in REFERENCE_IMPLEMENTATION
     ]
     return "\n".join(lines) + "\n"
-
-
-def _ok(runs: pd.DataFrame, profile: str, dataset: str, arch: str) -> pd.DataFrame:
-    sel = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset) & (runs["arch"] == arch)]
-    return sel[sel["status"] == "ok"] if "status" in sel else sel
-
-
-def draw(
-    runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
-):
-    """Test accuracy vs FC sparsity: the frontier curves (`points`: one row per frontier
-    run), dense and every switcher variant (`runs`: one row per run, as `tables.runs_table`),
-    every seed its own marker (`figures.draw_seeds`)."""
-    import matplotlib.pyplot as plt
-
-    from weightswitch.report.figures import (
-        SEED_NOTE,
-        Plot,
-        collapsed,
-        draw_seeds,
-        summarise_seeds,
-    )
-    from weightswitch.report.style import method_colors, method_line
-
-    ok = _ok(runs, profile, dataset, arch)
-    ok = ok.assign(fc_sparsity_pct=ok["fc_sparsity_pct"].where(ok["method"] != "dense", 0.0))
-    mine = _ok(points, profile, dataset, arch)
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
-    colors = method_colors([*ok["method"].unique(), *FRONTIER_METHODS])
-    dense = ok[ok["method"] == "dense"]
-    origin = (
-        draw_seeds(
-            ax, dense["fc_sparsity_pct"], dense["test_acc_pct"], dataset, "dense", colors["dense"]
-        ).centre
-        if len(dense)
-        else None
-    )
-    for method in DENSE_FRONTIER:
-        pts = mine[mine["method"] == method]
-        if pts.empty:
-            continue
-        curve = [origin] if origin else []
-        for _, g in pts.groupby("target_sparsity_pct"):
-            x, y = g["fc_sparsity_pct"], g["test_acc_pct"]
-            centre = summarise_seeds(x, y, collapsed(y, dataset)).centre
-            curve.append(centre or (float(x.median()), float(y.median())))
-        ax.plot(
-            *zip(*curve, strict=True),
-            color=colors[method],
-            ls=method_line(method),
-            marker=".",
-            ms=6,
-            lw=1.3,
-            label=f"{method} pruning (frontier)",
-        )
-        ax.scatter(
-            pts["fc_sparsity_pct"],
-            pts["test_acc_pct"],
-            s=9,
-            color=colors[method],
-            alpha=0.6,
-            zorder=4,
-        )
-    for method in [m for m in VARIANTS if m in set(ok["method"])]:
-        seeds = ok[ok["method"] == method]
-        draw_seeds(
-            ax, seeds["fc_sparsity_pct"], seeds["test_acc_pct"], dataset, method, colors[method]
-        )
-    for i, claim in enumerate(claims(dataset, arch)):
-        ax.axhline(
-            claim.test_accuracy_pct,
-            color=colors.get(_method(claim), "0.3"),
-            ls=("--", "-.")[i % 2],
-            lw=1,
-            label=f"{_method(claim)} {claim.test_accuracy_pct:.2f}: {FLOOR_PROVENANCE}",
-        )
-    ref = dense_reference(dataset, arch)
-    if ref is not None and ref.test_accuracy_pct is not None:
-        ax.axhline(
-            ref.test_accuracy_pct,
-            color="0.5",
-            ls=":",
-            lw=1,
-            label=f"published dense {ref.test_accuracy_pct:.2f} (Han 2015)",
-        )
-    published = draw_published(ax, dataset, arch, lambda pct: pct)
-    ax.set_title(f"{dataset} / {arch} — profile {profile}")
-    ax.set_xlabel("FC sparsity (%)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.set_xlim(-3, 101)
-    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2)
-    fig.tight_layout()
-    variants = "; ".join(
-        f"{m}: {CATALOG[m].description}" for m in VARIANTS if m in set(ok["method"])
-    )
-    curves = ", ".join(
-        f"{m} ({CATALOG[m].description})" for m in DENSE_FRONTIER if (mine["method"] == m).any()
-    )
-    caption = (
-        f"Test accuracy vs. FC sparsity on {dataset} / {arch}, profile {profile}"
-        f"{budget_label(profile)}, from {source}. Curves: the dense run (sparsity 0) pruned per "
-        f"layer to fixed FC sparsities by {curves}; each curve point is the seeds' mean, or "
-        "their median where some collapsed; small dots: the frontier runs. Markers: "
-        f"{variants or 'no switcher variant'}, at the sparsity their gates reached. {SEED_NOTE}"
-    ) + allocation_text(mine)
-    lines = []
-    if claims(dataset, arch):
-        lines.append(
-            f"dashed, the accuracy the reference code reports at least ({FLOOR_PROVENANCE})"
-        )
-    if ref is not None and ref.test_accuracy_pct is not None:
-        lines.append("dotted, a published dense accuracy")
-    if lines:
-        caption += f" Horizontal lines are not measurements of this suite: {'; '.join(lines)}."
-    caption += published
-    return Plot(f"{profile}/frontier_{dataset}_{arch}", fig, caption)
 
 
 def report_points(col: Collection, frontier_root: Path | None) -> pd.DataFrame | None:
@@ -502,56 +380,29 @@ def report_points(col: Collection, frontier_root: Path | None) -> pd.DataFrame |
     return points[points["profile"].isin(profiles) & pd.Series(mine, index=points.index)]
 
 
-def draw_published(ax, dataset: str, arch: str, x_of: Callable[[float], float]) -> str:
-    """Han et al. 2015's pruned networks for this pair as labelled star markers at the
-    sparsity their compression implies (`x_of` maps that sparsity in % to the axis); returns
-    the caption's sentence (empty without any)."""
-    refs = pruned_references(dataset, arch)
-    for ref in refs:
-        ax.scatter(
-            [x_of(reference_sparsity_pct(ref))],
-            [ref.test_accuracy_pct],
-            marker="*",
-            s=110,
-            color="0.35",
-            edgecolor="black",
-            linewidth=0.6,
-            zorder=6,
-            label=f"Han et al. 2015, published: {ref.test_accuracy_pct:.2f} at "
-            f"{ref.compression:g}x fewer parameters",
-        )
-    if not refs:
-        return ""
-    return (
-        " Stars: Han et al. 2015's published magnitude-pruned-and-retrained networks "
-        "(Table 1: 12x fewer parameters, drawn at 1 - 1/12 = 91.7% sparsity of all "
-        "parameters, convolutions included for LeNet-5; their own training, far longer "
-        "than this budget), not measurements of this suite."
-    )
+def finished(points: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The frontier runs that finished (diverged ones have no point to show)."""
+    return None if points is None else points[points["status"] == "ok"]
 
 
-def write(
-    col: Collection,
-    points: pd.DataFrame | None,
-    frontier_root: Path | None,
-    out: Path,
-    source: Callable[[str], str],
-    log: Callable[[str], None],
-) -> tuple[Entry | None, dict[str, list[Entry]]]:
-    """Write tables/frontier.{csv,md,tex} and one figure per profile and pair (`points`:
-    `report_points`); return the table's index entry and the figures' entries per profile."""
-    from weightswitch.report import figures as F
-
-    profiles = sorted(col.ok["profile"].unique())
-    if points is not None:
-        points = points[points["status"] == "ok"]
-    table = frontier_table(T.runs_table(col), points if points is not None else pd.DataFrame())
+def report_table(col: Collection, points: pd.DataFrame | None) -> pd.DataFrame | None:
+    """The report's frontier table (`frontier_table` of its runs and finished `points`), for
+    the pairs with a switcher variant or a frontier point; None where there is none."""
+    ok = finished(points)
+    table = frontier_table(runs_table(col), ok if ok is not None else pd.DataFrame())
     interesting = table[table["kind"].isin(("switcher variant", "frontier"))]
     if interesting.empty:
-        return None, {}
-    table = table[table.set_index(list(PAIR)).index.isin(interesting.set_index(list(PAIR)).index)]
-    tdir = out / "tables"
-    shown = display(table)
+        return None
+    return table[table.set_index(list(PAIR)).index.isin(interesting.set_index(list(PAIR)).index)]
+
+
+def frontier_section(
+    col: Collection, points: pd.DataFrame | None, frontier_root: Path | None
+) -> Section | None:
+    """tables/frontier.{csv,md,tex} (`points`: `report_points`); None without a row to show."""
+    table = report_table(col, points)
+    if table is None:
+        return None
     cap = (
         "Switcher variants, matched pruning and the pruning frontier per dataset/arch: test "
         "accuracy and measured FC sparsity (%, mean ± sample std over seeds), and for the "
@@ -563,32 +414,19 @@ def write(
         "describe no run. Frontier runs: "
         + (f"{frontier_root}." if frontier_root else "none given.")
         + " A pair without frontier runs has rows here but no frontier figure. The "
-        "reference's claimed accuracies below are NOT measurements." + allocation_text(points)
+        "reference's claimed accuracies below are NOT measurements."
+        + allocation_text(finished(points))
     )
-    md = [f"# Frontier and ablations\n\n{cap}\n"]
-    for profile, g in shown.groupby("profile", sort=True):
-        md += [
-            f"## Profile `{profile}`{budget_label(str(profile))}\n",
-            T.markdown(g.drop(columns="profile"), HEADERS),
-        ]
-    md += ["## The reference's claimed accuracies\n", claims_markdown()]
-    files = [
-        write_text(tdir / "frontier.csv", table.to_csv(index=False, float_format="%.6g")),
-        write_text(tdir / "frontier.md", "\n".join(md)),
-        write_text(
-            tdir / "frontier.tex",
-            T.latex(shown, cap, "tab:frontier", HEADERS, group=("profile", "dataset", "arch")),
-        ),
-    ]
-    log(f"wrote {', '.join(str(f.relative_to(out)) for f in files)}")
-    figures: dict[str, list[Entry]] = {}
-    F.setup()
-    ran = table[table["kind"] == "frontier"]  # a frontier figure only where a frontier ran
-    for profile, dataset, arch in sorted(set(map(tuple, ran[list(PAIR)].to_numpy()))):
-        plot = draw(T.runs_table(col), points, profile, dataset, arch, source(profile))
-        if len(profiles) == 1:  # one report per folder (reports/<grid>/<profile>/)
-            plot.stem = plot.stem.split("/", 1)[1]
-        budget, partial = budget_text(col, str(profile)), RunCount.of(col.runs, profile).label()
-        entry = F.publish(plot, out, budget, partial, f"frontier {dataset} {arch}", log)
-        figures.setdefault(profile, []).append(entry)
-    return Entry("Frontier and ablations", cap, files), figures
+    return Section(
+        "Frontier and ablations",
+        cap,
+        "frontier",
+        data=table,
+        heading="Frontier and ablations",
+        shown=display(table),
+        headers=HEADERS,
+        profile_level="##",
+        caption_at="before",
+        tail="\n## The reference's claimed accuracies\n\n" + claims_markdown(),
+        tex=Tex("tab:frontier", group=("profile", "dataset", "arch")),
+    )

@@ -14,6 +14,7 @@ import pandas as pd
 from weightswitch import provenance
 from weightswitch.atomic import write_text
 from weightswitch.report.collect import Collection
+from weightswitch.report.render import markdown
 
 REDUCED_BUDGET = ("quick", "cpu", "smoke")  # every profile but `paper`
 
@@ -94,6 +95,13 @@ def budget_text(col: Collection, profile: str) -> str:
         f"{grid}profile {profile}{budget_label(profile)}: {values('epochs')} epochs per run, "
         f"{values('train_size')} training images, {count} ({', '.join(map(str, seeds))})"
     )
+
+
+def source_text(col: Collection, profile: str | None = None) -> str:
+    """Where a caption's numbers come from: the results folder (of `profile`, where it has
+    one) and the grid."""
+    where = col.root / profile if profile and (col.root / profile).is_dir() else col.root
+    return f"{where}" + (f" (grid {col.grid})" if col.grid else "")
 
 
 @dataclass(frozen=True)
@@ -221,7 +229,7 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
                 "every table and figure shows only the runs that finished.",
                 "",
             ]
-    lines += ["## Profiles, data and seeds", "", _md(index.profiles), ""]
+    lines += ["## Profiles, data and seeds", "", markdown(index.profiles), ""]
     if index.primary:
         lines += [
             "## Primary comparisons (pre-registered, Holm-corrected)",
@@ -291,12 +299,6 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
         "",
     ]
     return "\n".join(lines)
-
-
-def _md(df: pd.DataFrame) -> str:
-    from weightswitch.report.tables import markdown
-
-    return markdown(df)
 
 
 BENCH = "bench"  # reports/bench/: measured by benchmarks/, not by a grid's report stage
@@ -393,9 +395,9 @@ def write_workspace_index(workspace: Path) -> Path:
     return write_text(workspace / "README.md", text)
 
 
-def _title(markdown: Path) -> str:
+def _title(path: Path) -> str:
     """A markdown file's first heading, else its stem."""
-    for line in markdown.read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("#"):
             return line.lstrip("#").strip()
-    return markdown.stem
+    return path.stem

@@ -24,6 +24,7 @@ import pandas as pd
 from weightswitch.catalog import CATALOG
 from weightswitch.report.analysis import Analysis
 from weightswitch.report.collect import Collection
+from weightswitch.report.render import DASH, fmt_num
 from weightswitch.report.stats import (
     holm,
     paired_differences,
@@ -147,7 +148,7 @@ def _entered(values: SideValues, itt: bool, chance_pct: float) -> dict[int, floa
 
 def _epochs_text(values: SideValues) -> str:
     found = sorted(set(values.w_epochs.values()))
-    return "—" if not found else "/".join(map(str, found))
+    return DASH if not found else "/".join(map(str, found))
 
 
 def failures(
@@ -189,7 +190,7 @@ def primary_table(col: Collection, points: pd.DataFrame | None, analysis: Analys
             k, n, seeds = failures(col, study, entry["arm"]["method"], failure)
             rate = wilson_interval(k, n)
             row.update(
-                reference="—",
+                reference=DASH,
                 n=n,
                 seeds_done=n,
                 seeds=",".join(map(str, seeds)) or "none failed",
@@ -243,7 +244,7 @@ def primary_table(col: Collection, points: pd.DataFrame | None, analysis: Analys
     table = pd.DataFrame(rows, columns=list(COLUMNS))
     # Holm over the whole pre-registered family: a comparison without pairs yet counts as
     # p = 1, so a provisional table is never corrected over fewer tests than were planned
-    testable = [r != "—" for r in table["reference"]]
+    testable = [r != DASH for r in table["reference"]]
     filled = [
         1.0 if t and math.isnan(p) else p for t, p in zip(testable, table["p_raw"], strict=True)
     ]
@@ -270,17 +271,17 @@ def primary_table(col: Collection, points: pd.DataFrame | None, analysis: Analys
 
 
 def _p(v: float) -> str:
-    return "—" if v is None or math.isnan(v) else f"{v:.4f}"
+    return fmt_num(v, digits=4)
 
 
 def _num(v: float) -> str:
-    return "—" if v is None or math.isnan(v) else f"{v:+.2f}"
+    return fmt_num(v, signed=True)
 
 
 def display(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for r in table.itertuples(index=False):
-        is_rate = r.reference == "—"
+        is_rate = r.reference == DASH
         mean = (
             f"{r.mean_pp:.1f}% [{r.ci_low:.1f}, {r.ci_high:.1f}]"
             if is_rate and r.n
@@ -296,8 +297,8 @@ def display(table: pd.DataFrame) -> pd.DataFrame:
                 "p_raw": _p(r.p_raw),
                 "p_holm": _p(r.p_holm),
                 "decision": r.decision,
-                "w_epochs": "—" if is_rate else f"{r.arm_w_epochs} vs {r.reference_w_epochs}",
-                "numerics": r.numerics if isinstance(r.numerics, str) else "—",
+                "w_epochs": DASH if is_rate else f"{r.arm_w_epochs} vs {r.reference_w_epochs}",
+                "numerics": r.numerics if isinstance(r.numerics, str) else DASH,
                 "note": r.note if isinstance(r.note, str) else "",
             }
         )

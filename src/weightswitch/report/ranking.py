@@ -25,7 +25,11 @@ import pandas as pd
 
 from weightswitch.catalog import PRUNE_PARENTS, method_order
 from weightswitch.report.collect import Collection
-from weightswitch.report.index import Entry, RunCount, budget_label, budget_text
+from weightswitch.report.index import Entry, budget_label, source_text
+from weightswitch.report.plots import Plot, draw_published, publish_in_report, setup
+from weightswitch.report.seeds import collapsed, summarise_seeds
+from weightswitch.report.style import method_colors, method_line, method_marker
+from weightswitch.report.tables import runs_table
 
 Log = Callable[[str], None]
 ZOOM_BELOW_PP = 3.0  # the right panel: dense mean - 3 pp up to the best point
@@ -42,15 +46,11 @@ def has_gate_ranking(points: pd.DataFrame) -> bool:
 
 def draw(
     runs: pd.DataFrame, points: pd.DataFrame, profile: str, dataset: str, arch: str, source: str
-):
+) -> Plot:
     """The ranking figure of one pair (`points`: ok frontier runs, one row each; `runs`: the
     main runs as `tables.runs_table`, for the dense reference)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # after plots has chosen the Agg backend
     from matplotlib.ticker import NullFormatter
-
-    from weightswitch.report.figures import Plot, collapsed, summarise_seeds
-    from weightswitch.report.frontier import draw_published
-    from weightswitch.report.style import method_colors, method_line, method_marker
 
     mine = points[
         (points["profile"] == profile) & (points["dataset"] == dataset) & (points["arch"] == arch)
@@ -158,33 +158,22 @@ def draw(
     return Plot(f"{profile}/ranking_{dataset}_{arch}", fig, caption)
 
 
-def write(
-    col: Collection,
-    points: pd.DataFrame | None,
-    out: Path,
-    source: Callable[[str], str],
-    log: Log,
+def ranking_figures(
+    col: Collection, points: pd.DataFrame | None, out: Path, log: Log
 ) -> dict[str, list[Entry]]:
     """One ranking figure per profile and pair that has a gate-ranked frontier point."""
-    from weightswitch.report import figures as F
-    from weightswitch.report import tables as T
-
     if points is None or points.empty:
         return {}
     ok = points[points["status"] == "ok"]
     if ok.empty or not has_gate_ranking(ok):
         return {}
-    F.setup()
-    runs = T.runs_table(col)
-    profiles = sorted(col.ok["profile"].unique())
+    setup()
+    runs = runs_table(col)
     figures: dict[str, list[Entry]] = {}
     for (profile, dataset, arch), g in ok.groupby(["profile", "dataset", "arch"], sort=True):
         if not has_gate_ranking(g):
             continue
-        plot = draw(runs, ok, str(profile), str(dataset), str(arch), source(str(profile)))
-        if len(profiles) == 1:
-            plot.stem = plot.stem.split("/", 1)[1]
-        budget, partial = budget_text(col, str(profile)), RunCount.of(col.runs, profile).label()
-        entry = F.publish(plot, out, budget, partial, f"ranking {dataset} {arch}", log)
+        plot = draw(runs, ok, str(profile), str(dataset), str(arch), source_text(col, str(profile)))
+        entry = publish_in_report(plot, col, str(profile), out, f"ranking {dataset} {arch}", log)
         figures.setdefault(str(profile), []).append(entry)
     return figures
