@@ -32,6 +32,7 @@ from weightswitch.report.index import Entry, source_text
 from weightswitch.report.plots import (
     SEED_NOTE,
     Plot,
+    draw_dense_reference,
     draw_seeds,
     fit_accuracy_axis,
     publish_in_report,
@@ -114,15 +115,8 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
             dataset,
             also=[ref.test_accuracy_pct] if ref is not None and ref.test_accuracy_pct else [],
         )
-        if ref is not None and ref.test_accuracy_pct is not None:
+        if draw_dense_reference(ax, ref, "ref."):
             published.append(f"{dataset}/{arch}")
-            ax.axhline(
-                ref.test_accuracy_pct,
-                color="0.5",
-                ls=":",
-                lw=1,
-                label=f"published dense {ref.test_accuracy_pct:.2f} (ref.)",
-            )
         ax.set_title(f"{dataset} / {arch}")
         ax.set_xlabel("FC sparsity (%)")
         ax.set_ylabel("test accuracy (%)")

@@ -27,6 +27,7 @@ from weightswitch.report.index import Entry, budget_label, source_text
 from weightswitch.report.plots import (
     SEED_NOTE,
     Plot,
+    draw_dense_reference,
     draw_published,
     draw_seeds,
     publish_in_report,
@@ -103,15 +104,7 @@ def draw(
             lw=1,
             label=f"{claimed_method(claim)} {claim.test_accuracy_pct:.2f}: {FLOOR_PROVENANCE}",
         )
-    ref = dense_reference(dataset, arch)
-    if ref is not None and ref.test_accuracy_pct is not None:
-        ax.axhline(
-            ref.test_accuracy_pct,
-            color="0.5",
-            ls=":",
-            lw=1,
-            label=f"published dense {ref.test_accuracy_pct:.2f} (Han 2015)",
-        )
+    dense_line = draw_dense_reference(ax, dense_reference(dataset, arch), "Han 2015")
     published = draw_published(ax, dataset, arch, lambda pct: pct)
     ax.set_title(f"{dataset} / {arch} — profile {profile}")
     ax.set_xlabel("FC sparsity (%)")
@@ -137,7 +130,7 @@ def draw(
         lines.append(
             f"dashed, the accuracy the reference code reports at least ({FLOOR_PROVENANCE})"
         )
-    if ref is not None and ref.test_accuracy_pct is not None:
+    if dense_line:
         lines.append("dotted, a published dense accuracy")
     if lines:
         caption += f" Horizontal lines are not measurements of this suite: {'; '.join(lines)}."

@@ -181,7 +181,7 @@ def paired_table(
     optionally with a `status` column for diverged runs), each frontier method at each target
     vs dense, and each other frontier method vs magnitude at the same target. `runs`: one row
     per run as `Collection.runs` (status, test_accuracy as a fraction, matched_run).
-    `collapsed(acc_pct, dataset)`: the report's collapse rule (`figures.collapsed`)."""
+    `collapsed(acc_pct, dataset)`: the report's collapse rule (`seeds.collapsed`)."""
     df = _unified(runs, points)
     rows: list[dict[str, object]] = []
 

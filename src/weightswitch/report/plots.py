@@ -25,7 +25,11 @@ import seaborn as sns
 from weightswitch.atomic import write_with
 from weightswitch.report.collect import Collection
 from weightswitch.report.index import Entry, RunCount, budget_text
-from weightswitch.report.references import pruned_references, reference_sparsity_pct
+from weightswitch.report.references import (
+    Reference,
+    pruned_references,
+    reference_sparsity_pct,
+)
 from weightswitch.report.seeds import COLLAPSE_FACTOR, SeedSummary, collapsed, summarise_seeds
 from weightswitch.report.style import method_marker
 
@@ -156,7 +160,22 @@ def fit_accuracy_axis(
         )
 
 
-def draw_published(ax, dataset: str, arch: str, x_of: Callable[[float], float]) -> str:
+def draw_dense_reference(ax: plt.Axes, ref: Reference | None, cite: str) -> bool:
+    """A published dense accuracy of the pair (`references.dense_reference`) as a dotted grey
+    line, labelled with `cite`: not a measurement of this suite. Whether there is one."""
+    if ref is None or ref.test_accuracy_pct is None:
+        return False
+    ax.axhline(
+        ref.test_accuracy_pct,
+        color="0.5",
+        ls=":",
+        lw=1,
+        label=f"published dense {ref.test_accuracy_pct:.2f} ({cite})",
+    )
+    return True
+
+
+def draw_published(ax: plt.Axes, dataset: str, arch: str, x_of: Callable[[float], float]) -> str:
     """Han et al. 2015's pruned networks for this pair as labelled star markers at the
     sparsity their compression implies (`x_of` maps that sparsity in % to the axis); returns
     the caption's sentence (empty without any)."""
