@@ -52,7 +52,7 @@ from weightswitch.report.ranking import ranking_figures
 from weightswitch.report.records import META_FILE, RECORDS, read_meta, sync
 from weightswitch.report.sections import clean, inline_summary, table_sections
 from weightswitch.report.tables import GROUP, summary_table
-from weightswitch.report.writer import markdown_text, write_section
+from weightswitch.report.writer import write_section
 
 Log = Callable[[str], None]
 STALE_SUFFIXES = {".png", ".pdf", ".md", ".csv", ".tex", ".json", ".tmp"}
@@ -236,9 +236,29 @@ def _recorded(meta: dict) -> datetime.datetime | None:
         return None
 
 
-def _add(figures: dict[str, list[Entry]], more: dict[str, list[Entry]]) -> None:
+def _extend(figures: dict[str, list[Entry]], more: dict[str, list[Entry]]) -> None:
     for key, entries in more.items():
         figures.setdefault(key, []).extend(entries)
+
+
+def _records(results: Path | None, out: Path, opt: ReportOptions) -> tuple[Path, str | None]:
+    """The report's records folder and grid: the run folders' small records copied there
+    (report/records.py), or, to rebuild, the committed ones."""
+    if opt.rebuild:
+        records = out / RECORDS
+        if not (records / META_FILE).is_file():
+            raise WeightswitchError(
+                f"{out} holds no {RECORDS}/ to rebuild from (a report "
+                "written before records were kept: rerun its pipeline)"
+            )
+        return records, opt.grid
+    if results is None:
+        raise WeightswitchError("report: no results folder to read the runs from")
+    expected = Path(opt.expected) if opt.expected else None
+    grid = opt.grid or _grid_name(expected, [opt.profile] if opt.profile else [])
+    gather(Path(results), opt.profile, expected, lambda msg: None, grid)  # usable? else stop
+    frontier = Path(opt.frontier) if opt.frontier else None
+    return sync(Path(results), frontier, out, opt.profile, expected, grid, opt.log), grid
 
 
 def build_report(results: Path | None, out: Path, options: ReportOptions | None = None) -> Path:
@@ -250,22 +270,7 @@ def build_report(results: Path | None, out: Path, options: ReportOptions | None 
     fresh clone has no run folders)."""
     opt, out = options or ReportOptions(), Path(out)
     log = opt.log
-    grid = opt.grid
-    if opt.rebuild:
-        records = out / RECORDS
-        if not (records / META_FILE).is_file():
-            raise WeightswitchError(
-                f"{out} holds no {RECORDS}/ to rebuild from (a report "
-                "written before records were kept: rerun its pipeline)"
-            )
-    else:
-        if results is None:
-            raise WeightswitchError("report: no results folder to read the runs from")
-        expected = Path(opt.expected) if opt.expected else None
-        grid = grid or _grid_name(expected, [opt.profile] if opt.profile else [])
-        gather(Path(results), opt.profile, expected, lambda msg: None, grid)  # usable? else stop
-        frontier = Path(opt.frontier) if opt.frontier else None
-        records = sync(Path(results), frontier, out, opt.profile, expected, grid, log)
+    records, grid = _records(results, out, opt)
     meta = read_meta(records)
     runs_root = records / "runs"
     frontier_root = records / "frontier" if (records / "frontier").is_dir() else None
@@ -276,14 +281,13 @@ def build_report(results: Path | None, out: Path, options: ReportOptions | None 
         write_headline(col, summary, Path(opt.workspace) / "metrics", log)
     figures, notes = write_figures(col, out, records, log)
     points = report_points(col, frontier_root)
-    frontier = frontier_figures(col, points, out, log)
-    _add(figures, ranking_figures(col, points, out, log))
-    _add(figures, frontier)
+    frontier = frontier_figures(col, points, out, log)  # drawn first, listed after rankings
+    _extend(figures, ranking_figures(col, points, out, log))
+    _extend(figures, frontier)
     if not opt.rebuild:
         keep_analysis(col, records)
-    sections, conclusions = table_sections(col, summary, points, frontier_root, records)
-    tables = [write_section(section, out, log) for section in sections]
-    primary = next((s for s in sections if s.stem == "primary"), None)
+    report = table_sections(col, summary, points, frontier_root, records)
+    tables = [write_section(section, out, log) for section in report.sections]
     for w in col.warnings:
         opt.warn(w)
     index = Index(
@@ -294,8 +298,8 @@ def build_report(results: Path | None, out: Path, options: ReportOptions | None 
         notes=notes,
         warnings=col.warnings,
         inline_summary=inline_summary(col, summary),
-        conclusions=conclusions,
-        primary=markdown_text(primary, titled=False) if primary else "",
+        conclusions=report.conclusions,
+        primary=report.primary,
         command=opt.command,
         grid=col.grid,
         run_commits=commits(col.runs["git_commit"]),

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -28,7 +29,7 @@ from weightswitch.report.tables import (
     runs_table,
     summary_display,
 )
-from weightswitch.report.writer import Section, Tex, profile_tables
+from weightswitch.report.writer import Section, Tex, markdown_text, profile_tables
 
 
 def clean(value: float) -> float | None:
@@ -199,18 +200,28 @@ def primary_section(col: Collection, points: pd.DataFrame | None, records: Path)
     )
 
 
+@dataclass(frozen=True)
+class ReportTables:
+    """What a report's tables give its README: the sections to write, the exploratory
+    conclusions and the primary family (Markdown; empty where the report has none)."""
+
+    sections: list[Section]
+    conclusions: str
+    primary: str
+
+
 def table_sections(
     col: Collection,
     summary: pd.DataFrame,
     points: pd.DataFrame | None,
     frontier_root: Path | None,
     records: Path,
-) -> tuple[list[Section], str]:
-    """Every table of the report in the README's order (`summary`: `tables.summary_table`),
-    and the README's conclusions."""
+) -> ReportTables:
+    """Every table of the report in the README's order (`summary`: `tables.summary_table`)."""
     comparisons, conclusions = comparison_sections(col, points)
+    first = primary_section(col, points, records)
     built = [
-        primary_section(col, points, records),
+        first,
         summary_section(col, summary),
         metrics_section(summary),
         layer_section(col),
@@ -220,4 +231,5 @@ def table_sections(
         frontier_section(col, points, frontier_root),
         *comparisons,
     ]
-    return [s for s in built if s is not None], conclusions
+    primary_md = markdown_text(first, titled=False) if first is not None else ""
+    return ReportTables([s for s in built if s is not None], conclusions, primary_md)
