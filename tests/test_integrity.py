@@ -153,6 +153,29 @@ def test_a_stage_that_outlives_dvc_keeps_its_run(root: Path, tmp_path: Path) -> 
         orphan.wait()
 
 
+
+def test_a_finished_run_survives_a_kill_before_dvc_records_it(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed after the run completed but before DVC recorded the stage, `dvc repro` deletes
+    the run directory and runs the stage again: the final checkpoint kept in the checkpoint
+    folder is restored, no epoch is retrained and every output comes back byte for byte."""
+    run, ckpts = tmp_path / "run", tmp_path / "checkpoints"
+    argv = ["--epochs", "2", "--checkpoint-dir", str(ckpts)]
+    assert train_cli(root, run, "switcher", *argv) == 0
+    first = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert {"metrics.json", "history.csv", "gates.pt", "checkpoint.pt"} <= set(first)
+    assert (ckpts / "metrics.json").read_bytes() == first["metrics.json"]
+    shutil.rmtree(run)  # what `dvc repro` does to the stage's outputs before its command
+    capsys.readouterr()
+    assert train_cli(root, run, "switcher", *argv) == 0
+    out = capsys.readouterr().out
+    assert "no epoch retrained" in out and "resuming" not in out, out
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == first
+    assert train_cli(root, run, "switcher", *argv, "--force") == 0  # --force: a new run
+    assert "no epoch retrained" not in capsys.readouterr().out
+
+
 # ------------------------------------------------------- 2. identity covers every input
 
 
