@@ -22,7 +22,7 @@ import torch
 
 from weightswitch import checkpoint
 from weightswitch.config import RunConfig, flatten
-from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError
+from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError, os_error_text
 from weightswitch.methods import Callback, Method, TrainState, make_method
 from weightswitch.run_files import DIVERGED, HISTORY_COLUMNS
 from weightswitch.rundir import Identity, RunDir, diverged_parents, identity_of, restore
@@ -137,14 +137,7 @@ def train(
         try:
             return _train(cfg, run, force, callbacks, bar)
         except OSError as exc:  # a full or read-only disk, a path that cannot be a folder
-            raise WeightswitchError(os_error_line(exc)) from None
-
-
-def os_error_line(exc: OSError) -> str:
-    """One line naming the path and the operating system's error."""
-    where = exc.filename or exc.filename2
-    what = exc.strerror or type(exc).__name__
-    return f"{where}: {what}" if where else f"{what} ({exc})"
+            raise WeightswitchError(os_error_text(exc)) from None
 
 
 class Terminated(KeyboardInterrupt):
