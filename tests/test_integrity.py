@@ -21,6 +21,7 @@ import pytest
 
 from weightswitch import checkpoint
 from weightswitch.cli import main
+from weightswitch.run_files import RECORD_KEYS
 
 ARGS = [
     "--arch",
@@ -153,7 +154,6 @@ def test_a_stage_that_outlives_dvc_keeps_its_run(root: Path, tmp_path: Path) -> 
         orphan.wait()
 
 
-
 def test_a_finished_run_survives_a_kill_before_dvc_records_it(
     root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -166,6 +166,8 @@ def test_a_finished_run_survives_a_kill_before_dvc_records_it(
     first = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
     assert {"metrics.json", "history.csv", "gates.pt", "checkpoint.pt"} <= set(first)
     assert (ckpts / "metrics.json").read_bytes() == first["metrics.json"]
+    record = json.loads(first["metrics.json"])  # RECORD_KEYS: every key, in written order
+    assert [key for key in record if key in RECORD_KEYS] == list(RECORD_KEYS)
     shutil.rmtree(run)  # what `dvc repro` does to the stage's outputs before its command
     capsys.readouterr()
     assert train_cli(root, run, "switcher", *argv) == 0

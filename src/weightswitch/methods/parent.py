@@ -16,7 +16,7 @@ from torch import Tensor
 
 from weightswitch import checkpoint
 from weightswitch.errors import UsageError
-from weightswitch.run_files import CHECKPOINT
+from weightswitch.run_files import CHECKPOINT, METRICS, UnreadableRecord, read_record
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:
@@ -25,6 +25,18 @@ def read_json(path: Path, what: str) -> dict[str, Any]:
     except FileNotFoundError:
         raise UsageError(f"{what}: {path} not found (is the run finished?)") from None
     except (OSError, json.JSONDecodeError) as exc:
+        raise UsageError(f"{what}: cannot read {path} ({exc})") from None
+
+
+def finished_record(run_dir: Path, what: str) -> dict[str, Any]:
+    """The finished run's metrics.json (`run_files.read_record`); `what`: the flag that
+    named the run, for the one-line error."""
+    path = run_dir / METRICS
+    try:
+        return read_record(run_dir)
+    except FileNotFoundError:
+        raise UsageError(f"{what}: {path} not found (is the run finished?)") from None
+    except (OSError, UnreadableRecord) as exc:
         raise UsageError(f"{what}: cannot read {path} ({exc})") from None
 
 

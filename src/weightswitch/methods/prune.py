@@ -45,8 +45,14 @@ from weightswitch.methods.criteria import (
     prune_masks,
     register_criterion,
 )
-from weightswitch.methods.parent import check_same_model, gated_parent, parent_checkpoint, read_json
-from weightswitch.run_files import CONFIG, METRICS
+from weightswitch.methods.parent import (
+    check_same_model,
+    finished_record,
+    gated_parent,
+    parent_checkpoint,
+    read_json,
+)
+from weightswitch.run_files import CONFIG
 
 if TYPE_CHECKING:
     from weightswitch.methods.state import TrainState
@@ -88,7 +94,7 @@ class PruneMethod(Method):
         if self.pr.match is None:
             return layer_counts(sizes, self.pr.sparsity, self.pr.allocation, self.pr.output_ratio)
         run_dir = Path(self.pr.match)
-        data = read_json(run_dir / METRICS, "--match")
+        data = finished_record(run_dir, "--match")
         check_same_model(data, self.cfg, "--match", run_dir)
         layers = data.get("layer_sparsity") or {}
         if set(layers) != set(names):
@@ -112,7 +118,7 @@ class PruneMethod(Method):
             raise UsageError(
                 f"--init-from {run_dir} is a {config.get('method')!r} run, not {want}{why}"
             )
-        metrics = read_json(run_dir / METRICS, "--init-from")  # finished?
+        metrics = finished_record(run_dir, "--init-from")
         ckpt = parent_checkpoint(run_dir, metrics)
         weights = ckpt["model"]
         if want != "dense":

@@ -15,7 +15,6 @@ Metrics only: the figures that draw these numbers live in `report.ranking`.
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -28,7 +27,7 @@ from weightswitch.report import tables as T
 from weightswitch.report.collect import PAIR, Collection
 from weightswitch.report.index import Entry, budget_label, budget_text
 from weightswitch.report.stats import correlation_interval, wilson_interval
-from weightswitch.run_files import METRICS
+from weightswitch.run_files import read_record
 
 Log = Callable[[str], None]
 SPEARMAN_COLUMNS = (
@@ -63,7 +62,7 @@ def spearman_epochs(col: Collection) -> pd.DataFrame:
     ok = col.runs[(col.runs["status"] == "ok") & col.runs["path"].notna()]
     for r in ok.itertuples(index=False):
         try:
-            data = json.loads((Path(r.path) / METRICS).read_text(encoding="utf-8"))
+            data = read_record(r.path)
         except (OSError, ValueError):
             continue
         for entry in data.get("gate_weight_spearman") or []:

@@ -14,7 +14,6 @@ asking again for the same run reports the divergence at once instead of retraini
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -35,7 +34,9 @@ from weightswitch.run_files import (
     LOCK,
     METRICS,
     OUTPUTS,
+    UnreadableRecord,
     history_csv,
+    read_record,
 )
 from weightswitch.rundir.identity import Identity, _try_json
 from weightswitch.rundir.lock import RunLock, _holder, _now
@@ -114,14 +115,13 @@ class RunDir:
     # --- completion ---------------------------------------------------------------------
     def completed(self, identity: Identity) -> dict[str, Any] | None:
         """Metrics of a finished run of exactly `identity` (None if the run is unfinished)."""
-        path = self.out / METRICS
-        if not path.is_file():
-            return None
         try:
-            metrics = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            metrics = read_record(self.out)
+        except FileNotFoundError:
+            return None
+        except (OSError, UnreadableRecord):
             raise UsageError(f"{self.out} holds an unreadable finished run; pass --force") from None
-        old = Identity.from_dict(metrics.get("identity") if isinstance(metrics, dict) else None)
+        old = Identity.from_dict(metrics.get("identity"))
         if old is None:
             raise UsageError(
                 f"{self.out} holds a finished run with no recorded identity (an older "
@@ -236,8 +236,11 @@ class RunDir:
         and rewrites the outputs without retraining."""
         if self.checkpoint_dir is None or not self.checkpoint.is_file():
             return None
-        record = _try_json(self.checkpoint_dir / METRICS)
-        old = Identity.from_dict(record.get("identity") if record else None)
+        try:
+            record = read_record(self.checkpoint_dir)
+        except (OSError, UnreadableRecord):
+            return None
+        old = Identity.from_dict(record.get("identity"))
         return record if old is not None and old.digest == identity.digest else None
 
     # --- the run's files (run_files; docs/architecture.md, "Run outputs") --------------
