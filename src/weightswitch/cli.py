@@ -34,6 +34,7 @@ COMMANDS: list[str] = [
     "weightswitch.track_cli",
     "weightswitch.dryrun_cli",
     "weightswitch.lock_cli",
+    "weightswitch.repro_cli",
 ]
 
 

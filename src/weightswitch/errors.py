@@ -52,6 +52,7 @@ _OS_ADVICE: dict[int, str] = {
     errno.EEXIST: "a file is in the way: move it or use another path",
     errno.EISDIR: "that path is a folder, not a file: use another path",
     errno.ENOENT: "it does not exist: check the path",
+    errno.EPIPE: "the reader of the output ended first",
 }
 
 
