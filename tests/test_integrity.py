@@ -178,6 +178,28 @@ def test_a_finished_run_survives_a_kill_before_dvc_records_it(
     assert "no epoch retrained" not in capsys.readouterr().out
 
 
+def test_a_kept_final_checkpoint_of_other_inputs_leaves_its_mlflow_run_finished(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage re-run on changed params discards the kept final checkpoint of its earlier
+    run (other inputs): that run finished, so its MLflow run stays FINISHED."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    run, ckpts = tmp_path / "run", tmp_path / "checkpoints"
+    flags = [a for a in ARGS if a != "--no-mlflow"] + ["--experiment", "ws-kept"]
+    argv = ["train", *flags, "--method", "dense", "--root", str(root), "--out", str(run)]
+    argv += ["--checkpoint-dir", str(ckpts)]
+    assert main([*argv, "--epochs", "1"]) == 0
+    shutil.rmtree(run)  # DVC, before re-running the stage on its changed params
+    assert main([*argv, "--epochs", "2"]) == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ws-kept")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
+
+
 # ------------------------------------------------------- 2. identity covers every input
 
 

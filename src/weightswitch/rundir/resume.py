@@ -163,23 +163,23 @@ class RunDir:
 
     # --- checkpoints --------------------------------------------------------------------
     def _discard(self, path: Path, ckpt: dict[str, Any] | None) -> None:
+        """Remove a checkpoint nobody will resume. The MLflow run of an unfinished attempt is
+        to be ended (`abandoned_mlflow_runs`); a finished run's (its metrics.json beside the
+        checkpoint) stays FINISHED."""
         run_id = (ckpt or {}).get("extra", {}).get("mlflow_run_id")
-        if run_id:
+        if run_id and not (path.parent / METRICS).is_file():
             self.abandoned_mlflow_runs.append(str(run_id))
         path.unlink(missing_ok=True)
         if self.checkpoint_dir is not None:  # a final record belongs to its checkpoint
             (self.checkpoint_dir / METRICS).unlink(missing_ok=True)
 
     def clear(self) -> None:
-        """--force: remove every output of an earlier run (and its checkpoint)."""
-        for path in {
-            self.checkpoint,
-            self.checkpoint.parent / METRICS,
-            *(self.out / n for n in OUTPUTS),
-        }:
-            if path.name == CHECKPOINT and path.is_file():
+        """--force: remove every output of an earlier run (and its checkpoints)."""
+        for path in dict.fromkeys((self.checkpoint, self.out / CHECKPOINT)):
+            if path.is_file():
                 self._discard(path, _try_load(path))
-            path.unlink(missing_ok=True)
+        for name in OUTPUTS:
+            (self.out / name).unlink(missing_ok=True)
 
     def resume_point(self, identity: Identity) -> dict[str, Any] | None:
         """The checkpoint to continue from: only one written for exactly `identity`."""
