@@ -8,6 +8,9 @@
 #   make smoke   the 5-minute check (grid mini x profile smoke) in a throwaway worktree of this
 #                tree (committed files plus uncommitted edits) under SMOKE: this tree, its
 #                params, lock and reports stay exactly as they were
+# Both run `weightswitch repro`: `dvc repro` plus, at each stage start, "stage k of n (m done
+# this repro), ETA ~X" (n planned from `dvc status` and the DAG; the ETA from the stages
+# finished so far, per method, known once one stage has finished).
 # Data offline: `weightswitch fetch` takes a local copy by itself (the folders of
 # WEIGHTSWITCH_MIRROR, then Debian's dataset-fashion-mnist) and says which.
 SHELL := /bin/bash
@@ -41,14 +44,14 @@ test: install lint
 repro: install
 	$(VENV)/bin/weightswitch params $(if $(GRID),--grid $(GRID)) $(if $(PROFILE),--profile $(PROFILE))
 	@echo "make repro: $$($(VENV)/bin/weightswitch dag --summary); stages already done are skipped"
-	source $(VENV)/bin/activate && dvc repro && weightswitch lock save
+	source $(VENV)/bin/activate && weightswitch repro && weightswitch lock save
 
 smoke: install
 	rm -rf $(SMOKE) && git worktree prune
 	git worktree add -q -f --detach $(SMOKE) HEAD
 	git diff HEAD --binary | (cd $(SMOKE) && git apply --allow-empty)
 	cd $(SMOKE) && source $(CURDIR)/$(VENV)/bin/activate && weightswitch params --grid mini --profile smoke \
-		&& echo "make smoke: $$(weightswitch dag --summary), in $(SMOKE)" && dvc repro
+		&& echo "make smoke: $$(weightswitch dag --summary), in $(SMOKE)" && weightswitch repro
 	@echo "make smoke: done; results, reports/mini/smoke and the MLflow store are in $(SMOKE)"
 
 clean-venv:

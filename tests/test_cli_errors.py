@@ -3,8 +3,11 @@ valid one, in at most 3 lines; `train --profile` and `--set` mean what they say.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -167,3 +170,79 @@ def test_a_yaml_error_names_its_line_and_column(tmp_path) -> None:
         load_params(path)
     text = str(info.value)
     assert "\n" not in text and "line 4, column 1" in text, text
+
+
+# --------------------------------------------- operating-system errors: one line, the path
+
+TINY = ["--set", "model.hidden=[32,16]", "--device", "cpu", "--no-mlflow", "--epochs", "1"]
+
+
+def _os_error(argv: list[str], path: Path, capsys: pytest.CaptureFixture[str]) -> str:
+    """The one line an OSError on `path` gets: the error, the path, what to do."""
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert str(path) in err[0] and err[0].endswith(")"), err
+    return err[0]
+
+
+@pytest.fixture(scope="module")
+def finished(prepared_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A results root with one finished run, for `report`."""
+    results = tmp_path_factory.mktemp("results")
+    run = results / "test" / "mnist-lenet300-dense-s0"
+    argv = ["--arch", "lenet300", "--dataset", "mnist", "--method", "dense", "--profile", "test"]
+    assert main(["train", *argv, *TINY, "--root", str(prepared_root), "--out", str(run)]) == 0
+    return results
+
+
+def test_a_path_under_a_file_is_one_line(prepared_root, finished, tmp_path, capsys) -> None:
+    """Issue 39: `fetch` and `report` onto a path that is a file printed 17-37 line tracebacks."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    root = blocker / "data"
+    line = _os_error(["fetch", "mnist", "--root", str(root)], blocker, capsys)
+    assert line.startswith("weightswitch fetch: error: Not a directory") and "a file" in line
+    out = blocker / "report"
+    line = _os_error(["report", "--results", str(finished), "--out", str(out)], blocker, capsys)
+    assert line.startswith("weightswitch report: error: Not a directory"), line
+
+
+def test_a_read_only_folder_is_one_line(finished, tmp_path, monkeypatch, capsys) -> None:
+    """Issue 39: `report` onto a read-only folder printed a traceback."""
+    if os.geteuid() == 0:  # root writes into it anyway: refuse as the kernel would
+
+        def refuse(prefix: str, suffix: str, dir: str) -> None:
+            name = os.path.join(dir, f"{prefix}x{suffix}")  # the temporary file's name
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), name)
+
+        monkeypatch.setattr(tempfile, "mkstemp", refuse)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        argv = ["report", "--results", str(finished), "--out", str(locked / "report")]
+        line = _os_error(argv, locked / "report", capsys)
+        assert "Permission denied" in line and "writable" in line, line
+    finally:
+        locked.chmod(0o755)
+
+
+def test_a_full_disk_names_the_file(prepared_root, finished, tmp_path, monkeypatch, capsys) -> None:
+    """Issue 39: a write on a full disk names no file (the error comes from write or fsync);
+    the writers name the file they were writing."""
+
+    def full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "report"
+    line = _os_error(["report", "--results", str(finished), "--out", str(out)], out, capsys)
+    assert "No space left on device" in line and "free space" in line, line
+    assert not list(out.rglob("*.tmp")), "a temporary file was left behind"
+    run = tmp_path / "run"
+    argv = ["train", "--arch", "lenet300", "--dataset", "mnist", "--method", "dense", *TINY]
+    argv += ["--profile", "test", "--root", str(prepared_root), "--out", str(run)]
+    line = _os_error(argv, run, capsys)
+    assert not run.exists(), "a run folder was left behind"
+    assert line.startswith("weightswitch train: error: No space left on device:"), line

@@ -21,6 +21,7 @@ import pytest
 
 from weightswitch import checkpoint
 from weightswitch.cli import main
+from weightswitch.run_files import RECORD_KEYS
 
 ARGS = [
     "--arch",
@@ -151,6 +152,52 @@ def test_a_stage_that_outlives_dvc_keeps_its_run(root: Path, tmp_path: Path) -> 
     finally:
         orphan.kill()
         orphan.wait()
+
+
+def test_a_finished_run_survives_a_kill_before_dvc_records_it(
+    root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Killed after the run completed but before DVC recorded the stage, `dvc repro` deletes
+    the run directory and runs the stage again: the final checkpoint kept in the checkpoint
+    folder is restored, no epoch is retrained and every output comes back byte for byte."""
+    run, ckpts = tmp_path / "run", tmp_path / "checkpoints"
+    argv = ["--epochs", "2", "--checkpoint-dir", str(ckpts)]
+    assert train_cli(root, run, "switcher", *argv) == 0
+    first = {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()}
+    assert {"metrics.json", "history.csv", "gates.pt", "checkpoint.pt"} <= set(first)
+    assert (ckpts / "metrics.json").read_bytes() == first["metrics.json"]
+    record = json.loads(first["metrics.json"])  # RECORD_KEYS: every key, in written order
+    assert [key for key in record if key in RECORD_KEYS] == list(RECORD_KEYS)
+    shutil.rmtree(run)  # what `dvc repro` does to the stage's outputs before its command
+    capsys.readouterr()
+    assert train_cli(root, run, "switcher", *argv) == 0
+    out = capsys.readouterr().out
+    assert "no epoch retrained" in out and "resuming" not in out, out
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.is_file()} == first
+    assert train_cli(root, run, "switcher", *argv, "--force") == 0  # --force: a new run
+    assert "no epoch retrained" not in capsys.readouterr().out
+
+
+def test_a_kept_final_checkpoint_of_other_inputs_leaves_its_mlflow_run_finished(
+    root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stage re-run on changed params discards the kept final checkpoint of its earlier
+    run (other inputs): that run finished, so its MLflow run stays FINISHED."""
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    run, ckpts = tmp_path / "run", tmp_path / "checkpoints"
+    flags = [a for a in ARGS if a != "--no-mlflow"] + ["--experiment", "ws-kept"]
+    argv = ["train", *flags, "--method", "dense", "--root", str(root), "--out", str(run)]
+    argv += ["--checkpoint-dir", str(ckpts)]
+    assert main([*argv, "--epochs", "1"]) == 0
+    shutil.rmtree(run)  # DVC, before re-running the stage on its changed params
+    assert main([*argv, "--epochs", "2"]) == 0
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("ws-kept")
+    runs = client.search_runs([experiment.experiment_id])
+    assert [r.info.status for r in runs] == ["FINISHED", "FINISHED"]
 
 
 # ------------------------------------------------------- 2. identity covers every input

@@ -57,8 +57,14 @@ def project(tmp_path_factory: pytest.TempPathFactory, fake_mirror) -> tuple[Path
 def test_dvc_repro_end_to_end(project: tuple[Path, dict]) -> None:
     repo, env = project
 
-    first = sh(["dvc", "repro"], repo, env)
+    first = sh(["weightswitch", "repro"], repo, env)  # `make repro`'s: dvc repro + counter
     ran = stages_run(first)
+    counted = re.findall(r"weightswitch repro: stage (\d+) of (\d+): ([^ ]+) ", first)
+    assert [(int(k), int(n), name) for k, n, name in counted] == [
+        (k, len(ran), name)
+        for k, name in enumerate(re.findall(r"Running stage '([^']+)'", first), 1)
+    ], first
+    assert "ETA ~" in first and "ETA after the first finished stage" in first
     assert "fetch@fashion_mnist" in ran and "report" in ran
     assert len([s for s in ran if s.startswith(("train@", "prune@", "ablate@"))]) == len(RUN_IDS)
     assert len([s for s in ran if s.startswith("frontier@")]) == len(FRONTIER_IDS)

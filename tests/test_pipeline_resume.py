@@ -71,7 +71,10 @@ def test_killed_stage_resumes_from_its_checkpoint(project: tuple[Path, dict]) ->
     assert resumed is not None, out
     assert int(resumed[1]) >= 2 and int(resumed[2]) == EPOCHS, out
     assert "up to date" in sh(["dvc", "status", STAGE], repo, env).lower()
-    assert (run / "checkpoint.pt").is_file() and not ckpt_dir.exists()
+    assert (run / "checkpoint.pt").is_file()
+    # the final checkpoint stays, marked final, for a kill before DVC records the stage
+    assert (ckpt_dir / "metrics.json").read_bytes() == (run / "metrics.json").read_bytes()
+    assert sorted(p.name for p in ckpt_dir.iterdir()) == ["checkpoint.pt", "metrics.json"]
 
     reference = repo / "uninterrupted"  # the stage's command, elsewhere, same thread count
     sh(

@@ -110,3 +110,33 @@ def test_grid_line_counts_frontier_points_among_the_frontier_runs(tmp_path: Path
     assert line is not None and line.endswith(
         "ETA unknown: 2 left of methods not yet timed (magnitude)"
     )
+
+
+def test_repro_counts_stages_and_estimates_from_the_finished_ones() -> None:
+    """`weightswitch repro`: stage k of n after each of DVC's stage lines; the ETA from the
+    measured stages (same method, else same kind, else all), known after the first."""
+    from weightswitch.repro_cli import Counter, relay
+
+    planned = ["fetch@mnist", "train@model0-dense-0", "train@model0-dense-1", "report"]
+    now = iter([0.0, 10.0, 10.0, 70.0, 70.0, 75.0]).__next__  # starts and ends of stages
+    dvc = [
+        "Running stage 'fetch@mnist':\n",
+        "> weightswitch fetch mnist\n",
+        "Running stage 'train@model0-dense-0':\n",
+        "Stage 'train@model0-dense-1' is cached - skipping run, checking out outputs\n",
+        "Running stage 'report':\n",
+    ]
+    out: list[str] = []
+    counter = Counter(planned, now)
+    relay(dvc, counter, out.append)
+    lines = [line.strip() for line in out if line.startswith("weightswitch repro:")]
+    assert lines == [
+        "weightswitch repro: stage 1 of 4: fetch@mnist (0 done this repro), "
+        "ETA after the first finished stage",
+        # left: dense-0, dense-1 (no train stage timed yet: the mean of all, 10 s), report
+        "weightswitch repro: stage 2 of 4: train@model0-dense-0 (1 done this repro), ETA ~30 s",
+        # dense-1 came from DVC's run cache: 3 stages run, report timed by the mean of all
+        "weightswitch repro: stage 3 of 3: report (2 done this repro), ETA ~35 s",
+    ]
+    assert out[:3:2] == dvc[:2]  # DVC's own output passes through, in order
+    assert counter.summary() == "weightswitch repro: 3 stage(s) run in 75 s"

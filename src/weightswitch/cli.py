@@ -2,7 +2,8 @@
 
 Each sub-command lives next to the code it drives and registers itself through
 `add_parser(subparsers)`; this module only dispatches and turns
-`WeightswitchError` into a one-line message with the right exit code. A mistyped command
+`WeightswitchError` into a one-line message with the right exit code (an `OSError` too: its
+error, its path, what to do). A mistyped command
 line gets two lines too (`CompactParser`): the sub-command, the bad option, the closest
 valid one, and where the full usage is, never pages of usage.
 """
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from weightswitch.errors import WeightswitchError
+from weightswitch.errors import WeightswitchError, os_error_text
 
 # The modules of the sub-commands; each defines add_parser(subparsers) -> parser with
 # `set_defaults(func=...)` and imports its heavy dependencies inside `func`, so that
@@ -33,6 +34,7 @@ COMMANDS: list[str] = [
     "weightswitch.track_cli",
     "weightswitch.dryrun_cli",
     "weightswitch.lock_cli",
+    "weightswitch.repro_cli",
 ]
 
 
@@ -99,6 +101,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"weightswitch {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full or read-only disk, a file where a folder must go, ...
+        print(f"weightswitch {args.command}: error: {os_error_text(exc)}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

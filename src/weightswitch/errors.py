@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 
@@ -38,3 +39,27 @@ def yaml_error_text(exc: Exception) -> str:
     problem = getattr(exc, "problem", None) or (str(exc).splitlines() or ["bad YAML"])[0]
     where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
     return f"{where}{problem}"
+
+
+# What to do about an operating-system error, by errno (the rest: check the path).
+_OS_ADVICE: dict[int, str] = {
+    errno.ENOSPC: "free space on that disk or write elsewhere",
+    errno.EDQUOT: "free space in your quota or write elsewhere",
+    errno.EROFS: "the file system is read-only: write elsewhere",
+    errno.EACCES: "make it writable (or readable) for you, or use another path",
+    errno.EPERM: "make it writable (or readable) for you, or use another path",
+    errno.ENOTDIR: "a part of that path is a file, not a folder: move it or use another path",
+    errno.EEXIST: "a file is in the way: move it or use another path",
+    errno.EISDIR: "that path is a folder, not a file: use another path",
+    errno.ENOENT: "it does not exist: check the path",
+    errno.EPIPE: "the reader of the output ended first",
+}
+
+
+def os_error_text(exc: OSError) -> str:
+    """An operating-system error in one line: what failed, on which path, what to do. The
+    writers (`atomic`) make sure `filename` is set, so the path is never missing."""
+    what = exc.strerror or str(exc) or type(exc).__name__
+    where = exc.filename if exc.filename is not None else exc.filename2
+    advice = _OS_ADVICE.get(exc.errno or 0, "check the path")
+    return f"{what}: {where} ({advice})" if where is not None else f"{what} ({advice})"

@@ -13,35 +13,19 @@ are pruned with `torch.nn.utils.prune` to the target (`sparsity`, spread over th
 fine-tuned for `finetune_epochs` with the masks fixed (history phase `finetune`), at
 `finetune_lr` on `finetune_schedule` (its epochs count from the start of the fine-tuning).
 
-Allocation (`layer_counts`): "uniform" prunes every layer to `sparsity`; "output-denser"
-prunes the output layer (the last switchable layer) to `output_ratio` x `sparsity` and the
-other layers, at one common sparsity, to the rest, so that the FC layers together reach
-`sparsity` (Han et al. 2015 keep the output layer denser); "global" ranks all switchable
-layers together (one threshold), zeroing as many weights in total as "uniform" would.
-
 `iterative` (Han et al. 2015: prune, retrain, repeat) prunes by magnitude in `steps` rounds,
 each followed by `finetune_epochs`: after round j of k a layer keeps the fraction
 (1 - s)^(j/k) of its weights (a geometric schedule), so the last round lands on exactly the
 same per-layer counts as one-shot pruning to s. Weights pruned in a round stay pruned (they
 are exact zeros, the smallest magnitudes, when the next round ranks the layer again).
 
-Criteria are plug-ins: `CRITERIA` maps a name (a catalog method's `criterion`) to a function
-that scores one layer's weights; the weights with the lowest scores are pruned first (per
-layer, or over all switchable layers with allocation global). Adding one is a function and
-`@register_criterion("name")` (docs/extending.md); a `gated` criterion scores
-`(weight, gate, raw)`: the layer's effective weight W·G, the parent's gate g and the parent's
-own weight W before gating (so that a ranking by |W| alone can be set beside g and |g·W| of
-the same net). Criterion `none` ranks nothing: the equal-budget control, a parent fine-tuned
-at 0 % sparsity with the children's schedule. Masks are applied
-with `torch.nn.utils.prune.custom_from_mask`, so a pruned layer is the same module as before.
+The criteria, the allocation of a target over the layers and the masks: `methods.criteria`
+(`CRITERIA`, `register_criterion`, `layer_counts`, `prune_masks`, importable from here too);
+the finished parent run: `methods.parent`.
 """
 
 from __future__ import annotations
 
-import json
-import math
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,249 +35,37 @@ from torch.nn.utils import prune
 
 from weightswitch import checkpoint
 from weightswitch.catalog import PRUNE_PARENTS
-from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.errors import UsageError
 from weightswitch.methods.base import Method
-from weightswitch.run_files import CHECKPOINT, CONFIG, METRICS
+from weightswitch.methods.criteria import (
+    CRITERIA,
+    Criterion,
+    get_criterion,
+    layer_counts,
+    prune_masks,
+    register_criterion,
+)
+from weightswitch.methods.parent import (
+    check_same_model,
+    finished_record,
+    gated_parent,
+    parent_checkpoint,
+    read_json,
+)
+from weightswitch.run_files import CONFIG
 
 if TYPE_CHECKING:
     from weightswitch.methods.state import TrainState
 
-Score = Callable[..., Tensor]
-
-
-@dataclass(frozen=True)
-class Criterion:
-    """`score(weight)`, or `score(weight, gate, raw)` when `gated`: a tensor of weight's
-    shape; the lowest scores are pruned first (the highest with `prune_highest`). A gated
-    criterion ranks a connection-gated parent's connections: `weight` is the effective weight
-    W·G the run starts from, `gate` the parent's gate g of each connection, `raw` its weight W
-    before gating."""
-
-    score: Score
-    prune_highest: bool = False
-    gated: bool = False
-
-
-CRITERIA: dict[str, Criterion] = {}
-
-
-def register_criterion(
-    name: str, *, prune_highest: bool = False, gated: bool = False
-) -> Callable[[Score], Score]:
-    """Decorator: make `fn(weight) -> scores` (`gated`: `fn(weight, gate, raw) -> scores`) the
-    pruning criterion `name`."""
-
-    def add(fn: Score) -> Score:
-        CRITERIA[name] = Criterion(fn, prune_highest, gated)
-        return fn
-
-    return add
-
-
-@register_criterion("magnitude")
-def magnitude(weight: Tensor) -> Tensor:
-    """|w| (Han et al. 2015): the smallest weights go first."""
-    return weight.abs()
-
-
-@register_criterion("random", prune_highest=True)
-def uniform(weight: Tensor) -> Tensor:
-    """Uniform draws from the global RNG (seeded per run); the k highest go, as in torch's
-    `RandomUnstructured`, so masks are those of earlier versions."""
-    return torch.rand_like(weight)
-
-
-@register_criterion("none")
-def nothing(weight: Tensor) -> Tensor:
-    """The equal-budget control (sparsity 0): never asked to rank, since nothing is pruned."""
-    raise UsageError("criterion 'none' prunes nothing: it runs only at --sparsity 0")
-
-
-@register_criterion("gate", gated=True)
-def gate(weight: Tensor, gate: Tensor, raw: Tensor | None = None) -> Tensor:
-    """g: the connections the parent's gates switch least on go first."""
-    return gate
-
-
-@register_criterion("gate-weight", gated=True)
-def gate_weight(weight: Tensor, gate: Tensor, raw: Tensor | None = None) -> Tensor:
-    """|g·W|: `weight` is the effective weight W·G itself, so this is magnitude pruning of the
-    parent's exported network."""
-    return weight.abs()
-
-
-@register_criterion("weight-alone", gated=True)
-def weight_alone(weight: Tensor, gate: Tensor, raw: Tensor | None = None) -> Tensor:
-    """|W| of the gated parent, its gates ignored: the simplest ranking of the same net, the
-    one a gate ranking must beat to show that g holds information |W| does not."""
-    if raw is None:
-        raise UsageError("criterion 'weight-alone' needs the parent's weights before gating")
-    return raw.abs()
-
-
-def get_criterion(name: str) -> Criterion:
-    if name not in CRITERIA:
-        raise unknown_choice("pruning criterion", name, CRITERIA)
-    return CRITERIA[name]
-
-
-def layer_counts(
-    sizes: Mapping[str, int],
-    sparsity: float,
-    allocation: str = "uniform",
-    output_ratio: float = 0.8,
-) -> dict[str, int]:
-    """Weights to zero per layer (`sizes`: weights per switchable layer, in forward order, the
-    output layer last) for an FC sparsity target (module docstring, "Allocation")."""
-    if allocation != "output-denser":
-        return {name: round(sparsity * size) for name, size in sizes.items()}
-    *hidden, output = sizes
-    if not hidden:
-        raise UsageError("allocation output-denser needs at least two switchable layers")
-    out_count = round(output_ratio * sparsity * sizes[output])
-    rest = round(sparsity * sum(sizes.values())) - out_count
-    room = sum(sizes[name] for name in hidden)
-    if rest > room:
-        raise UsageError(
-            f"allocation output-denser: with the output layer at {output_ratio:g} x "
-            f"{sparsity:g}, the other layers would need more than all their weights pruned"
-        )
-    share = {name: rest * sizes[name] / room for name in hidden}  # one common sparsity
-    counts = {name: math.floor(value) for name, value in share.items()}
-    left = rest - sum(counts.values())  # largest remainders, earlier layers first on ties
-    for name in sorted(hidden, key=lambda n: counts[n] - share[n])[:left]:
-        counts[name] += 1
-    counts[output] = out_count
-    return counts
-
-
-@torch.no_grad()
-def prune_masks(
-    weights: Mapping[str, Tensor],
-    counts: Mapping[str, int],
-    criterion: Criterion,
-    scope: str,
-    gates: Mapping[str, Tensor] | None = None,
-    raw: Mapping[str, Tensor] | None = None,
-) -> dict[str, Tensor]:
-    """A 0/1 mask per layer that zeroes `counts[name]` weights of each layer (scope "layer"),
-    or `sum(counts)` weights over all layers together ("global"), those the criterion ranks
-    first (a gated criterion also reads `gates[name]` and, where given, `raw[name]`). A layer
-    (or, global, a model) with nothing to prune is not scored at all, so a random criterion
-    draws exactly what torch's pruning did (tests/test_catalog.py; with scope=global on a GPU,
-    torch drew once for all layers, here each layer draws its own)."""
-    if criterion.gated and gates is None:
-        raise UsageError("a gated pruning criterion needs the parent's gates")
-    masks = {n: torch.ones_like(w) for n, w in weights.items()}
-
-    def score(name: str) -> Tensor:
-        if criterion.gated:
-            assert gates is not None
-            return criterion.score(weights[name], gates[name], (raw or {}).get(name))
-        return criterion.score(weights[name])
-
-    def zero(flat_mask: Tensor, scores: Tensor, k: int) -> None:
-        picked = torch.topk(scores.reshape(-1), k, largest=criterion.prune_highest).indices
-        flat_mask[picked] = 0
-
-    if scope == "global":
-        total = sum(counts.values())
-        if total:
-            flat = torch.cat([m.reshape(-1) for m in masks.values()])
-            zero(flat, torch.cat([score(name).reshape(-1) for name in weights]), total)
-            sizes = [m.numel() for m in masks.values()]
-            for (name, mask), part in zip(masks.items(), flat.split(sizes), strict=True):
-                masks[name] = part.view_as(mask)
-        return masks
-    for name in weights:
-        if counts.get(name, 0):
-            zero(masks[name].view(-1), score(name), counts[name])
-    return masks
-
-
-def _read_json(path: Path, what: str) -> dict[str, Any]:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UsageError(f"{what}: {path} not found (is the run finished?)") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{what}: cannot read {path} ({exc})") from None
-
-
-def _check_same_model(data: dict[str, Any], cfg: Any, what: str, run_dir: Path) -> None:
-    for key in ("arch", "dataset"):
-        if data.get(key) != getattr(cfg, key):
-            raise UsageError(
-                f"{what} {run_dir} is a {data.get(key)!r} run, this run's {key} is "
-                f"{getattr(cfg, key)!r}"
-            )
-
-
-@torch.no_grad()
-def gated_parent(
-    config: Mapping[str, Any], model_state: Mapping[str, Tensor], run_dir: Path
-) -> tuple[dict[str, Tensor], dict[str, Tensor], dict[str, Tensor]]:
-    """A connection-gated run's exported network (a plain state dict whose switchable
-    weights are W·G, `switcher.export`), its gates g and its weights W before gating per
-    switched layer (float32, the final ones), rebuilt on the CPU from its `config.json` and
-    checkpoint state.
-    Draws from the global RNG (the model's init): restore the RNG afterwards."""
-    from weightswitch.models import build_model
-    from weightswitch.switcher import attach_switcher, export, switched_layers
-
-    sw = config.get("switcher") or {}
-    if sw.get("granularity") != "connection":
-        raise UsageError(
-            f"--init-from {run_dir}: gate ranking needs connection gates, that run has "
-            f"{sw.get('granularity') or 'no switcher'}"
-        )
-    model = build_model(
-        config["arch"],
-        config["dataset"],
-        fc_bias=bool(config.get("fc_bias")),
-        fc_init=str(config.get("fc_init", "reference")),
-        **(config.get("model") or {}),
-    )
-    attach_switcher(
-        model,
-        "connection",
-        gate_net=sw.get("gate_net", "unet"),
-        snn_input=sw.get("snn_input", "weights"),
-        noise_std=0.0,
-    )
-    model.load_state_dict(dict(model_state))  # the noise image too (a buffer)
-    layers = switched_layers(model)
-    gates = {n: layer.gates().detach().float().clone() for n, layer in layers.items()}
-    raw = {n: layer.weight.detach().float().clone() for n, layer in layers.items()}
-    return export(model).state_dict(), gates, raw
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal once both are plain JSON (a checkpoint keeps tuples, metrics.json lists)."""
-    return json.dumps(a, sort_keys=True, default=str) == json.dumps(b, sort_keys=True, default=str)
-
-
-def _parent_checkpoint(run_dir: Path, metrics: Mapping[str, Any]) -> dict[str, Any]:
-    """The finished parent's checkpoint, verified (checksum, plain tensors only) and of the
-    very run its metrics.json describes: a checkpoint copied in from another run would give
-    the child another run's weights, history and lr under this parent's identity."""
-    path = run_dir / CHECKPOINT
-    redo = (
-        f"retrain the parent (its pipeline stage: `dvc repro -f -s <its train stage>`, or "
-        f"the `weightswitch train` command in its config.json with --force) or restore it "
-        f"(`dvc checkout {run_dir}`)"
-    )
-    try:
-        ckpt = checkpoint.load(path)
-    except checkpoint.CheckpointDamaged as exc:
-        why = str(exc).split(";")[0]
-        raise UsageError(f"--init-from {run_dir}: {why}; {redo}") from None
-    if not _same(ckpt.get("identity"), metrics.get("identity")):
-        raise UsageError(
-            f"--init-from {run_dir}: its checkpoint.pt belongs to another run "
-            f"than its metrics.json (identities differ); {redo}"
-        )
-    return ckpt
+__all__ = [
+    "CRITERIA",
+    "Criterion",
+    "PruneMethod",
+    "get_criterion",
+    "layer_counts",
+    "prune_masks",
+    "register_criterion",
+]
 
 
 class PruneMethod(Method):
@@ -322,8 +94,8 @@ class PruneMethod(Method):
         if self.pr.match is None:
             return layer_counts(sizes, self.pr.sparsity, self.pr.allocation, self.pr.output_ratio)
         run_dir = Path(self.pr.match)
-        data = _read_json(run_dir / METRICS, "--match")
-        _check_same_model(data, self.cfg, "--match", run_dir)
+        data = finished_record(run_dir, "--match")
+        check_same_model(data, self.cfg, "--match", run_dir)
         layers = data.get("layer_sparsity") or {}
         if set(layers) != set(names):
             raise UsageError(
@@ -338,16 +110,16 @@ class PruneMethod(Method):
         """The finished parent run: its final (for a gated parent: exported, W·G) weights,
         history, step and RNG state; a gated parent's gates rank the connections."""
         run_dir = Path(self.pr.init_from)
-        config = _read_json(run_dir / CONFIG, "--init-from")
-        _check_same_model(config, self.cfg, "--init-from", run_dir)
+        config = read_json(run_dir / CONFIG, "--init-from")
+        check_same_model(config, self.cfg, "--init-from", run_dir)
         want = self.parent_method
         if config.get("method") != want:
             why = "" if want == "dense" else f" (method {self.cfg.method} prunes a {want} run)"
             raise UsageError(
                 f"--init-from {run_dir} is a {config.get('method')!r} run, not {want}{why}"
             )
-        metrics = _read_json(run_dir / METRICS, "--init-from")  # finished?
-        ckpt = _parent_checkpoint(run_dir, metrics)
+        metrics = finished_record(run_dir, "--init-from")
+        ckpt = parent_checkpoint(run_dir, metrics)
         weights = ckpt["model"]
         if want != "dense":
             weights, gates, raw = gated_parent(config, weights, run_dir)

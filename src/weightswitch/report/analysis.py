@@ -9,7 +9,6 @@ record trained before the plan existed, or from an uncommitted tree, is caught.
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import yaml
 
 from weightswitch.errors import UsageError, yaml_error_text
+from weightswitch.run_files import METRICS, read_record
 
 ANALYSIS_FILE = Path("conf") / "analysis.yaml"
 MAX_PRIMARY = 6
@@ -74,8 +74,8 @@ def preregistering_commit(root: Path, path: Path = ANALYSIS_FILE) -> str | None:
 def record_commits(records: Path) -> dict[str, str]:
     """run record folder -> the commit its metrics.json names."""
     commits = {}
-    for metrics in sorted(records.rglob("metrics.json")):
-        commit = json.loads(metrics.read_text()).get("git_commit")
+    for metrics in sorted(records.rglob(METRICS)):
+        commit = read_record(metrics.parent).get("git_commit")
         commits[str(metrics.parent.relative_to(records))] = str(commit)
     return commits
 

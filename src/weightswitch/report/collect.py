@@ -28,6 +28,9 @@ from weightswitch.run_files import (
     HISTORY,
     HISTORY_COLUMNS,
     METRICS,
+    REQUIRED_KEYS,
+    UnreadableRecord,
+    read_record,
 )
 
 # the study's switcher methods: the runs whose gates the figures show
@@ -58,7 +61,6 @@ FRACTIONS = (
     "fc_sparsity",
     "target_sparsity",
 )
-REQUIRED = ("arch", "dataset", "method", "seed", "test_accuracy")
 RUN_COLUMNS = (*KEYS, "run", "status", "reason", "path", *NUMERIC, *TEXT, "has_gates", "w_epochs")
 # a history phase in which the FC weights W do not train (a switcher's SNN epochs)
 FROZEN_W_PHASES = frozenset({"snn"})
@@ -149,14 +151,9 @@ def _number(value: Any, key: str) -> float:
 
 def _read_metrics(path: Path) -> dict[str, Any]:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _BadMetrics(f"unreadable metrics.json ({type(exc).__name__}: {exc})") from exc
-    if not isinstance(data, dict):
-        raise _BadMetrics("metrics.json is not a JSON object")
-    absent = [k for k in REQUIRED if k not in data]
-    if absent:
-        raise _BadMetrics(f"metrics.json lacks {', '.join(absent)}")
+        data = read_record(path.parent, require=REQUIRED_KEYS)
+    except (OSError, UnreadableRecord) as exc:
+        raise _BadMetrics(str(exc)) from exc
     row: dict[str, Any] = {k: data[k] for k in ("arch", "dataset", "method")}
     if not isinstance(data["seed"], int) or isinstance(data["seed"], bool):
         raise _BadMetrics(f"seed is not an integer: {data['seed']!r}")

@@ -16,9 +16,7 @@ Metrics only: the figures that draw these numbers live in `report.ranking`.
 
 from __future__ import annotations
 
-import json
 import math
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -37,7 +35,7 @@ from weightswitch.report.render import epochs_text, fmt_num
 from weightswitch.report.seeds import collapsed
 from weightswitch.report.stats import correlation_interval, wilson_interval
 from weightswitch.report.writer import Section, Tex
-from weightswitch.run_files import METRICS
+from weightswitch.run_files import read_record
 
 SPEARMAN_COLUMNS = (
     *PAIR,
@@ -71,7 +69,7 @@ def spearman_epochs(col: Collection) -> pd.DataFrame:
     ok = col.runs[(col.runs["status"] == "ok") & col.runs["path"].notna()]
     for r in ok.itertuples(index=False):
         try:
-            data = json.loads((Path(r.path) / METRICS).read_text(encoding="utf-8"))
+            data = read_record(r.path)
         except (OSError, ValueError):
             continue
         for entry in data.get("gate_weight_spearman") or []:

@@ -19,7 +19,7 @@ from typing import Any
 from weightswitch import numerics
 from weightswitch.config import PRUNE_METHODS, RunConfig, expand, flatten
 from weightswitch.errors import UsageError, WeightswitchError
-from weightswitch.run_files import DIVERGED, METRICS
+from weightswitch.run_files import DIVERGED, METRICS, UnreadableRecord, read_record
 
 PARENTS = {"init_from": "--init-from", "match": "--match"}
 
@@ -98,16 +98,16 @@ def _parent_digest(run_dir: Path, flag: str, data: dict[str, str]) -> str:
     a split that no longer exists (e.g. its training images are now validation images)."""
     path = run_dir / METRICS
     try:
-        metrics = json.loads(path.read_bytes())
+        metrics = read_record(run_dir)
     except FileNotFoundError:
         record = _try_json(run_dir / DIVERGED)
         recorded = Identity.from_dict(record.get("identity")) if record else None
         if recorded is not None:
             return DIVERGED_PARENT + recorded.digest
         raise UsageError(f"{flag}: {path} not found (is the run finished?)") from None
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{flag}: cannot read {path} ({type(exc).__name__})") from None
-    recorded = Identity.from_dict(metrics.get("identity") if isinstance(metrics, dict) else None)
+    except UnreadableRecord as exc:
+        raise UsageError(f"{flag}: cannot read {path} ({exc})") from None
+    recorded = Identity.from_dict(metrics.get("identity"))
     if recorded is None:
         raise UsageError(
             f"{flag} {run_dir}: a finished run with no recorded identity (an "

@@ -88,9 +88,14 @@ class RunLock:
                 f"delete {self.path}"
             )
         record = {"pid": os.getpid(), "host": host, "started": _now()}
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
-        os.fsync(fd)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(record) + "\n").encode("utf-8"), 0)
+            os.fsync(fd)
+        except OSError as exc:  # a full disk: name the lock file (cli.py prints the path)
+            self.path.unlink(missing_ok=True)  # we hold it: nobody else has it open
+            os.close(fd)
+            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from exc
         self.fd = fd
         return stale
 

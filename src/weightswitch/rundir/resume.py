@@ -14,7 +14,6 @@ asking again for the same run reports the divergence at once instead of retraini
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import sys
@@ -35,7 +34,9 @@ from weightswitch.run_files import (
     LOCK,
     METRICS,
     OUTPUTS,
+    UnreadableRecord,
     history_csv,
+    read_record,
 )
 from weightswitch.rundir.identity import Identity, _try_json
 from weightswitch.rundir.lock import RunLock, _holder, _now
@@ -61,7 +62,8 @@ class RunDir:
 
     With `checkpoint_dir`, checkpoints are written there while the run trains (a folder DVC
     does not remove when it re-runs a stage) and the final one is linked into the run
-    directory before metrics.json marks the run complete. A checkpoint there of another
+    directory before metrics.json marks the run complete; the folder keeps it, marked final
+    by a copy of metrics.json (`finished`). A checkpoint there of another
     identity is a stale cache entry: it is discarded with a notice. A checkpoint or finished
     run of another identity in the run directory itself is refused unless `--force`.
     """
@@ -80,7 +82,8 @@ class RunDir:
         """Hold the run for the whole body: a lock in the run directory, and one in the
         checkpoint folder, which DVC never removes (a stage's process that outlives a killed
         `dvc repro` keeps its run even after DVC deleted the run directory). Empty folders
-        are removed on exit: nothing half-written, no leftover checkpoint folder."""
+        are removed on exit: nothing half-written; a checkpoint folder stays only with a
+        checkpoint in it."""
         folders = [f for f in (self.checkpoint_dir, self.out) if f is not None]
         removable = [f for f in folders if f == self.checkpoint_dir or not f.exists()]
         locks: list[RunLock] = []
@@ -112,14 +115,13 @@ class RunDir:
     # --- completion ---------------------------------------------------------------------
     def completed(self, identity: Identity) -> dict[str, Any] | None:
         """Metrics of a finished run of exactly `identity` (None if the run is unfinished)."""
-        path = self.out / METRICS
-        if not path.is_file():
-            return None
         try:
-            metrics = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            metrics = read_record(self.out)
+        except FileNotFoundError:
+            return None
+        except (OSError, UnreadableRecord):
             raise UsageError(f"{self.out} holds an unreadable finished run; pass --force") from None
-        old = Identity.from_dict(metrics.get("identity") if isinstance(metrics, dict) else None)
+        old = Identity.from_dict(metrics.get("identity"))
         if old is None:
             raise UsageError(
                 f"{self.out} holds a finished run with no recorded identity (an older "
@@ -161,17 +163,23 @@ class RunDir:
 
     # --- checkpoints --------------------------------------------------------------------
     def _discard(self, path: Path, ckpt: dict[str, Any] | None) -> None:
+        """Remove a checkpoint nobody will resume. The MLflow run of an unfinished attempt is
+        to be ended (`abandoned_mlflow_runs`); a finished run's (its metrics.json beside the
+        checkpoint) stays FINISHED."""
         run_id = (ckpt or {}).get("extra", {}).get("mlflow_run_id")
-        if run_id:
+        if run_id and not (path.parent / METRICS).is_file():
             self.abandoned_mlflow_runs.append(str(run_id))
         path.unlink(missing_ok=True)
+        if self.checkpoint_dir is not None:  # a final record belongs to its checkpoint
+            (self.checkpoint_dir / METRICS).unlink(missing_ok=True)
 
     def clear(self) -> None:
-        """--force: remove every output of an earlier run (and its checkpoint)."""
-        for path in {self.checkpoint, *(self.out / n for n in OUTPUTS)}:
-            if path.name == CHECKPOINT and path.is_file():
+        """--force: remove every output of an earlier run (and its checkpoints)."""
+        for path in dict.fromkeys((self.checkpoint, self.out / CHECKPOINT)):
+            if path.is_file():
                 self._discard(path, _try_load(path))
-            path.unlink(missing_ok=True)
+        for name in OUTPUTS:
+            (self.out / name).unlink(missing_ok=True)
 
     def resume_point(self, identity: Identity) -> dict[str, Any] | None:
         """The checkpoint to continue from: only one written for exactly `identity`."""
@@ -221,12 +229,19 @@ class RunDir:
             except OSError:
                 shutil.copy2(self.checkpoint, tmp)
 
-    def _forget_checkpoint(self) -> None:
-        """After metrics.json: the run is complete, its resume cache goes."""
-        if self.checkpoint_dir is None:
-            return
-        self.checkpoint.unlink(missing_ok=True)
-        self._sweep()  # the folder itself goes when the lock is released
+    def finished(self, identity: Identity) -> dict[str, Any] | None:
+        """The record of a finished run of `identity` kept in the checkpoint folder (None if
+        there is none): a kill after the run completed but before DVC recorded the stage makes
+        DVC delete the run directory; the rerun restores the final checkpoint and this record
+        and rewrites the outputs without retraining."""
+        if self.checkpoint_dir is None or not self.checkpoint.is_file():
+            return None
+        try:
+            record = read_record(self.checkpoint_dir)
+        except (OSError, UnreadableRecord):
+            return None
+        old = Identity.from_dict(record.get("identity"))
+        return record if old is not None and old.digest == identity.digest else None
 
     # --- the run's files (run_files; docs/architecture.md, "Run outputs") --------------
     def write_config(self, cfg: RunConfig) -> None:
@@ -258,11 +273,15 @@ class RunDir:
         )
 
     def complete(self, metrics: dict[str, Any]) -> None:
-        """Mark the run complete: the final checkpoint goes into the run directory, then
-        metrics.json is written, then the checkpoint folder's copy goes."""
+        """Mark the run complete: the final checkpoint goes into the run directory, the
+        checkpoint folder keeps it with a copy of metrics.json (marked final: `finished`),
+        then metrics.json is written. The folder's copy stays until `--force` or a run of
+        other inputs replaces it (docs/architecture.md, "Run outputs"): a kill at any point
+        of completion loses no epoch."""
         self._publish_checkpoint()
+        if self.checkpoint_dir is not None:
+            atomic.write_json(self.checkpoint_dir / METRICS, metrics)
         atomic.write_json(self.out / METRICS, metrics)
-        self._forget_checkpoint()
 
 
 # --------------------------------------------------------------------------- checkpoint

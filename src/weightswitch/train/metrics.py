@@ -65,9 +65,10 @@ def run_record(
     exported_test_accuracy: float,
     identity: Identity,
 ) -> dict[str, Any]:
-    """metrics.json of a finished run (docs/architecture.md, "Run outputs"): the final
-    model's numbers, `sparsity` (`sparsity_metrics`), the method's own entries and the
-    identity the run was computed for."""
+    """metrics.json of a finished run (docs/architecture.md, "Run outputs"; its keys:
+    `run_files.RECORD_KEYS`, read back by `run_files.read_record`): the final model's numbers,
+    `sparsity` (`sparsity_metrics`), the method's own entries and the identity the run was
+    computed for."""
     cfg = state.cfg
     seconds = [float(r["seconds"]) for r in state.history]
     by_phase: dict[str, float] = {}

@@ -5,14 +5,13 @@ for minutes; `grid_line` says where a run stands in its grid (run k of N, ETA)."
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, TextIO
 
 from weightswitch.methods.state import Callback, TrainState
-from weightswitch.run_files import METRICS
+from weightswitch.run_files import read_record
 
 INTERVAL_S = 30.0  # longest silence inside an epoch when output is not a terminal
 
@@ -140,9 +139,9 @@ def grid_line(params: dict[str, Any] | None, cfg: Any) -> str | None:
     left: list[str] = []
     for method, name in runs:
         try:
-            data = json.loads((base / name / METRICS).read_text(encoding="utf-8"))
+            data = read_record(base / name, require=("wall_seconds",))
             seconds.setdefault(method, []).append(float(data["wall_seconds"]))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, TypeError):  # unfinished (or unreadable): still to run
             left.append(method)
     done = len(runs) - len(left)
     spent = sum(sum(v) for v in seconds.values())

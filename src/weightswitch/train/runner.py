@@ -22,7 +22,7 @@ import torch
 
 from weightswitch import checkpoint
 from weightswitch.config import RunConfig, flatten
-from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError
+from weightswitch.errors import TrainingDiverged, UsageError, WeightswitchError, os_error_text
 from weightswitch.methods import Callback, Method, TrainState, make_method
 from weightswitch.run_files import DIVERGED, HISTORY_COLUMNS
 from weightswitch.rundir import Identity, RunDir, diverged_parents, identity_of, restore
@@ -137,14 +137,7 @@ def train(
         try:
             return _train(cfg, run, force, callbacks, bar)
         except OSError as exc:  # a full or read-only disk, a path that cannot be a folder
-            raise WeightswitchError(os_error_line(exc)) from None
-
-
-def os_error_line(exc: OSError) -> str:
-    """One line naming the path and the operating system's error."""
-    where = exc.filename or exc.filename2
-    what = exc.strerror or type(exc).__name__
-    return f"{where}: {what}" if where else f"{what} ({exc})"
+            raise WeightswitchError(os_error_text(exc)) from None
 
 
 class Terminated(KeyboardInterrupt):
@@ -260,8 +253,12 @@ def _train_locked(
     if force:
         run.clear()
     ckpt = run.resume_point(identity)
+    finished = None if ckpt is None else run.finished(identity)
     state, method = new_state(cfg, device)
-    if ckpt is not None:
+    if finished is not None:
+        restore(state, method, ckpt)
+        print(f"{out}: restoring the finished run from {run.checkpoint}; no epoch retrained")
+    elif ckpt is not None:
         restore(state, method, ckpt)
         print(f"{out}: resuming after epoch {state.epoch}/{state.total_epochs}")
     state.extra.update(train_size=len(train_y), val_size=len(val_y), test_size=len(test_y))
@@ -284,11 +281,15 @@ def _train_locked(
     progress = Progress(len(train_it), bar=bar)
     all_callbacks = [method, saver, TrackingCallback(tracker), progress, *callbacks]
     try:
-        saver.save(state)
-        fit(state, train_it, val_it, all_callbacks)
+        if finished is None:
+            saver.save(state)
+            fit(state, train_it, val_it, all_callbacks)
+        else:  # the final checkpoint as it was: only the run directory's files are rewritten
+            run.write_history(state.history)
         for cb in all_callbacks:
             cb.on_fit_end(state)
-        metrics = _finish(state, method, val_it, spec, (test_x, test_y), commit, saver)
+        test = (test_x, test_y)
+        metrics = _finish(state, method, val_it, spec, test, commit, saver, finished)
     except BaseException as exc:
         progress.close()
         diverged = "diverged" if isinstance(exc, TrainingDiverged) else None
@@ -312,14 +313,16 @@ def _finish(
     test: tuple[torch.Tensor, torch.Tensor],
     commit: str | None,
     saver: Checkpointer,
+    finished: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate the final model once on val and test, write gates, export, the final
-    checkpoint, then metrics.json (with the identity it was computed for)."""
+    checkpoint, then metrics.json (with the identity it was computed for). `finished`: the
+    record of this very run, kept with its final checkpoint (`RunDir.finished`): written
+    again as it was, nothing re-evaluated."""
     from weightswitch.data import BatchIterator
 
     cfg, model, device = state.cfg, state.model, state.device
     run = saver.run
-    cl = bool(state.extra.get("channels_last"))
     test_it = BatchIterator(
         *test,
         spec,
@@ -329,20 +332,37 @@ def _finish(
         device=device,
         norm=cfg.input_norm,
     )
-    val_acc = evaluate(model, val_it, device, cfg.amp, cl).accuracy
-    test_acc = evaluate(model, test_it, device, cfg.amp, cl).accuracy
-    sparsity = sparsity_metrics(model)  # the very gates that produced test_acc
+    model.eval()  # as after the last epoch's validation, also when no epoch ran here
     gates = method.gates(model)
     if gates is not None:
         run.write_gates(gates)
     exported = method.export(model)
-    exported_acc = evaluate(exported, test_it, device, cfg.amp, cl).accuracy
+    metrics = finished or _record(state, method, exported, val_it, test_it, commit, saver)
     run.write_exported(cfg, exported.to("cpu").eval())
-    metrics = run_record(
+    run.complete(metrics)
+    return metrics
+
+
+def _record(
+    state: TrainState,
+    method: Method,
+    exported: torch.nn.Module,
+    val_it: Any,
+    test_it: Any,
+    commit: str | None,
+    saver: Checkpointer,
+) -> dict[str, Any]:
+    """metrics.json's record: the final model evaluated once on val and test."""
+    cfg, model, device = state.cfg, state.model, state.device
+    cl = bool(state.extra.get("channels_last"))
+    val_acc = evaluate(model, val_it, device, cfg.amp, cl).accuracy
+    test_acc = evaluate(model, test_it, device, cfg.amp, cl).accuracy
+    exported_acc = evaluate(exported, test_it, device, cfg.amp, cl).accuracy
+    return run_record(
         state,
         test_accuracy=test_acc,
         val_accuracy=val_acc,
-        sparsity=sparsity,
+        sparsity=sparsity_metrics(model),  # the very gates that produced test_acc
         wall_seconds=saver.wall_seconds(),
         device=device_label(device),
         commit=commit,
@@ -350,5 +370,3 @@ def _finish(
         exported_test_accuracy=exported_acc,
         identity=saver.identity,
     )
-    run.complete(metrics)
-    return metrics
