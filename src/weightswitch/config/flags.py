@@ -78,6 +78,8 @@ def _flags(
             continue
         flag = section if f.name == "name" and section else prefix + own
         kwargs = _kwargs(tp, meta, lead)
+        if "action" not in kwargs:  # `--snn-lr SNN_LR`, not the dotted key it sets
+            kwargs.setdefault("metavar", flag.upper().replace("-", "_"))
         yield Flag(f"--{flag}", key + f.name, kwargs, bool(meta.get("required")))
 
 
