@@ -23,8 +23,6 @@ from weightswitch.config import (
 )
 from weightswitch.errors import UsageError
 
-__all__ = ["add_parser", "compose_params", "default_params", "set_workspace", "workspace_choice"]
-
 GROUPS = ("grid", "profile")
 # `  - grid: fashion` in the defaults list of conf/config.yaml
 _DEFAULT_LINE = r"^(?P<lead>\s*-\s*{group}\s*:\s*)(?P<name>[\w.-]+)(?P<tail>.*)$"
