@@ -29,6 +29,10 @@ from typing import TypeVar, overload
 
 KINDS: tuple[str, ...] = ("dense", "switcher", "prune")
 SWITCHER_FIELDS: tuple[str, ...] = ("granularity", "gate_net", "snn_input")
+# the values of those fields (the switcher's layers and the run config both check these)
+GRANULARITIES: tuple[str, ...] = ("connection", "neuron")
+GATE_NETS: tuple[str, ...] = ("unet", "free")
+SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
 # a method name is a run directory's `<method>` part and a DVC stage key
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _SEED_SUFFIX = re.compile(r".*-s\d+")
@@ -108,6 +112,19 @@ _GATED: tuple[tuple[str, str], ...] = (
     ("", "switcher"),
     ("-noise", "switcher-noise"),
     ("-free", "free-gates"),
+)
+_GATED_NET = {"switcher": "switcher's effective network"}  # how a description names a parent
+# (colour, marker, hatch, Vega-Lite shape, line) of the ranking by g and by |g·W|, per parent
+_GATE_STYLES = (
+    (("#4477AA", "h", "/.", "triangle", "-"), ("#AA4499", "H", "\\\\.", "arrow", "--")),
+    (
+        ("#228833", "8", "+.", "stroke", ":"),
+        ("#999933", "*", "x.", "M0,-1L0.87,-0.5L0.87,0.5L0,1L-0.87,0.5L-0.87,-0.5Z", ":"),
+    ),
+    (
+        ("#CC6677", ">", "|.", "M-1,-1L1,-1L-1,1L1,1Z", "-."),
+        ("#663333", "x", "-.", "M-1,0L0,-1L1,0L0,1Z", "-."),
+    ),
 )
 # Catalog order is the order of every table, legend and DVC plot domain.
 CATALOG: dict[str, MethodSpec] = {
@@ -222,77 +239,23 @@ CATALOG: dict[str, MethodSpec] = {
         ),
         # gate-ranked pruning (issue 28): a finished connection-gated run's effective network
         # W·G pruned by its gate g or by |g·W|, then fine-tuned like the magnitude frontier
-        MethodSpec(
-            "gate",
-            "prune",
-            "the switcher's effective network pruned by its gate g, then fine-tuned",
-            criterion="gate",
-            parent="switcher",
-            color="#4477AA",
-            marker="h",
-            hatch="/.",
-            shape="triangle",
-            line="-",
-        ),
-        MethodSpec(
-            "gate-weight",
-            "prune",
-            "the switcher's effective network pruned by |g·W|, then fine-tuned",
-            criterion="gate-weight",
-            parent="switcher",
-            color="#AA4499",
-            marker="H",
-            hatch="\\\\.",
-            shape="arrow",
-            line="--",
-        ),
-        MethodSpec(
-            "gate-noise",
-            "prune",
-            "the switcher-noise net pruned by its gate g, then fine-tuned",
-            criterion="gate",
-            parent="switcher-noise",
-            color="#228833",
-            marker="8",
-            hatch="+.",
-            shape="stroke",
-            line=":",
-        ),
-        MethodSpec(
-            "gate-weight-noise",
-            "prune",
-            "the switcher-noise net pruned by |g·W|, then fine-tuned",
-            criterion="gate-weight",
-            parent="switcher-noise",
-            color="#999933",
-            marker="*",
-            hatch="x.",
-            shape="M0,-1L0.87,-0.5L0.87,0.5L0,1L-0.87,0.5L-0.87,-0.5Z",
-            line=":",
-        ),
-        MethodSpec(
-            "gate-free",
-            "prune",
-            "the free-gates net pruned by its gate g, then fine-tuned",
-            criterion="gate",
-            parent="free-gates",
-            color="#CC6677",
-            marker=">",
-            hatch="|.",
-            shape="M-1,-1L1,-1L-1,1L1,1Z",
-            line="-.",
-        ),
-        MethodSpec(
-            "gate-weight-free",
-            "prune",
-            "the free-gates net pruned by |g·W|, then fine-tuned",
-            criterion="gate-weight",
-            parent="free-gates",
-            color="#663333",
-            marker="x",
-            hatch="-.",
-            shape="M-1,0L0,-1L1,0L0,1Z",
-            line="-.",
+        *(
+            MethodSpec(
+                f"{criterion}{suffix}",
+                "prune",
+                f"the {_GATED_NET.get(parent, f'{parent} net')} pruned by {how}, then fine-tuned",
+                criterion=criterion,
+                parent=parent,
+                color=color,
+                marker=marker,
+                hatch=hatch,
+                shape=shape,
+                line=line,
+            )
+            for (suffix, parent), styles in zip(_GATED, _GATE_STYLES, strict=True)
+            for (criterion, how), (color, marker, hatch, shape, line) in zip(
+                (("gate", "its gate g"), ("gate-weight", "|g·W|")), styles, strict=True
+            )
         ),
         # issue 37: the simplest rankings of the same gated net (|W| alone, random), the
         # equal-budget controls (each parent fine-tuned like its children, nothing pruned)

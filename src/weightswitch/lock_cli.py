@@ -62,7 +62,7 @@ def _dvc(repo: Path, *args: str) -> str:
 def check(project: Path, pair: Pair) -> list[str]:
     """Problems of one committed pair lock, by DVC's own `dvc status` in a scratch repository
     holding the pipeline, params.yaml composed for the pair, the pair's lock and its report."""
-    from weightswitch.params_cli import compose_params
+    from weightswitch.config import compose_params
 
     grid, profile = pair
     with tempfile.TemporaryDirectory(prefix=f"weightswitch-lock-{grid}-{profile}-") as tmp:

@@ -10,121 +10,27 @@ Composition uses DVC's own code, so the file written is exactly what `dvc exp ru
 from __future__ import annotations
 
 import argparse
-import copy
-import os
 import re
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from weightswitch.atomic import write_text
-from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.config import (
+    check_group,
+    check_key,
+    compose_params,
+    default_params,
+    parse_value,
+)
+from weightswitch.errors import UsageError
 
 GROUPS = ("grid", "profile")
 # `  - grid: fashion` in the defaults list of conf/config.yaml
 _DEFAULT_LINE = r"^(?P<lead>\s*-\s*{group}\s*:\s*)(?P<name>[\w.-]+)(?P<tail>.*)$"
 
 
-def choices(conf_dir: Path, group: str) -> list[str]:
-    """Names of the configs in one Hydra group folder (conf/<group>/*.yaml)."""
-    return sorted(p.stem for p in (conf_dir / group).glob("*.yaml"))
-
-
-def find_conf_dir() -> Path:
-    """conf/ of the project the CWD is in, else of the checkout this code runs from."""
-    from weightswitch.provenance import project_root, source_root
-
-    for root in (project_root(), source_root()):
-        if (root / "conf" / "config.yaml").is_file():
-            return root / "conf"
-    raise UsageError(
-        "no --params FILE given and no conf/config.yaml found in this project; "
-        "pass --params FILE or run from the project root"
-    )
-
-
-def default_params(
-    conf_dir: Path | None = None, profile: str | None = None, grid: str | None = None
-) -> dict[str, Any]:
-    """What conf/ composes with its own defaults (or with `profile` and/or `grid` instead of
-    the workspace's): the settings of a bare `weightswitch train`, so that it runs exactly
-    what the pipeline runs for the same grid x profile (one source of defaults, not a second
-    set in the dataclasses)."""
-    from weightswitch.config import load_params
-
-    conf_dir = conf_dir or find_conf_dir()
-    with tempfile.TemporaryDirectory(prefix="weightswitch-params-") as tmp:
-        out = Path(tmp) / "params.yaml"
-        compose_params(conf_dir, out, grid, profile, [])
-        return load_params(out)
-
-
-# ------------------------------------------------------------ one key syntax: dotted keys
-
-# Top-level keys of a params file that hold settings (`recipe.epochs`, `archs.lenet5.epochs`,
-# `methods.switcher.phase_length`, `seeds`, ...): the keys both `weightswitch params
-# KEY=VALUE` and `weightswitch train --set KEY=VALUE` take.
-PARAMS_HEADS = (
-    "recipe",
-    "archs",
-    "methods",
-    "data",
-    "seeds",
-    "datasets",
-    "models",
-    "ablations",
-    "frontier",
-)
-
-
-def set_dotted(tree: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, last = dotted.split(".")
-    for part in parents:
-        if not isinstance(tree.get(part), dict):
-            tree[part] = {}
-        tree = tree[part]
-    tree[last] = value
-
-
-def check_key(params: dict[str, Any], dotted: str, value: Any) -> bool:
-    """Whether params file key `dotted` exists in `params` (False: absent but valid there);
-    a one-line UsageError with the closest valid key when a params file may not hold it."""
-    from weightswitch.config import check_params
-
-    node: Any = params
-    parts = dotted.split(".")
-    for i, part in enumerate(parts):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            continue
-        probe = copy.deepcopy(params)
-        set_dotted(probe, dotted, value)
-        try:
-            check_params(probe, "params")
-        except UsageError as exc:
-            close = re.search(r"did you mean '([^']+)'\?", str(exc))
-            if close is None:
-                raise UsageError(str(exc).removeprefix("params: ")) from None
-            better = ".".join([*parts[:i], close.group(1), *parts[i + 1 :]])
-            raise UsageError(f"unknown key {dotted!r}; did you mean {better!r}?") from None
-        return False
-    return True
-
-
-def apply_overrides(params: dict[str, Any], items: dict[str, Any]) -> dict[str, Any]:
-    """`params` with dotted params-file keys set (`recipe.train_limit: None` unsets it)."""
-    out = copy.deepcopy(params)
-    for dotted, value in items.items():
-        check_key(out, dotted, value)
-        set_dotted(out, dotted, value)
-    return out
-
-
 def _hydra_overrides(conf_dir: Path, grid: str, profile: str, overrides: list[str]) -> list[str]:
     """Check `KEY=VALUE` overrides against what conf/ composes for `grid` x `profile` (a typo
     names the closest key) and add Hydra's `+` to a valid key the composed file lacks."""
-    import yaml
-
     plain = [o for o in overrides if re.match(r"^[A-Za-z_][\w.-]*=", o)]
     if not plain:
         return overrides
@@ -135,11 +41,7 @@ def _hydra_overrides(conf_dir: Path, grid: str, profile: str, overrides: list[st
         if item not in plain or key in GROUPS:
             out.append(item)
             continue
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError:
-            value = text
-        out.append(item if check_key(base, key, value) else f"+{item}")
+        out.append(item if check_key(base, key, parse_value(text)) else f"+{item}")
     return out
 
 
@@ -168,9 +70,7 @@ def set_workspace(conf_dir: Path, grid: str, profile: str) -> bool:
     old = path.read_text(encoding="utf-8")
     new = old
     for group, name in (("grid", grid), ("profile", profile)):
-        valid = choices(conf_dir, group)
-        if name not in valid:
-            raise unknown_choice(group, name, valid)
+        check_group(conf_dir, group, name)
         new = re.sub(
             _DEFAULT_LINE.format(group=group),
             lambda m, n=name: f"{m['lead']}{n}{m['tail']}",
@@ -181,40 +81,6 @@ def set_workspace(conf_dir: Path, grid: str, profile: str) -> bool:
     if new != old:
         write_text(path, new)
     return new != old
-
-
-def compose_params(
-    conf_dir: Path, out: Path, grid: str | None, profile: str | None, overrides: list[str]
-) -> None:
-    """Write params.yaml for `grid` x `profile` (None: conf/config.yaml's default)."""
-    from dvc.utils.hydra import compose_and_dump
-
-    chosen = []
-    for group, name in (("grid", grid), ("profile", profile)):
-        if name is None:
-            continue
-        valid = choices(conf_dir, group)
-        if name not in valid:
-            raise unknown_choice(group, name, valid)
-        chosen.append(f"{group}={name}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".params-", suffix=".yaml", dir=out.parent)
-    os.close(fd)
-    try:
-        compose_and_dump(
-            tmp,
-            str(conf_dir.resolve()),
-            None,
-            "config",
-            str(conf_dir.resolve()),
-            [*chosen, *overrides],
-        )
-        os.replace(tmp, out)
-    except Exception as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, UsageError):
-            raise
-        raise UsageError(f"cannot compose params: {exc}".splitlines()[0]) from exc
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,13 +10,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from weightswitch.catalog import GATE_NETS, SNN_INPUTS
 from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.switcher import speed
 from weightswitch.switcher.free import FreeGates
 from weightswitch.switcher.unet import SwitcherNet
-
-GATE_NETS: tuple[str, ...] = ("unet", "free")
-SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
 
 
 class SwitchedLinear(nn.Module, speed.CompiledGates):

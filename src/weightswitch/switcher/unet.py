@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from weightswitch.catalog import GRANULARITIES
+
 DEFAULT_WIDTHS: tuple[int, ...] = (8, 16, 32, 64, 128, 256)
 DEFAULT_MIN_SIZE = 4
 NEURON_HEAD_CHANNELS = 32
-GRANULARITIES: tuple[str, ...] = ("connection", "neuron")
 
 
 class SelfNorm2d(nn.BatchNorm2d):
