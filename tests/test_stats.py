@@ -246,3 +246,42 @@ def test_correlation_interval_stays_inside_minus_one_to_one() -> None:
         (math.tanh(z.estimate), math.tanh(z.low), math.tanh(z.high))
     )
     assert S.correlation_interval([1.0, 1.0]).high <= 1
+
+
+def test_a_pruned_run_is_compared_with_its_equal_budget_control() -> None:
+    """Where the profile has the control (the parent fine-tuned alike, nothing pruned), every
+    pruned run, matched or on the frontier, is paired with it; the comparison with the parent
+    itself stays as a row labelled secondary (unequal budget)."""
+    from weightswitch.report.paired import CONTROL, paired_display
+
+    control = pd.DataFrame(
+        [
+            {
+                **_points().iloc[0].to_dict(),
+                "method": "control",
+                "seed": seed,
+                "target_sparsity_pct": 0.0,
+                "fc_sparsity_pct": 0.0,
+                "test_acc_pct": value,
+            }
+            for seed, value in enumerate([97.0, 96.9, 97.1])
+        ]
+    )
+    points = pd.concat([_points(), control], ignore_index=True)
+    table = paired_table(_runs(), points, collapsed=collapsed)
+    frontier = table[(table["kind"] == CONTROL) & (table["target_sparsity_pct"] == 90.0)]
+    assert list(frontier["method"]) == ["magnitude"]  # gate's parent (switcher) has no control
+    row = frontier.iloc[0]
+    ci = S.paired_interval({0: 96.8, 1: 96.5, 2: 96.7}, {0: 97.0, 1: 96.9, 2: 97.1})
+    assert row["baseline"] == "control" and row["diff_pp_mean"] == pytest.approx(ci.estimate)
+    mine = table[(table["kind"] == CONTROL) & table["target_sparsity_pct"].isna()]
+    assert list(mine["method"]) == ["magnitude"] and mine.iloc[0]["n_pairs"] == 3  # matched
+    shown = paired_display(table)
+    key = [f"{r.kind}{r.method}{r.target_sparsity_pct}" for r in table.itertuples()]
+    text = dict(zip(key, shown["comparison"], strict=True))
+    assert "magnitude at 90% (12 ep) − control at 0%" in text[CONTROL + "magnitude90.0"]
+    assert text["vs densemagnitudenan"].endswith("(secondary: unequal budget)")
+    assert "secondary" not in text["vs denseswitchernan"]  # a switcher is no pruned child
+    # without a control the parent comparison is still labelled: its budget is unequal
+    plain = paired_display(paired_table(_runs(), _points(), collapsed=collapsed))
+    assert plain["comparison"].str.contains("secondary: unequal budget").any()

@@ -33,7 +33,8 @@ DATA = 1
 CORE = 2  # 2: every method's switchable FC layers start from the reference N(0, 0.01)
 SWITCHER = 1
 PRUNE = 1
-REPORT = 6  # 4: primary table, exploratory labels, runs.csv numerics; 5: figures; 6: primary first
+REPORT = 7  # 4: primary table, exploratory labels, runs.csv numerics; 5: figures; 6: primary first;
+# 7: pruned runs vs their equal-budget control, vs the parent labelled secondary
 
 
 def components(method: str) -> tuple[str, ...]:

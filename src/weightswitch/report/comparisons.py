@@ -25,6 +25,7 @@ from weightswitch.catalog import CATALOG, method_order
 from weightswitch.report.collect import PAIR, Collection
 from weightswitch.report.index import budget_text
 from weightswitch.report.paired import (
+    CONTROL,
     PAIRED_HEADERS,
     WORKING,
     paired_display,
@@ -199,7 +200,8 @@ def comparison_sections(col: Collection, points: pd.DataFrame | None) -> tuple[l
 def _line(r: pd.Series) -> str:
     at = "" if math.isnan(r.target_sparsity_pct) else f" at {r.target_sparsity_pct:g}% FC sparsity"
     ep, base_ep = epochs_text(r.epochs), epochs_text(r.baseline_epochs)
-    return f"{r.method}{ep} − {r.baseline}{base_ep}{at}: {r.claim} [pairs: {r.n_pairs}]"
+    base = f"{r.baseline} (nothing pruned)" if r.kind == CONTROL else r.baseline
+    return f"{r.method}{ep} − {base}{base_ep}{at}: {r.claim} [pairs: {r.n_pairs}]"
 
 
 def _rate(r: pd.Series) -> str:
@@ -249,6 +251,12 @@ def conclusions(col: Collection, paired: pd.DataFrame, spearman: pd.DataFrame | 
         parts += [
             f"- {_line(r)} (the baseline pruned to the variant's own per-layer sparsity)"
             for r in matched.itertuples(index=False)
+        ]
+        control = g[(g["kind"] == CONTROL) & (g["target_sparsity_pct"] == HEADLINE_TARGET)]
+        parts += [
+            f"- {_line(r)} (what pruning costs at equal budgets: the same parent fine-tuned "
+            "alike, nothing pruned)"
+            for r in control.itertuples(index=False)
         ]
         gated = g[
             (g["kind"] == "frontier vs magnitude")

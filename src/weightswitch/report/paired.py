@@ -24,8 +24,13 @@ from weightswitch.report.tables import DIVERGED_STATUS, MISSING, matched_method
 # the report's collapse rule: (test accuracies in %, dataset) -> which runs collapsed
 Collapsed = Callable[[Sequence[float], str], np.ndarray]
 WORKING = "frontier vs magnitude, working parents"  # a secondary, conditional comparison
+# A pruned run vs its parent's equal-budget control: the same parent fine-tuned exactly like
+# its pruned children, nothing pruned (the answer to "what does pruning cost"); the pruned run
+# vs the parent itself stays as a secondary row, labelled: the parent trained fewer epochs.
+CONTROL = "vs equal-budget control"
 PAIRED_KINDS: tuple[str, ...] = (
     "vs dense",
+    CONTROL,
     "matched sparsity",
     "frontier vs dense",
     "frontier vs magnitude",
@@ -68,7 +73,9 @@ PAIRED_NOTE = (
     "no pair (counted in 'unpaired' and 'diverged'); failure rate = (collapsed + diverged) / "
     "runs that ran, of the compared method, with its 95% Wilson interval. Epochs (ep): each "
     "method's total training epochs (a pruning run counts its parent's epochs plus its "
-    "fine-tuning)."
+    "fine-tuning). A pruned run minus its parent ('vs dense', 'frontier vs dense') compares "
+    "unequal budgets and is labelled so; where the profile has the equal-budget control (the "
+    "parent fine-tuned like its children, nothing pruned), the pruned run is compared with it."
 )
 
 # Appended to the caption where the table has WORKING rows (a report without them is unchanged).
@@ -149,6 +156,30 @@ def magnitude_twin(method: str) -> str | None:
         (m for m, s in CATALOG.items() if s.criterion == "gate-weight" and s.parent == spec.parent),
         None,
     )
+
+
+def control_of(method: str) -> str | None:
+    """The equal-budget control of a pruning method's parent (None: not a pruning method, or
+    a control itself): the catalog's method of criterion 'none' with the same parent."""
+    spec = CATALOG.get(method)
+    if spec is None or spec.kind != "prune" or spec.criterion == "none":
+        return None
+    parent = spec.parent or "dense"
+    return next(
+        (
+            m
+            for m, s in CATALOG.items()
+            if s.kind == "prune" and s.criterion == "none" and (s.parent or "dense") == parent
+        ),
+        None,
+    )
+
+
+def unequal_budget(method: str) -> bool:
+    """Whether `method` minus its parent compares unequal budgets: a pruned (or control) run
+    trained its parent's epochs plus its fine-tuning."""
+    spec = CATALOG.get(method)
+    return spec is not None and spec.kind == "prune"
 
 
 def _working_seeds(
@@ -243,6 +274,19 @@ def paired_table(
                     side(main[main["method"] == method]),
                     dense,
                 )
+        controls = front[front["target"] == 0]
+        for method in method_order(main["method"].unique()):
+            control = control_of(method)
+            if control is not None and (controls["method"] == control).any():
+                add(
+                    pair,
+                    CONTROL,
+                    method,
+                    control,
+                    math.nan,
+                    side(main[main["method"] == method]),
+                    side(controls[controls["method"] == control]),
+                )
         matched = main[main["matched_to"].notna()]
         for (method, variant), sel in matched.groupby(["method", "matched_to"], sort=True):
             add(
@@ -262,6 +306,17 @@ def paired_table(
             magnitude = at[at["method"] == "magnitude"]
             for method in method_order(at["method"].unique()):
                 mine = side(at[at["method"] == method])
+                control = control_of(method)
+                if control is not None and (controls["method"] == control).any():
+                    add(
+                        pair,
+                        CONTROL,
+                        method,
+                        control,
+                        float(target),
+                        mine,
+                        side(controls[controls["method"] == control]),
+                    )
                 add(pair, "frontier vs dense", method, "dense", float(target), mine, dense)
                 if method != "magnitude" and len(magnitude):
                     add(
@@ -339,9 +394,14 @@ def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
                 "dataset": r.dataset,
                 "arch": r.arch,
                 "comparison": f"{r.method}{at}{epochs_text(r.epochs)} − {r.baseline}"
-                + (at if r.baseline != "dense" else "")
+                + (" at 0%" if r.kind == CONTROL else at if r.baseline != "dense" else "")
                 + epochs_text(r.baseline_epochs)
                 + (" (matched to it)" if r.kind == "matched sparsity" else "")
+                + (
+                    " (secondary: unequal budget)"
+                    if r.baseline == "dense" and unequal_budget(str(r.method))
+                    else ""
+                )
                 + (" (working parents only)" if r.kind == WORKING else ""),
                 "diff": diff if r.n_pairs else DASH,
                 "claim": r.claim,
