@@ -4,6 +4,7 @@ and a gate map (`weightswitch.gate_images`: drawn as the report draws it, zeros 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -28,10 +29,7 @@ def gate_figures(gates: dict[str, torch.Tensor], out: Path) -> list[Path]:
         ax.set_xlabel("gate value (positive gates)")
         ax.set_ylabel("count")
         ax.set_title(f"{name}: {zero:.1%} of {flat.size} gates are exactly 0", fontsize=9)
-        fig.tight_layout()
-        paths.append(out / f"{safe}_hist.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(_save(fig, out / f"{safe}_hist.png"))
 
         image = gate_image(values)  # rows: input units
         rows, cols = image.shape  # axes in units even when the image is pooled for display
@@ -47,8 +45,14 @@ def gate_figures(gates: dict[str, torch.Tensor], out: Path) -> list[Path]:
         ax.set_xlabel("output unit" if values.ndim == 2 else "")
         ax.set_ylabel("input unit")
         ax.set_title(f"{name} gates ({rows} x {cols}, rows: input units)", fontsize=9)
-        fig.tight_layout()
-        paths.append(out / f"{safe}_map.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(_save(fig, out / f"{safe}_map.png"))
     return paths
+
+
+def _save(fig: Any, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
