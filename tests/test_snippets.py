@@ -237,8 +237,7 @@ def test_mlflow_query_keeps_frontier_points_apart_from_matched_runs(
     fixed target sparsity) and its matched run are two rows, grouped by kind."""
     (query,) = [s for s in ALL if s.lang == "python" and "mlflow.search_runs" in s.code]
     out = _run(query, workspace, tmp_path)
-    rows = [line.split() for line in out.splitlines()]
-    magnitude = [row for row in rows if "magnitude" in row]
-    assert any("-" in row for row in magnitude), out  # matched to the switcher run
-    assert any("0.9" in row for row in magnitude), out  # the smoke profile's frontier point
-    assert any("switcher" in row[:3] for row in rows), out
+    rows = [line.split()[:4] for line in out.splitlines()]  # arch, kind, method, target
+    assert ["lenet300", "prune", "magnitude", "-"] in rows, out  # matched to the switcher run
+    assert ["lenet300", "prune", "magnitude", "0.9"] in rows, out  # the frontier point
+    assert ["lenet300", "switcher", "switcher", "-"] in rows, out

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -47,25 +48,31 @@ def dataset_inputs(metrics: dict[str, Any]) -> list[Any]:
     return inputs
 
 
-def log_pytorch_model(client: Any, uri: str, run_id: str, model: nn.Module) -> str | None:
+def log_pytorch_model(client: Any, run_id: str, model: nn.Module) -> str | None:
     """Log `model` (a CPU copy, eval mode) as the run's PyTorch model; skip a run that has one
-    (a run continued or reused: one model per run). Returns the model's id, if logged."""
+    (a run continued or reused: one model per run). Returns the model's id, if logged.
+    Through `client` only: `mlflow.pytorch.log_model` would set mlflow's global tracking URI
+    (and the environment's) to this store for the rest of the process."""
     run = client.get_run(run_id)
     if run.outputs is not None and run.outputs.model_outputs:
         return None
-    import mlflow
     import mlflow.pytorch
+    from mlflow.entities import LoggedModelOutput
+    from mlflow.models import Model
 
-    mlflow.set_tracking_uri(uri)  # the PyTorch flavour logs through mlflow's global store
     logged = client.create_logged_model(
         run.info.experiment_id, name=MODEL_NAME, source_run_id=run_id
     )
-    mlflow.pytorch.log_model(
-        copy.deepcopy(model).to("cpu").eval(),
-        name=MODEL_NAME,
-        model_id=logged.model_id,
-        run_id=run_id,
-        serialization_format="pickle",  # the whole module, as model_exported.pt keeps it
-        pip_requirements=[f"torch=={metadata.version('torch')}"],  # no slow inference
-    )
+    with tempfile.TemporaryDirectory(prefix="ws-model-") as tmp:
+        folder = Path(tmp) / MODEL_NAME
+        mlflow.pytorch.save_model(
+            copy.deepcopy(model).to("cpu").eval(),
+            str(folder),
+            mlflow_model=Model(run_id=run_id, model_id=logged.model_id, name=MODEL_NAME),
+            serialization_format="pickle",  # the whole module, as model_exported.pt keeps it
+            pip_requirements=[f"torch=={metadata.version('torch')}"],  # no slow inference
+        )
+        client.log_model_artifacts(logged.model_id, str(folder))
+    client.finalize_logged_model(logged.model_id, "READY")
+    client.log_outputs(run_id, [LoggedModelOutput(logged.model_id, step=0)])
     return logged.model_id

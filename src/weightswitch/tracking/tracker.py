@@ -189,7 +189,7 @@ class Tracker:
     def log_model(self, model: nn.Module) -> None:
         """The finished (exported) network as the run's PyTorch model (MLflow's "Models")."""
         if self._client is not None:
-            self._guard("log model", log_pytorch_model, self._client, self.uri, self.run_id, model)
+            self._guard("log model", log_pytorch_model, self._client, self.run_id, model)
 
     def end_others(self, run_ids: Iterable[str], status: str) -> None:
         """Close the MLflow runs of abandoned attempts (discarded checkpoints) as `status`."""
