@@ -487,3 +487,32 @@ def test_a_stage_rerun_reuses_the_finished_mlflow_run_of_its_identity(
     assert run.info.run_id == first and run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(first, "val_accuracy")] == [1, 2]
     assert len(run.outputs.model_outputs) == 1 and len(run.inputs.dataset_inputs) == 3
+
+
+def test_a_reused_run_takes_no_second_point_of_an_epoch_but_a_changed_result(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlflow.tracking import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    tags = {"run_name": "x", "identity": "abc"}
+    first = Tracker("ws-test")
+    first.start({"a": 1}, tags, run_id=None)
+    first.log_metrics({"val_accuracy": 0.5, "test_accuracy": 0.5}, step=1)
+    first.end("FINISHED")
+    again = Tracker("ws-test")
+    again.start({"a": 2}, tags, run_id=None)  # a param of the same identity stays as it was
+    assert again.run_id == first.run_id and again.enabled
+    again.log_metrics({"val_accuracy": 0.5001, "test_accuracy": 0.5}, step=1)  # held: both
+    again.log_metrics({"test_accuracy": 0.6}, step=1)  # the run-level result changed
+    again.end("FINISHED")
+    client = MlflowClient(uri)
+    assert [m.value for m in client.get_metric_history(first.run_id, "val_accuracy")] == [0.5]
+    assert [m.value for m in client.get_metric_history(first.run_id, "test_accuracy")] == [
+        0.5,
+        0.6,
+    ]
+    run = client.get_run(first.run_id)
+    assert run.data.metrics["test_accuracy"] == 0.6 and run.data.params["a"] == "1"
+    assert run.info.status == "FINISHED"

@@ -23,6 +23,7 @@ FINAL_KEYS = (
     "epoch_seconds",
     "wall_seconds",
 )
+FINAL_PREFIXES = ("final_", "layer_sparsity.")  # the other run-level names (final_metrics)
 RUN_FILES = (METRICS, HISTORY, CONFIG, EXPORTED)  # logged as artifacts
 
 
@@ -34,6 +35,11 @@ def final_metrics(metrics: dict[str, Any]) -> dict[str, float]:
     for layer, value in (metrics.get("layer_sparsity") or {}).items():
         flat[f"layer_sparsity.{layer}"] = value
     return flat
+
+
+def is_final(key: str) -> bool:
+    """Whether `key` names a run-level metric of `final_metrics` (not a per-epoch series)."""
+    return key in FINAL_KEYS or key.startswith(FINAL_PREFIXES)
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any] | None:

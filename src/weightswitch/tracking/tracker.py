@@ -5,7 +5,8 @@ for the rest of the run with ONE warning line on stderr; the run's own outputs a
 regardless. One run identity keeps one MLflow run: a resume continues the run its checkpoint
 names, and a run whose identity already has a FINISHED MLflow run (the stage re-run after a
 kill) reuses that run instead of adding a second; a point the run already holds (a metric at
-an epoch, its model) is not logged again.
+an epoch, its model) is not logged again, but a run-level metric whose value changed is (its
+latest value is the run's record: a `--force` retrain on another device).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from torch import nn
 from weightswitch.tracking.figures import gate_figures
 from weightswitch.tracking.lineage import dataset_inputs, log_pytorch_model
 from weightswitch.tracking.naming import EXPERIMENT_KIND
-from weightswitch.tracking.run_outputs import RUN_FILES, read_metrics
+from weightswitch.tracking.run_outputs import RUN_FILES, is_final, read_metrics
 from weightswitch.tracking.store import artifact_location, connect, tracking_uri
 
 MAX_BATCH = 100  # MLflow's per-call limit for params and tags
@@ -36,10 +37,13 @@ def _chunks(items: list[Any], size: int = MAX_BATCH) -> Iterable[list[Any]]:
         yield items[i : i + size]
 
 
-def logged_steps(client: Any, run_id: str) -> dict[str, int]:
-    """The last step of every metric the MLflow run `run_id` holds."""
-    keys = client.get_run(run_id).data.metrics
-    return {k: max(m.step for m in client.get_metric_history(run_id, k)) for k in keys}
+def held_metrics(client: Any, run_id: str) -> dict[str, tuple[int, float]]:
+    """(last step, its latest value) of every metric the MLflow run `run_id` holds."""
+    held = {}
+    for key in client.get_run(run_id).data.metrics:
+        last = max(client.get_metric_history(run_id, key), key=lambda m: (m.step, m.timestamp))
+        held[key] = (last.step, last.value)
+    return held
 
 
 class Tracker:
@@ -53,7 +57,7 @@ class Tracker:
         self.enabled = enabled
         self.run_id: str | None = None
         self.warned = False
-        self.logged: dict[str, int] = {}  # metric -> last step the MLflow run holds
+        self.held: dict[str, tuple[int, float]] = {}  # metric -> (last step, value) in MLflow
         self.uri = ""
         self._client: Any = None
 
@@ -114,7 +118,7 @@ class Tracker:
         """Continue the MLflow run `run_id` (RUNNING again), knowing what it holds."""
         client.update_run(run_id, status="RUNNING")
         self._client, self.run_id = client, run_id
-        self.logged = logged_steps(client, run_id)
+        self.held = held_metrics(client, run_id)
 
     # --- run life cycle -----------------------------------------------------------------
     def start(self, params: dict[str, Any], tags: dict[str, Any], run_id: str | None) -> None:
@@ -141,7 +145,7 @@ class Tracker:
             return None
         exp_id = self.experiment_id(client)
         run = client.create_run(exp_id, run_name=tags.get("run_name"), tags=str_tags)
-        self._client, self.run_id, self.logged = client, run.info.run_id, {}
+        self._client, self.run_id, self.held = client, run.info.run_id, {}
         plist = [Param(k, "null" if v is None else str(v)) for k, v in sorted(params.items())]
         for chunk in _chunks(plist):
             client.log_batch(self.run_id, params=chunk)
@@ -152,7 +156,6 @@ class Tracker:
         self._guard("log metrics", self._log_metrics, metrics, step)
 
     def _log_metrics(self, metrics: dict[str, float], step: int) -> None:
-        """Points at a step the run already holds for that metric are left out."""
         if self._client is None:
             return
         from mlflow.entities import Metric
@@ -161,11 +164,20 @@ class Tracker:
         items = [
             Metric(k, float(v), now, step)
             for k, v in metrics.items()
-            if v is not None and step > self.logged.get(k, -1)
+            if v is not None and not self._holds(k, float(v), step)
         ]
         for chunk in _chunks(items, MAX_METRICS):
             self._client.log_batch(self.run_id, metrics=chunk)
-        self.logged.update({m.key: step for m in items})
+        self.held.update({m.key: (step, m.value) for m in items})
+
+    def _holds(self, key: str, value: float, step: int) -> bool:
+        """Whether the run holds this point already: a per-epoch series holds every step up
+        to its last (history.csv's rounded numbers do not add a second point to an epoch),
+        a run-level metric only its latest value."""
+        last = self.held.get(key)
+        if last is None or step > last[0]:
+            return False
+        return not is_final(key) or last[1] == value
 
     def log_artifacts(self, run_dir: Path, gates: dict[str, torch.Tensor] | None) -> None:
         """The run directory's RUN_FILES, figures of the gates (if any) and, once the run is
