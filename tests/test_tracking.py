@@ -487,6 +487,15 @@ def test_a_stage_rerun_reuses_the_finished_mlflow_run_of_its_identity(
     assert run.info.run_id == first and run.info.status == "FINISHED"
     assert [m.step for m in client.get_metric_history(first, "val_accuracy")] == [1, 2]
     assert len(run.outputs.model_outputs) == 1 and len(run.inputs.dataset_inputs) == 3
+    # a DVC stage (--checkpoint-dir) killed after it completed: restored, the same run again
+    ckpts = ["--checkpoint-dir", str(tmp_path / "checkpoints")]
+    for _ in range(2):
+        shutil.rmtree(out)
+        assert train_cli(prepared_root, out, "dense", "--epochs", "2", *ckpts) == 0
+    (run,) = client.search_runs([client.get_experiment_by_name("ws-test").experiment_id])
+    assert run.info.run_id == first and run.info.status == "FINISHED"
+    assert [m.step for m in client.get_metric_history(first, "val_accuracy")] == [1, 2]
+    assert len(run.outputs.model_outputs) == 1
 
 
 def test_a_reused_run_takes_no_second_point_of_an_epoch_but_a_changed_result(
