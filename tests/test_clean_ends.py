@@ -213,10 +213,10 @@ def test_a_store_locked_mid_run_costs_one_short_wait_and_one_line(
     import sqlite3
     import time
 
-    from weightswitch import tracking
+    from weightswitch.tracking import store
     from weightswitch.train import runner
 
-    monkeypatch.setattr(tracking, "SQLITE_WAIT", 1.0)
+    monkeypatch.setattr(store, "SQLITE_WAIT", 1.0)
     db = tmp_path / "mlflow.db"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db}")
     holder: list[sqlite3.Connection] = []

@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from weightswitch.cli import main
+from weightswitch.gate_images import pool_blocks
 from weightswitch.report.build import HEADLINE_KEYS, ReportOptions, _profiles, build_report, gather
 from weightswitch.report.collect import collect, load_expected
-from weightswitch.report.gates import pool_blocks
 from weightswitch.report.sections import summary_section
 from weightswitch.report.tables import summary_table
 

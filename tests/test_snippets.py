@@ -227,3 +227,17 @@ def test_dry_run_names_only_what_the_experiment_adds(workspace, tmp_path: Path) 
     assert "report" in would and "fetch@fashion_mnist" in skipped, out
     assert {s.replace("-0", "-1", 1) for s in skipped if s.startswith("train@")} <= would
     assert not (copy / "results" / "runs" / "smoke" / "fashion_mnist-lenet300-dense-s1").exists()
+
+
+@pytest.mark.e2e
+def test_mlflow_query_keeps_frontier_points_apart_from_matched_runs(
+    workspace, tmp_path: Path
+) -> None:
+    """docs/dvc-mlflow.md's query on the reproduced pipeline: a method's frontier point (a
+    fixed target sparsity) and its matched run are two rows, grouped by kind."""
+    (query,) = [s for s in ALL if s.lang == "python" and "mlflow.search_runs" in s.code]
+    out = _run(query, workspace, tmp_path)
+    rows = [line.split()[:4] for line in out.splitlines()]  # arch, kind, method, target
+    assert ["lenet300", "prune", "magnitude", "-"] in rows, out  # matched to the switcher run
+    assert ["lenet300", "prune", "magnitude", "0.9"] in rows, out  # the frontier point
+    assert ["lenet300", "switcher", "switcher", "-"] in rows, out

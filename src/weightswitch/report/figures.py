@@ -26,6 +26,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from weightswitch.catalog import method_order
+from weightswitch.gate_images import ZERO_COLOR, zero_colormap
 from weightswitch.report.collect import Collection
 from weightswitch.report.gates import GateMap
 from weightswitch.report.index import Entry, source_text
@@ -45,7 +46,6 @@ from weightswitch.report.tables import runs_table
 
 COLUMNS = 3  # small multiples per row
 PHASES = ("warmup", "dense", "tnn", "snn", "finetune")
-ZERO_COLOR = "#d62728"  # gates that are exactly zero, in the gate maps (and in MLflow's)
 _EXTRA = ("#009E73", "#E69F00", "#F0E442", "#999999")  # phases beyond the five known
 _PHASE_COLORS = ("#E69F00", "#000000", "#0072B2", "#D55E00", "#009E73")
 _MARKERS = {"warmup": "o", "dense": "s", "tnn": "^", "snn": "v", "finetune": "D"}
@@ -345,10 +345,9 @@ def gate_maps(maps: list[GateMap], profile: str, source: str) -> list[Plot]:
     for dataset, arch in sorted({(g.ident["dataset"], g.ident["arch"]) for g in mine}):
         layer_maps = [g for g in mine if (g.ident["dataset"], g.ident["arch"]) == (dataset, arch)]
         fig, axes = _grid(len(layer_maps), size=(3.6, 4.0))
-        cmap = matplotlib.colormaps["viridis"].with_extremes(bad=ZERO_COLOR)
+        cmap = zero_colormap()
         for ax, g in zip(axes, layer_maps, strict=True):
-            image = np.ma.masked_array(g.mean, mask=g.all_zero)
-            im = ax.imshow(image, cmap=cmap, aspect="auto", interpolation="nearest")
+            im = ax.imshow(g.masked(), cmap=cmap, aspect="auto", interpolation="nearest")
             ax.grid(False)
             fig.colorbar(
                 im,

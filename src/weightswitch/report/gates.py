@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from weightswitch.gate_images import MAX_SIDE, GateImage, gate_image
 from weightswitch.report.collect import GATE_FIGURE_METHODS, KEYS
 from weightswitch.run_files import GATES
 
@@ -71,37 +72,15 @@ def histogram_table(
 
 
 @dataclass
-class GateMap:
-    """A gate image laid out in x out (rows: input units), possibly block-pooled for display."""
+class GateMap(GateImage):
+    """The gate image of one switched layer of the run a report's figure shows."""
 
     ident: dict[str, object]
     layer: str
-    shape: tuple[int, int]  # (in, out) before pooling
-    block: tuple[int, int]  # pooling block (1, 1) = full resolution
-    mean: np.ndarray  # block mean of the gates
-    all_zero: np.ndarray  # True where every gate of the block is exactly zero
-    zero_fraction: float
-
-    @property
-    def pooled(self) -> bool:
-        return self.block != (1, 1)
-
-
-def pool_blocks(image: np.ndarray, max_side: int) -> tuple[np.ndarray, np.ndarray, tuple[int, int]]:
-    """Block-mean and block-max pool a 2-D array so no side exceeds `max_side`."""
-    h, w = image.shape
-    kh, kw = -(-h // max_side), -(-w // max_side)
-    if (kh, kw) == (1, 1):
-        return image.astype(np.float32), image, (1, 1)
-    ph, pw = -(-h // kh) * kh, -(-w // kw) * kw
-    padded = np.full((ph, pw), np.nan, dtype=np.float32)
-    padded[:h, :w] = image
-    blocks = padded.reshape(ph // kh, kh, pw // kw, kw)
-    return np.nanmean(blocks, axis=(1, 3)), np.nanmax(blocks, axis=(1, 3)), (kh, kw)
 
 
 def gate_maps(
-    runs: pd.DataFrame, max_side: int = 512, warn: list[str] | None = None
+    runs: pd.DataFrame, max_side: int = MAX_SIDE, warn: list[str] | None = None
 ) -> list[GateMap]:
     """Gate images of every switched layer of the connection-switcher run shown per pair."""
     maps: list[GateMap] = []
@@ -115,17 +94,6 @@ def gate_maps(
         for layer, g in gates.items():
             if g.ndim != 2:
                 continue
-            image = g.T  # gates are out x in like W; the study shows in x out
-            mean, top, block = pool_blocks(image, max_side)
-            maps.append(
-                GateMap(
-                    ident={k: run[k] for k in KEYS},
-                    layer=layer,
-                    shape=(int(image.shape[0]), int(image.shape[1])),
-                    block=block,
-                    mean=mean,
-                    all_zero=top == 0,
-                    zero_fraction=float((image == 0).mean()),
-                )
-            )
+            image = gate_image(g, max_side)
+            maps.append(GateMap(ident={k: run[k] for k in KEYS}, layer=layer, **vars(image)))
     return maps

@@ -297,6 +297,7 @@ def _train_locked(
         raise
     tracker.log_metrics(final_metrics(metrics), step=len(state.history))
     tracker.log_artifacts(out, method.gates(state.model))
+    tracker.log_model(method.export(state.model))  # MLflow's "Models": the exported net
     tracker.end("FINISHED")
     print(
         f"{out}: test accuracy {metrics['test_accuracy']:.4f}, "
