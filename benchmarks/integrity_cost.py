@@ -53,7 +53,7 @@ def main() -> None:
     from weightswitch.data import BatchIterator, get_spec, load_split
     from weightswitch.data.checksums import file_digest
     from weightswitch.data.manifest import SPLITS
-    from weightswitch.data.prepared import split_path, verify_split
+    from weightswitch.data.splits import split_path, verify_split
     from weightswitch.rundir import RunDir, identity_of
 
     root, name = args.root, args.dataset

@@ -27,9 +27,9 @@ from torchvision import transforms
 from torchvision.datasets import CIFAR10, VisionDataset
 
 from weightswitch.data.iterator import BatchIterator
-from weightswitch.data.prepared import load_split
 from weightswitch.data.registry import get_spec
 from weightswitch.data.sources import loader_class
+from weightswitch.data.splits import load_split
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

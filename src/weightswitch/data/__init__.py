@@ -34,8 +34,8 @@ if TYPE_CHECKING:
     from weightswitch.data.fetch import fetch
     from weightswitch.data.iterator import BatchIterator
     from weightswitch.data.manifest import read_manifest
-    from weightswitch.data.prepared import load_split
     from weightswitch.data.registry import DATASETS, Archive, DatasetSpec, get_spec
+    from weightswitch.data.splits import load_split
 
 
 def __getattr__(name: str) -> Any:
