@@ -16,7 +16,7 @@ _EXPORTS = {
     "get_spec": "registry",
     "fetch": "fetch",
     "read_manifest": "manifest",
-    "load_split": "prepared",
+    "load_split": "splits",
     "BatchIterator": "iterator",
 }
 __all__ = [  # noqa: RUF022 - grouped by module
