@@ -126,7 +126,7 @@ def test_a_registered_method_is_a_method_everywhere(toy: MethodSpec) -> None:
     assert catalog.METHODS[-1] == "toy-prune" and "toy-prune" in config.PRUNE_METHODS
     assert config.PRUNE_CRITERIA["toy-prune"] == "random"
     cfg = config.build_config("lenet300", "mnist", "toy-prune", overrides={"prune.sparsity": 0.3})
-    assert method_class("toy-prune") is P.PruneMethod and cfg.prune.method == "random"
+    assert method_class("toy-prune") is P.PruneMethod and cfg.prune.criterion == "random"
     assert parse_run_name("fashion_mnist-lenet5-toy-prune-s2") == {
         "dataset": "fashion_mnist",
         "arch": "lenet5",

@@ -72,7 +72,7 @@ def test_prune_paths_expand_placeholders() -> None:
         PARAMS,
         {"prune.match": "runs/{profile}/{dataset}-{arch}-switcher-s{seed}", "seed": 2},
     )
-    assert cfg.prune is not None and cfg.prune.method == "magnitude"
+    assert cfg.prune is not None and cfg.prune.criterion == "magnitude"
     assert cfg.prune.match == "runs/quick/mnist-lenet300-switcher-s2"
     assert cfg.prune.finetune_epochs == 2
 
@@ -183,7 +183,7 @@ def test_a_control_prunes_nothing() -> None:
     with pytest.raises(UsageError, match="pass --sparsity 0"):
         build_config("lenet300", "mnist", "control", overrides={"prune.sparsity": 0.5})
     cfg = build_config("lenet300", "mnist", "control", overrides={"prune.sparsity": 0.0})
-    assert cfg.prune.method == "none"
+    assert cfg.prune.criterion == "none"
 
 
 def test_train_flags_are_generated_from_the_schema() -> None:

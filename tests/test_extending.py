@@ -127,7 +127,7 @@ def test_recipe_a_pruning_criterion(
     P.CRITERIA["row-norm"] = P.Criterion(lambda w: scored.append(w.shape) or score(w))
     assert "row-norm" in METHODS and PRUNE_CRITERIA["row-norm"] == "row-norm"
     cfg = build_config("lenet300", "mnist", "row-norm", overrides={"prune.sparsity": 0.5})
-    assert isinstance(make_method(cfg), P.PruneMethod) and cfg.prune.method == "row-norm"
+    assert isinstance(make_method(cfg), P.PruneMethod) and cfg.prune.criterion == "row-norm"
     run = tmp_path / "mnist-lenet300-row-norm-s0"
     metrics = train(
         prepared_root, run, "row-norm", *HIDDEN, "--sparsity", "0.5", "--finetune-epochs", "1"

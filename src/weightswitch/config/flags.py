@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from weightswitch.config.schema import RunConfig
+from weightswitch.config.schema import RunConfig, file_key
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def _flags(
         kwargs = _kwargs(tp, meta, lead)
         if "action" not in kwargs:  # `--snn-lr SNN_LR`, not the dotted key it sets
             kwargs.setdefault("metavar", flag.upper().replace("-", "_"))
-        yield Flag(f"--{flag}", key + f.name, kwargs, bool(meta.get("required")))
+        yield Flag(f"--{flag}", key + file_key(f), kwargs, bool(meta.get("required")))
 
 
 def settings_flags() -> list[Flag]:

@@ -17,6 +17,7 @@ flag (`--optimizer`, `--snn-optimizer`).
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from dataclasses import MISSING, dataclass
@@ -44,10 +45,29 @@ NON_SEMANTIC: frozenset[str] = frozenset(
 
 
 def setting(default: Any = MISSING, help: str = "", *, factory: Any = MISSING, **meta: Any) -> Any:
-    """A dataclass field with its help text (and flag spelling, choices) in its metadata."""
+    """A dataclass field with its help text (and flag spelling, choices, file key) in its
+    metadata."""
     return dataclasses.field(
         default=default, default_factory=factory, metadata={"help": help, **meta}
     )
+
+
+def file_key(f: dataclasses.Field) -> str:
+    """A field's name in config.json, params files, `--set` and a run's identity: `key` in
+    its metadata where the code's name says more than the recorded one (a rename in code
+    must not change the identity of every finished run)."""
+    return f.metadata.get("key", f.name)
+
+
+def as_dict(value: Any) -> Any:
+    """`dataclasses.asdict` under each field's file key."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {file_key(f): as_dict(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, list | tuple):
+        return type(value)(as_dict(v) for v in value)
+    if isinstance(value, dict):
+        return {k: as_dict(v) for k, v in value.items()}
+    return copy.deepcopy(value)
 
 
 @dataclass
@@ -170,9 +190,12 @@ class PruneConfig:
     `steps` > 1 (method `iterative`, Han et al. 2015): prune in `steps` rounds on a geometric
     schedule (the kept fraction shrinks by the same factor each round) to the same end point,
     each round followed by `finetune_epochs` of fine-tuning (the schedule restarts each round);
-    `method` is the criterion."""
+    `criterion` ranks the connections (recorded as `method`, its name in every finished run's
+    config and identity)."""
 
-    method: str = setting("magnitude", "the pruning criterion (the method fixes it)", flag=None)
+    criterion: str = setting(
+        "magnitude", "the pruning criterion (the method fixes it)", flag=None, key="method"
+    )
     steps: int = setting(
         1,
         "pruning rounds on a geometric schedule (iterative; default 1: one-shot)",
@@ -287,7 +310,7 @@ class RunConfig:
         return f"{self.dataset}-{self.arch}-{self.method}-s{self.seed}"
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return as_dict(self)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True)
@@ -319,9 +342,9 @@ _MISSING = object()
 # Every field at its default; the sections a method may have are compared with their own
 # defaults (a switcher run's all-default switcher section contributes nothing).
 _DEFAULTS: dict[str, Any] = {
-    **dataclasses.asdict(RunConfig(arch="", dataset="", method="")),
-    "switcher": dataclasses.asdict(SwitcherConfig()),
-    "prune": dataclasses.asdict(PruneConfig()),
+    **as_dict(RunConfig(arch="", dataset="", method="")),
+    "switcher": as_dict(SwitcherConfig()),
+    "prune": as_dict(PruneConfig()),
 }
 
 
@@ -331,7 +354,7 @@ def expand(fingerprint: dict[str, Any]) -> dict[str, Any]:
 
 
 def field_names(cls: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+    return {file_key(f) for f in dataclasses.fields(cls)}
 
 
 RUN_KEYS = field_names(RunConfig) - {"switcher", "prune", "model"}

@@ -20,7 +20,13 @@ from weightswitch.catalog import (
     SWITCHER_METHODS,
     SWITCHER_VARIANTS,
 )
-from weightswitch.config.schema import DEVICES, OptimizerConfig, RunConfig, ScheduleConfig
+from weightswitch.config.schema import (
+    DEVICES,
+    OptimizerConfig,
+    RunConfig,
+    ScheduleConfig,
+    file_key,
+)
 from weightswitch.config.tree import unknown_key
 from weightswitch.errors import UsageError, unknown_choice
 
@@ -102,11 +108,11 @@ def coerce(value: Any, tp: Any, key: str) -> Any:
 def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     """Build dataclass `cls` from a (nested) dict; unknown keys are a UsageError."""
     hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
+    names = {file_key(f): f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(names))
     if unknown:
-        raise UsageError(unknown_key(prefix + unknown[0], names))
-    kwargs = {k: coerce(v, hints[k], f"{prefix}{k}") for k, v in data.items()}
+        raise UsageError(unknown_key(prefix + unknown[0], list(names)))
+    kwargs = {names[k]: coerce(v, hints[names[k]], f"{prefix}{k}") for k, v in data.items()}
     try:
         return cls(**kwargs)
     except TypeError as exc:  # a required field is missing
@@ -205,13 +211,13 @@ def _validate_prune(cfg: RunConfig) -> None:
     assert pr is not None
     criterion = PRUNE_CRITERIA[cfg.method]
     _check(
-        pr.method == criterion,
-        f"prune.method {pr.method!r} contradicts method {cfg.method!r} ({criterion})",
+        pr.criterion == criterion,
+        f"prune.method {pr.criterion!r} contradicts method {cfg.method!r} ({criterion})",
     )
     _check(pr.steps >= 1, f"prune steps must be >= 1, got {pr.steps}")
     _check(
-        pr.steps == 1 or pr.method == "magnitude",
-        f"pruning in {pr.steps} steps needs the magnitude criterion, got {pr.method!r}",
+        pr.steps == 1 or pr.criterion == "magnitude",
+        f"pruning in {pr.steps} steps needs the magnitude criterion, got {pr.criterion!r}",
     )
     _check(
         pr.steps == 1 or pr.finetune_epochs >= 1,
@@ -246,7 +252,7 @@ def _validate_prune(cfg: RunConfig) -> None:
         f"sparsity must be in [0, 1), got {pr.sparsity}",
     )
     _check(
-        pr.method != "none" or pr.sparsity == 0,
+        pr.criterion != "none" or pr.sparsity == 0,
         f"method {cfg.method} is an equal-budget control: it prunes nothing, pass --sparsity 0",
     )
     _check(pr.finetune_epochs >= 0, f"finetune_epochs must be >= 0, got {pr.finetune_epochs}")

@@ -74,7 +74,7 @@ class PruneMethod(Method):
     def __init__(self, cfg: Any) -> None:
         super().__init__(cfg)
         self.pr = cfg.prune
-        self.criterion = get_criterion(self.pr.method)
+        self.criterion = get_criterion(self.pr.criterion)
         self.parent_method = PRUNE_PARENTS.get(cfg.method, "dense")
         self.rank_gates: dict[str, Tensor] | None = None  # a gated parent's g per layer
         self.rank_raw: dict[str, Tensor] | None = None  # ... and its W before gating
@@ -148,7 +148,7 @@ class PruneMethod(Method):
             )
         if self.criterion.gated and self.parent_method == "dense":
             raise UsageError(
-                f"criterion {self.pr.method!r} ranks gates: method "
+                f"criterion {self.pr.criterion!r} ranks gates: method "
                 f"{self.cfg.method} needs a gated parent in the catalog"
             )
         if self.pr.init_from:
@@ -268,7 +268,7 @@ class PruneMethod(Method):
             "prune_steps": self.steps_done,
             # what was pruned and how the target was spread over the layers
             "parent_method": self.parent_method,
-            "criterion": self.pr.method,
+            "criterion": self.pr.criterion,
             "allocation": self.pr.allocation,
             "output_layer": names[-1] if names else None,
             "layer_target_sparsity": {n: self.counts[n] / self.sizes[n] for n in self.counts},
