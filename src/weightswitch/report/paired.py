@@ -275,18 +275,16 @@ def paired_table(
                     dense,
                 )
         controls = front[front["target"] == 0]
-        for method in method_order(main["method"].unique()):
+
+        def vs_control(method: str, target: float, mine: _Side) -> None:
+            """`method` vs its parent's equal-budget control, where the profile has one."""
             control = control_of(method)
-            if control is not None and (controls["method"] == control).any():
-                add(
-                    pair,
-                    CONTROL,
-                    method,
-                    control,
-                    math.nan,
-                    side(main[main["method"] == method]),
-                    side(controls[controls["method"] == control]),
-                )
+            runs = controls[controls["method"] == control]  # noqa: B023 (called at once)
+            if control is not None and len(runs):
+                add(pair, CONTROL, method, control, target, mine, side(runs))  # noqa: B023
+
+        for method in method_order(main["method"].unique()):
+            vs_control(method, math.nan, side(main[main["method"] == method]))
         matched = main[main["matched_to"].notna()]
         for (method, variant), sel in matched.groupby(["method", "matched_to"], sort=True):
             add(
@@ -306,17 +304,7 @@ def paired_table(
             magnitude = at[at["method"] == "magnitude"]
             for method in method_order(at["method"].unique()):
                 mine = side(at[at["method"] == method])
-                control = control_of(method)
-                if control is not None and (controls["method"] == control).any():
-                    add(
-                        pair,
-                        CONTROL,
-                        method,
-                        control,
-                        float(target),
-                        mine,
-                        side(controls[controls["method"] == control]),
-                    )
+                vs_control(method, float(target), mine)
                 add(pair, "frontier vs dense", method, "dense", float(target), mine, dense)
                 if method != "magnitude" and len(magnitude):
                     add(
