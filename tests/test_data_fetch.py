@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -102,14 +101,14 @@ def test_prepared_splits_match_torchvision(prepared_root: Path) -> None:
         )
 
 
-def test_second_run_is_up_to_date_and_fast(fake_mirror, tmp_path: Path) -> None:
+def test_second_run_is_up_to_date_and_rewrites_nothing(fake_mirror, tmp_path: Path) -> None:
+    """A second fetch recognises its finished output: one 'up to date' line, no file rewritten
+    (what it costs is a benchmark's question, `weightswitch bench data`, not a timed assert)."""
     extra = load_extra_checksums(fake_mirror.checksums_file)
     out = quiet("mnist", tmp_path, mirror=fake_mirror.path, val_size=100, extra_checksums=extra)
     stamps = {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     messages: list[str] = []
-    start = time.perf_counter()
     fetch("mnist", tmp_path, mirror=fake_mirror.path, val_size=100, log=messages.append)
-    assert time.perf_counter() - start < 0.5
     assert "up to date" in messages[-1] and len(messages) == 1
     assert stamps == {p.name: p.stat().st_mtime_ns for p in out.iterdir()}
     # new mtimes (e.g. after `dvc checkout`): rehashed, still up to date, nothing rewritten
