@@ -133,9 +133,9 @@ def train(
     outside the run directory while it trains (the DVC stages: DVC removes a stage's outputs
     before re-running it, the checkpoint folder survives)."""
     run = RunDir(Path(cfg.out or "."), None if checkpoint_dir is None else Path(checkpoint_dir))
-    with sigterm_as_interrupt():
+    with sigterm_as_interrupt() as guard:
         try:
-            return _train(cfg, run, force, callbacks, bar)
+            return _train(cfg, run, force, [*callbacks, guard], bar)
         except OSError as exc:  # a full or read-only disk, a path that cannot be a folder
             raise WeightswitchError(os_error_text(exc)) from None
 
@@ -144,20 +144,51 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM (a killed `dvc repro`, a scheduler): handled exactly like Ctrl-C."""
 
 
+class SigtermGuard(Callback):
+    """Raises `Terminated` at the next step, epoch or end of training once a SIGTERM arrived.
+    Why: the signal handler's own `Terminated` is lost when the signal lands while Python
+    runs a weakref callback or a `__del__` (it prints "Exception ignored" and goes on), and the
+    run would then train to its end and exit 0."""
+
+    per_step = True
+
+    def __init__(self) -> None:
+        self.received = False
+
+    def check(self) -> None:
+        if self.received:
+            raise Terminated("terminated (SIGTERM)")
+
+    def on_step_start(self, state: TrainState) -> None:
+        self.check()
+
+    def on_epoch_start(self, state: TrainState, epoch: int) -> None:
+        self.check()
+
+    def on_epoch_end(self, state: TrainState, row: dict[str, Any]) -> None:
+        self.check()
+
+    def on_fit_end(self, state: TrainState) -> None:
+        self.check()
+
+
 @contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
+def sigterm_as_interrupt() -> Iterator[SigtermGuard]:
     """While training, SIGTERM raises `Terminated`: locks are released, the MLflow run ends
-    KILLED and the CLI prints one line, as for SIGINT (only in the main thread)."""
+    KILLED and the CLI prints one line, as for SIGINT (only in the main thread). The yielded
+    guard, run as a callback, raises it again if the handler's raise was swallowed."""
+    guard = SigtermGuard()
     if threading.current_thread() is not threading.main_thread():
-        yield
+        yield guard
         return
 
     def handler(signum: int, frame: Any) -> None:
+        guard.received = True
         raise Terminated("terminated (SIGTERM)")
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
-        yield
+        yield guard
     finally:
         signal.signal(signal.SIGTERM, previous)
 
