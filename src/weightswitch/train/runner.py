@@ -146,9 +146,10 @@ class Terminated(KeyboardInterrupt):
 
 class SigtermGuard(Callback):
     """Raises `Terminated` at the next step, epoch or end of training once a SIGTERM arrived.
-    Why: the signal handler's own `Terminated` is lost when the signal lands while Python
-    runs a weakref callback or a `__del__` (it prints "Exception ignored" and goes on), and the
-    run would then train to its end and exit 0."""
+    Why not raise in the signal handler: a handler's exception is lost when the signal lands
+    while Python runs a weakref callback or a `__del__` (it prints "Exception ignored" and a
+    traceback, and the run trained to its end and exited 0). The handler only sets a flag;
+    the loop stops at its next step (a batch: well under a second here)."""
 
     per_step = True
 
@@ -174,9 +175,9 @@ class SigtermGuard(Callback):
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[SigtermGuard]:
-    """While training, SIGTERM raises `Terminated`: locks are released, the MLflow run ends
-    KILLED and the CLI prints one line, as for SIGINT (only in the main thread). The yielded
-    guard, run as a callback, raises it again if the handler's raise was swallowed."""
+    """While training, SIGTERM raises `Terminated` at the next step: locks are released, the
+    MLflow run ends KILLED and the CLI prints one line, as for SIGINT (only in the main
+    thread). The handler sets the yielded guard's flag; the guard, run as a callback, raises."""
     guard = SigtermGuard()
     if threading.current_thread() is not threading.main_thread():
         yield guard
@@ -184,7 +185,6 @@ def sigterm_as_interrupt() -> Iterator[SigtermGuard]:
 
     def handler(signum: int, frame: Any) -> None:
         guard.received = True
-        raise Terminated("terminated (SIGTERM)")
 
     previous = signal.signal(signal.SIGTERM, handler)
     try:
