@@ -35,8 +35,8 @@ $(STAMP): $(PY) pyproject.toml constraints.txt
 install: $(STAMP)
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks scripts
-	$(VENV)/bin/ruff format --check src tests benchmarks scripts
+	$(VENV)/bin/ruff check src tests studies scripts
+	$(VENV)/bin/ruff format --check src tests studies scripts
 
 test: install lint
 	$(PY) -m pytest -q

@@ -22,7 +22,7 @@ EXEMPT = "not a selection"  # a line that only displays (an axis limit) says so
 
 def test_no_selection_reads_test_accuracy() -> None:
     found = []
-    for folder in ("src", "benchmarks", "scripts"):
+    for folder in ("src", "studies", "scripts"):
         for path in sorted((PROJECT / folder).rglob("*.py")):
             for n, line in enumerate(path.read_text().splitlines(), 1):
                 if TEST_ACC.search(line) and SELECT.search(line) and EXEMPT not in line:
@@ -39,7 +39,7 @@ def test_the_scan_catches_a_selection() -> None:
 
 def _calibration():
     spec = importlib.util.spec_from_file_location(
-        "frontier_calibration", PROJECT / "benchmarks" / "frontier_calibration.py"
+        "frontier_calibration", PROJECT / "studies" / "frontier_calibration.py"
     )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

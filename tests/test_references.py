@@ -13,7 +13,7 @@ from pathlib import Path
 PROJECT = Path(__file__).resolve().parents[1]
 SOURCES = [
     *sorted((PROJECT / "src").rglob("*.py")),
-    *sorted((PROJECT / "benchmarks").rglob("*.py")),
+    *sorted((PROJECT / "studies").rglob("*.py")),
     *sorted((PROJECT / "scripts").rglob("*.py")),
     *sorted((PROJECT / "docs").glob("*.md")),
     *sorted((PROJECT / "conf").rglob("*.yaml")),

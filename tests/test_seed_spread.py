@@ -1,4 +1,4 @@
-"""benchmarks/seed_spread.py at a tiny size: the spread table is built from the runs' own
+"""studies/seed_spread.py at a tiny size: the spread table is built from the runs' own
 metrics (seeds x thread counts), and thread-to-thread differences are reported per seed."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_spread.py"
+BENCH = Path(__file__).resolve().parents[1] / "studies" / "seed_spread.py"
 
 
 @pytest.fixture(scope="module")

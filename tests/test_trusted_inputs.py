@@ -62,7 +62,7 @@ def dense_runs(prepared_root: Path, tmp_path_factory: pytest.TempPathFactory) ->
 def test_no_bare_torch_load_in_the_code() -> None:
     """Only weightswitch/tensorfile.py unpickles, and always with weights_only=True."""
     offenders = []
-    for folder in ("src", "benchmarks"):
+    for folder in ("src", "studies"):
         for path in (PROJECT / folder).rglob("*.py"):
             if path.name == "tensorfile.py":
                 continue

@@ -4,7 +4,7 @@ Why: `torch.load` with `weights_only=False` runs whatever a pickle asks for, so 
 in a run folder, a parent folder or passed as `--checkpoint` could execute code. Every reader
 in the package (checkpoints through `checkpoint.load`, which also verifies their SHA-256;
 prepared splits, verified against their manifest; gate files) calls `read` here, and
-tests/test_trusted_inputs.py fails on a `torch.load` anywhere else in src/ or benchmarks/.
+tests/test_trusted_inputs.py fails on a `torch.load` anywhere else in src/ or studies/.
 """
 
 from __future__ import annotations

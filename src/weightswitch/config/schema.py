@@ -115,7 +115,7 @@ class SwitcherConfig:
     `train_snn_norm_in_tnn_phase`: the affine parameters of the SNNs' BatchNorms train in TNN
     phases too, as in the reference (its optimisers span every parameter; only the SNN's conv
     kernels are frozen there). False is the "frozen-normalisation" variant, which diverges at
-    the reference lr without clipping (benchmarks/switcher_divergence.py).
+    the reference lr without clipping (studies/switcher_divergence.py).
 
     Ablations (issue 12; docs/method.md, "Ablations"): `gate_net` "unet" is the SNN, "free"
     replaces it by one learnable score per gate followed by the SNN head's final

@@ -301,7 +301,7 @@ def render(index: Index, out: Path, commit: str, when: datetime) -> str:
     return "\n".join(lines)
 
 
-BENCH = "bench"  # reports/bench/: measured by benchmarks/, not by a grid's report stage
+BENCH = "bench"  # reports/bench/: measured by studies/, not by a grid's report stage
 
 
 def _runs_table(folder: Path) -> pd.DataFrame | None:
@@ -334,7 +334,7 @@ def write_workspace_index(workspace: Path) -> Path:
     """`workspace/README.md`: one line per report folder (<grid>/<profile>/README.md) found,
     with its run count (partial reports say so: '2 of 54 (partial)'), then the full code
     commits each report's runs were trained with, then the committed benchmark tables
-    (bench/*.md, measured by benchmarks/, not by DVC), so a reader of reports/ finds the seed
+    (bench/*.md, measured by studies/, not by DVC), so a reader of reports/ finds the seed
     spread next to the results it qualifies. Everything is read from the report folders
     themselves (tables/runs.csv), so the index can be rebuilt from what is in git."""
     rows, commit_lines = [], []
@@ -368,7 +368,7 @@ def write_workspace_index(workspace: Path) -> Path:
     if bench:
         bench = [
             "",
-            "Benchmarks (measured by `benchmarks/`, not by `dvc repro`; each file says how):",
+            "Benchmarks (measured by `studies/`, not by `dvc repro`; each file says how):",
             "",
             *bench,
         ]

@@ -13,7 +13,7 @@ gates without gradients (evaluation, statistics, export) are computed once per w
 change, eagerly.
 
 Eager channels-last is not offered: its CPU BatchNorm loses accuracy (784x300 gates against a
-float64 reference: 1.7e-4 channels-last, 1.8e-5 NCHW; `benchmarks/snn_layout_accuracy.py`),
+float64 reference: 1.7e-4 channels-last, 1.8e-5 NCHW; `studies/snn_layout_accuracy.py`),
 which the switcher's gates are sensitive to.
 
 Where compilation is unavailable (no C++ compiler, unsupported platform), the layer says so

@@ -7,7 +7,7 @@ reports per arch and thread count the mean, sample std and range over seeds of t
 and FC sparsity, and per seed how far 2 threads land from 1 thread. README's
 "bit-reproducible vs statistical" numbers come from here.
 
-    python benchmarks/seed_spread.py --root data --seeds 5 --threads 1 2 \
+    python studies/seed_spread.py --root data --seeds 5 --threads 1 2 \
         --out results/bench/seed_spread            # ~1 h on 2 cores for quick x 2 LeNets
 
 Every run is an ordinary run folder under --out, so a killed benchmark resumes where it

@@ -7,7 +7,7 @@ between them. One SNN (a weight image of the given size, connection gates), one 
 phase as the switcher trains it: TNN (gradient to W and to the BatchNorm affine parameters,
 conv kernels frozen) and SNN (gradient to every SNN parameter, W frozen).
 
-    python benchmarks/snn_op_profile.py --size 784 300 --steps 3
+    python studies/snn_op_profile.py --size 784 300 --steps 3
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """Would channels-last convolutions (BatchNorm kept in NCHW, for its accuracy) speed the SNN up?
 
-The SNN's BatchNorms lose accuracy in channels-last on CPU (benchmarks/snn_layout_accuracy.py),
+The SNN's BatchNorms lose accuracy in channels-last on CPU (studies/snn_layout_accuracy.py),
 so the only channels-last variant worth trying converts each convolution's input and kernel
 to channels-last and its output back. Single convolutions of 8-16 channels at full resolution
 are up to 2x faster in channels-last; this measures whether that survives the conversions,
 for a whole SNN step per phase (TNN: gradient to W, conv kernels frozen; SNN: gradient to
 every SNN parameter), one thread, CPU time.
 
-    python benchmarks/snn_conv_layout.py --sizes 784x300 300x100 800x500
+    python studies/snn_conv_layout.py --sizes 784x300 300x100 800x500
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
-from snn_op_profile import setup  # benchmarks/ is on sys.path when run as a script
+from snn_op_profile import setup  # studies/ is on sys.path when run as a script
 from torch import nn
 
 CL = torch.channels_last

@@ -12,7 +12,7 @@ Measured in one process, on prepared real data:
   whole training split, timed over `--batches` steps after a warm-up and scaled to the
   epoch's number of batches.
 
-    python benchmarks/integrity_cost.py --root data --dataset fashion_mnist
+    python studies/integrity_cost.py --root data --dataset fashion_mnist
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ in the upstream formats (tests/fakedata.py), so compute and I/O match a real run
 synthetic datasets are meaningless and are not printed. A real mirror folder can be given for
 the datasets it has (e.g. Debian's Fashion-MNIST).
 
-    python benchmarks/profile_durations.py --grid study --profile quick \
+    python studies/profile_durations.py --grid study --profile quick \
         --real fashion_mnist=/usr/share/datasets/fashion-mnist
 """
 

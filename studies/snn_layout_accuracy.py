@@ -4,7 +4,7 @@ Computes the gates of one default-size SNN from W ~ N(0, 0.01) eagerly in float3
 float32 channels-last, and in float64 (the reference), and prints each float32 layout's largest
 absolute gate error. On CPU, channels-last BatchNorm statistics are less accurate.
 
-    python benchmarks/snn_layout_accuracy.py --shape 784 300
+    python studies/snn_layout_accuracy.py --shape 784 300
 """
 
 from __future__ import annotations

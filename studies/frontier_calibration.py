@@ -13,7 +13,7 @@ over the seeds (report.stats), and the chosen setting. Use seeds that the study 
 report (the `long` study calibrated on seeds 100 and 101). Results:
 docs/frontier_calibration.md.
 
-    OMP_NUM_THREADS=1 python benchmarks/frontier_calibration.py \\
+    OMP_NUM_THREADS=1 python studies/frontier_calibration.py \\
         --parents /tmp/h3/parents --root /work/wt-mnist/data --out /tmp/h3/runs --seeds 0 1 \\
         --setting "today=" \\
         --setting "cos-0.05=--finetune-epochs 6 --finetune-lr 0.05 --finetune-schedule cosine"

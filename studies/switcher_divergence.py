@@ -13,8 +13,8 @@ differences found against the reference code is tried, plus any gradient clippin
 A run diverges when its loss is NaN/inf or above 1e3 (the training loop's rule). Prints one
 row per setting. Measured results: docs/method.md.
 
-    python benchmarks/switcher_divergence.py --dataset fashion_mnist --steps 200
-    python benchmarks/switcher_divergence.py --grad-clip 1.0     # adds clipped variants
+    python studies/switcher_divergence.py --dataset fashion_mnist --steps 200
+    python studies/switcher_divergence.py --grad-clip 1.0     # adds clipped variants
 """
 
 from __future__ import annotations
