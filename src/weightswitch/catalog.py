@@ -33,6 +33,8 @@ SWITCHER_FIELDS: tuple[str, ...] = ("granularity", "gate_net", "snn_input")
 GRANULARITIES: tuple[str, ...] = ("connection", "neuron")
 GATE_NETS: tuple[str, ...] = ("unet", "free")
 SNN_INPUTS: tuple[str, ...] = ("weights", "noise")
+# how the switched FC layers start (`models.init_switchable` and the run config both check)
+FC_INITS: tuple[str, ...] = ("reference", "pytorch")
 # a method name is a run directory's `<method>` part and a DVC stage key
 _NAME = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 _SEED_SUFFIX = re.compile(r".*-s\d+")

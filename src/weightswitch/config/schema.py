@@ -24,7 +24,7 @@ from dataclasses import MISSING, dataclass
 from typing import Any
 
 # The methods and the switcher variants' choices: one catalog (weightswitch.catalog).
-from weightswitch.catalog import GATE_NETS, GRANULARITIES, METHODS, SNN_INPUTS
+from weightswitch.catalog import FC_INITS, GATE_NETS, GRANULARITIES, METHODS, SNN_INPUTS
 from weightswitch.config.tree import deep_merge
 from weightswitch.data.registry import INPUT_NORMS
 
@@ -34,7 +34,6 @@ PHASE_UNITS: tuple[str, ...] = ("epoch", "step")
 SCOPES: tuple[str, ...] = ("layer", "global")
 ALLOCATIONS: tuple[str, ...] = ("uniform", "output-denser", "global")
 AMP_MODES: tuple[str, ...] = ("off", "bf16")
-FC_INITS: tuple[str, ...] = ("reference", "pytorch")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DEFAULT_PROFILE = "default"
 # Fields that change where/how a run is stored or watched, not what it computes: a

@@ -10,6 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from weightswitch.catalog import FC_INITS
 from weightswitch.data.registry import get_spec
 from weightswitch.errors import UsageError, unknown_choice
 from weightswitch.models.lenet import LeNet5, LeNet300
@@ -85,7 +86,7 @@ def init_switchable(model: nn.Module, scheme: str) -> None:
     if scheme == "pytorch":
         return
     if scheme != "reference":
-        raise unknown_choice("fc_init", scheme, ("reference", "pytorch"))
+        raise unknown_choice("fc_init", scheme, FC_INITS)
     for name in model.switchable:
         layer = model.get_submodule(name)
         nn.init.normal_(layer.weight, 0.0, FC_INIT_STD)
