@@ -30,6 +30,9 @@ from weightswitch.errors import WeightswitchError
 from weightswitch.provenance import project_root
 from weightswitch.report.analysis import ANALYSIS_FILE, load_analysis
 from weightswitch.report.collect import (
+    STATUS_DIVERGED,
+    STATUS_MISSING,
+    STATUS_OK,
     Collection,
     collect,
     load_expected,
@@ -137,7 +140,7 @@ def _grid_name(expected: Path | None, profiles: list[str]) -> str | None:
 def _profiles(col: Collection) -> pd.DataFrame:
     rows = []
     for profile, g in col.runs.groupby("profile"):
-        ok = g[g["status"] == "ok"]
+        ok = g[g["status"] == STATUS_OK]
         pairs = sorted({f"{d}/{a}" for d, a in zip(g["dataset"], g["arch"], strict=True)})
         rows.append(
             {
@@ -147,8 +150,8 @@ def _profiles(col: Collection) -> pd.DataFrame:
                 "methods": ", ".join(method_order(g["method"].unique())),
                 "seeds": ", ".join(map(str, sorted(ok["seed"].unique()))) or "—",
                 "runs ok": len(ok),
-                "missing": int((g["status"] == "missing").sum()),
-                "diverged": int((g["status"] == "diverged").sum()),
+                "missing": int((g["status"] == STATUS_MISSING).sum()),
+                "diverged": int((g["status"] == STATUS_DIVERGED).sum()),
                 **{
                     f"{split} size": ", ".join(sorted({f"{int(v)}" for v in ok[col].dropna()}))
                     or "—"

@@ -78,6 +78,10 @@ RUN_MARKERS = (METRICS, HISTORY, CONFIG, CHECKPOINT, DIVERGED)
 _ANY_NAME = re.compile(r"^(?P<dataset>[^-]+)-(?P<arch>[^-]+)-(?P<method>.+)-s(?P<seed>\d+)$")
 
 
+# a run row's status (run_files.DIVERGED is the file name of a divergence record)
+STATUS_OK, STATUS_MISSING, STATUS_DIVERGED = "ok", "missing", "diverged"
+
+
 @dataclass(frozen=True, order=True)
 class RunId:
     """Identity of one run; the directory name is `<dataset>-<arch>-<method>-s<seed>`."""
@@ -126,15 +130,15 @@ class Collection:
 
     @property
     def ok(self) -> pd.DataFrame:
-        return self.runs[self.runs["status"] == "ok"]
+        return self.runs[self.runs["status"] == STATUS_OK]
 
     @property
     def missing(self) -> pd.DataFrame:
-        return self.runs[self.runs["status"] == "missing"]
+        return self.runs[self.runs["status"] == STATUS_MISSING]
 
     @property
     def diverged(self) -> pd.DataFrame:
-        return self.runs[self.runs["status"] == "diverged"]
+        return self.runs[self.runs["status"] == STATUS_DIVERGED]
 
 
 class _BadMetrics(ValueError):
@@ -331,7 +335,7 @@ def collect(
                 path_profile, parsed["dataset"], parsed["arch"], parsed["method"], parsed["seed"]
             )
             if profile is None or rid.profile == profile:
-                rows.setdefault(rid, _empty_row(rid, "diverged", divergence, run_dir))
+                rows.setdefault(rid, _empty_row(rid, STATUS_DIVERGED, divergence, run_dir))
             continue
         try:
             if not metrics_path.is_file():
@@ -348,7 +352,7 @@ def collect(
             if profile is not None and rid.profile != profile:
                 continue
             warn.append(f"{rid.profile}/{rid.name}: {exc}; reported as missing")
-            rows.setdefault(rid, _empty_row(rid, "missing", str(exc), run_dir))
+            rows.setdefault(rid, _empty_row(rid, STATUS_MISSING, str(exc), run_dir))
             continue
         rid = RunId(
             str(data["profile"] or path_profile),
@@ -361,10 +365,10 @@ def collect(
             continue
         if parsed is not None and rid.name != run_dir.name:
             warn.append(f"{run_dir}: metrics.json says {rid.name}; trusting metrics.json")
-        if rid in rows and rows[rid]["status"] == "ok":
+        if rid in rows and rows[rid]["status"] == STATUS_OK:
             warn.append(f"{rid.profile}/{rid.name}: duplicate run at {run_dir}; ignored")
             continue
-        row = _empty_row(rid, "ok", "", run_dir)
+        row = _empty_row(rid, STATUS_OK, "", run_dir)
         row.update({k: data[k] for k in (*NUMERIC, *TEXT)})
         row["has_gates"] = (run_dir / GATES).is_file() or _recorded(run_dir, GATES)
         rows[rid] = row
@@ -415,7 +419,7 @@ def with_expected(col: Collection, expected: list[RunId], profile: str | None = 
     rows = {rid: r for rid, r in rows.items() if (rid.dataset, rid.arch) in pairs}
     for rid in expected:
         if (profile is None or rid.profile == profile) and rid not in rows:
-            rows[rid] = _empty_row(rid, "missing", "not found (never ran?)", None)
+            rows[rid] = _empty_row(rid, STATUS_MISSING, "not found (never ran?)", None)
 
     def mine(df: pd.DataFrame) -> pd.DataFrame:
         keep = [(d, a) in pairs for d, a in zip(df["dataset"], df["arch"], strict=True)]

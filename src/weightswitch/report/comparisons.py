@@ -22,7 +22,7 @@ from typing import Any
 import pandas as pd
 
 from weightswitch.catalog import CATALOG, method_order
-from weightswitch.report.collect import PAIR, Collection
+from weightswitch.report.collect import PAIR, STATUS_OK, Collection
 from weightswitch.report.index import budget_text
 from weightswitch.report.paired import (
     CONTROL,
@@ -67,7 +67,7 @@ def spearman_epochs(col: Collection) -> pd.DataFrame:
     """Every switcher run's per-epoch Spearman(g, |W|) per layer, from its metrics.json (the
     small record `gate_weight_spearman` kept during training): one row per run, epoch, layer."""
     rows = []
-    ok = col.runs[(col.runs["status"] == "ok") & col.runs["path"].notna()]
+    ok = col.runs[(col.runs["status"] == STATUS_OK) & col.runs["path"].notna()]
     for r in ok.itertuples(index=False):
         try:
             data = read_record(r.path)

@@ -27,7 +27,7 @@ from matplotlib.ticker import MaxNLocator
 
 from weightswitch.catalog import method_order
 from weightswitch.gate_images import ZERO_COLOR, zero_colormap
-from weightswitch.report.collect import Collection
+from weightswitch.report.collect import STATUS_DIVERGED, STATUS_OK, Collection
 from weightswitch.report.gates import GateMap
 from weightswitch.report.index import Entry, source_text
 from weightswitch.report.plots import (
@@ -81,7 +81,7 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
     """(a) test accuracy vs FC sparsity per method; dense sits at sparsity 0. Only pairs with
     a finished sparse run are drawn (a panel of dense points alone answers nothing)."""
     mine = runs[runs["profile"] == profile]
-    ok = mine[mine["status"] == "ok"].copy()
+    ok = mine[mine["status"] == STATUS_OK].copy()
     dense = ok["method"] == "dense"
     ok.loc[dense, "fc_sparsity_pct"] = ok.loc[dense, "fc_sparsity_pct"].fillna(0.0)
     ok = ok.dropna(subset=["test_acc_pct", "fc_sparsity_pct"])
@@ -94,7 +94,9 @@ def accuracy_vs_sparsity(runs: pd.DataFrame, profile: str, source: str) -> Plot 
     for ax, (dataset, arch) in zip(axes, pairs, strict=True):
         sel = ok[(ok["dataset"] == dataset) & (ok["arch"] == arch)]
         gone = mine[
-            (mine["dataset"] == dataset) & (mine["arch"] == arch) & (mine["status"] == "diverged")
+            (mine["dataset"] == dataset)
+            & (mine["arch"] == arch)
+            & (mine["status"] == STATUS_DIVERGED)
         ]
         for method in method_order(sel["method"].unique()):
             m = sel[sel["method"] == method]

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from weightswitch.catalog import PRUNE_METHODS, PRUNE_PARENTS, SWITCHER_METHODS
-from weightswitch.report.collect import PAIR, Collection, w_epochs
+from weightswitch.report.collect import PAIR, STATUS_DIVERGED, STATUS_OK, Collection, w_epochs
 from weightswitch.report.references import (
     REFERENCE_IMPLEMENTATION,
     Reference,
@@ -140,7 +140,7 @@ def collect_frontier(root: Path, profile: str | None, warn: list[str]) -> pd.Dat
                 "epochs": data.get("epochs"),
                 "allocation": data.get("allocation") or "uniform",
                 "output_layer": data.get("output_layer"),
-                "status": "ok",
+                "status": STATUS_OK,
                 "threads": data.get("threads"),
                 "cpu_capability": data.get("cpu_capability"),
                 "w_epochs": _w_epochs(path.parent / HISTORY),
@@ -212,7 +212,7 @@ def _diverged(root: Path, profile: str | None, warn: list[str]) -> list[dict]:
                     "epochs": None,
                     "fc_sparsity_pct": math.nan,
                     "test_acc_pct": math.nan,
-                    "status": "diverged",
+                    "status": STATUS_DIVERGED,
                 }
             )
     return rows
@@ -259,7 +259,7 @@ def frontier_table(runs: pd.DataFrame, points: pd.DataFrame) -> pd.DataFrame:
     not linear, so where seeds land far apart (one collapsed at 96 %, two near 1 %), the
     frontier at the *mean* sparsity describes no run, while the mean of per-run differences
     is the expected gap of one run, with its spread over seeds."""
-    ok = runs[runs["status"] == "ok"].copy()
+    ok = runs[runs["status"] == STATUS_OK].copy()
     ok["fc_sparsity_pct"] = ok["fc_sparsity_pct"].where(ok["method"] != "dense", 0.0)
     parts = []
     for kind, methods in (
@@ -382,7 +382,7 @@ def report_points(col: Collection, frontier_root: Path | None) -> pd.DataFrame |
 
 def finished(points: pd.DataFrame | None) -> pd.DataFrame | None:
     """The frontier runs that finished (diverged ones have no point to show)."""
-    return None if points is None else points[points["status"] == "ok"]
+    return None if points is None else points[points["status"] == STATUS_OK]
 
 
 def report_table(col: Collection, points: pd.DataFrame | None) -> pd.DataFrame | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 
 from weightswitch.catalog import CATALOG
-from weightswitch.report.collect import PAIR, Collection
+from weightswitch.report.collect import PAIR, STATUS_OK, Collection
 from weightswitch.report.frontier import (
     DENSE_FRONTIER,
     FLOOR_PROVENANCE,
@@ -41,7 +41,7 @@ from weightswitch.report.tables import runs_table
 
 def _ok(runs: pd.DataFrame, profile: str, dataset: str, arch: str) -> pd.DataFrame:
     sel = runs[(runs["profile"] == profile) & (runs["dataset"] == dataset) & (runs["arch"] == arch)]
-    return sel[sel["status"] == "ok"] if "status" in sel else sel
+    return sel[sel["status"] == STATUS_OK] if "status" in sel else sel
 
 
 def draw(

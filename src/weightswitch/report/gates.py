@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from weightswitch.gate_images import MAX_SIDE, GateImage, gate_image
-from weightswitch.report.collect import GATE_FIGURE_METHODS, KEYS
+from weightswitch.report.collect import GATE_FIGURE_METHODS, KEYS, STATUS_OK
 from weightswitch.run_files import GATES
 
 HIST_COLUMNS = (*KEYS, "layer", "order", "left", "right", "count", "zeros", "total")
@@ -31,7 +31,7 @@ def load_gates(run_dir: str | Path) -> dict[str, np.ndarray]:
 
 def gate_runs(runs: pd.DataFrame, methods: tuple[str, ...] = GATE_FIGURE_METHODS) -> pd.DataFrame:
     """The run each gate figure shows: the lowest seed with a gates.pt per pair and method."""
-    ok = runs[(runs["status"] == "ok") & runs["has_gates"].astype(bool)]
+    ok = runs[(runs["status"] == STATUS_OK) & runs["has_gates"].astype(bool)]
     ok = ok[ok["method"].isin(methods)]
     return ok.sort_values([*KEYS]).groupby(["profile", "dataset", "arch", "method"]).head(1)
 

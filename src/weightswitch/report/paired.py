@@ -16,10 +16,10 @@ import numpy as np
 import pandas as pd
 
 from weightswitch.catalog import CATALOG, method_order
-from weightswitch.report.collect import PAIR
+from weightswitch.report.collect import PAIR, STATUS_DIVERGED, STATUS_MISSING, STATUS_OK
 from weightswitch.report.render import DASH, epochs_text, fmt_num
 from weightswitch.report.stats import claim, paired_interval, wilson_interval
-from weightswitch.report.tables import DIVERGED_STATUS, MISSING, matched_method
+from weightswitch.report.tables import matched_method
 
 # the report's collapse rule: (test accuracies in %, dataset) -> which runs collapsed
 Collapsed = Callable[[Sequence[float], str], np.ndarray]
@@ -107,9 +107,9 @@ class _Side:
 
 
 def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
-    ok = sel[sel["status"] == "ok"]
+    ok = sel[sel["status"] == STATUS_OK]
     acc = {
-        int(seed): float(value) if status == "ok" else math.nan
+        int(seed): float(value) if status == STATUS_OK else math.nan
         for seed, value, status in zip(sel["seed"], sel["acc_pct"], sel["status"], strict=True)
     }
     flags = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
@@ -118,8 +118,8 @@ def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
     return _Side(
         acc,
         len(sel),
-        int((status == MISSING).sum()),
-        int((status == DIVERGED_STATUS).sum()),
+        int((status == STATUS_MISSING).sum()),
+        int((status == STATUS_DIVERGED).sum()),
         int(sum(bool(f) for f in flags)),
         float(epochs),
     )
@@ -136,7 +136,7 @@ def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
     parts = [main]
     if points is not None and len(points):
         front = points[[*PAIR, "method", "seed"]].copy()
-        front["status"] = points.get("status", "ok")
+        front["status"] = points.get("status", STATUS_OK)
         front["epochs"] = points.get("epochs", math.nan)
         front["acc_pct"] = points["test_acc_pct"].to_numpy(dtype=float)
         front["target"] = points["target_sparsity_pct"].to_numpy(dtype=float)
@@ -192,10 +192,10 @@ def _working_seeds(
     if parent in (None, "dense"):
         return None
     runs = main[main["method"] == parent]
-    ok = runs[runs["status"] == "ok"]
+    ok = runs[runs["status"] == STATUS_OK]
     bad = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
     working = {int(s) for s, b in zip(ok["seed"], bad, strict=True) if not b}
-    failed = int((runs["status"] == DIVERGED_STATUS).sum()) + int(sum(bool(b) for b in bad))
+    failed = int((runs["status"] == STATUS_DIVERGED).sum()) + int(sum(bool(b) for b in bad))
     return working if failed and working else None
 
 

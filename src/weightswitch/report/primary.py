@@ -23,7 +23,7 @@ import pandas as pd
 
 from weightswitch.catalog import CATALOG
 from weightswitch.report.analysis import Analysis
-from weightswitch.report.collect import Collection
+from weightswitch.report.collect import STATUS_DIVERGED, STATUS_OK, Collection
 from weightswitch.report.render import DASH, fmt_num
 from weightswitch.report.stats import (
     holm,
@@ -65,7 +65,6 @@ HEADERS = {
     "numerics": "threads, CPU",
     "note": "note",
 }
-DIVERGED_STATUS = "diverged"  # a run status (run_files.DIVERGED is a file name)
 
 
 @dataclass(frozen=True)
@@ -121,9 +120,9 @@ def side_values(
     numerics: dict[int, str] = {}
     for row in frame[mask].itertuples(index=False):
         seed = int(row.seed)
-        if row.status == DIVERGED_STATUS:
+        if row.status == STATUS_DIVERGED:
             acc[seed] = None
-        elif row.status == "ok":
+        elif row.status == STATUS_OK:
             acc[seed] = scale * float(getattr(row, acc_col))
         else:
             continue
@@ -162,13 +161,13 @@ def failures(
         & (runs["dataset"] == study["dataset"])
         & (runs["arch"] == study["arch"])
         & (runs["method"] == method)
-        & runs["status"].isin(["ok", DIVERGED_STATUS])
+        & runs["status"].isin([STATUS_OK, STATUS_DIVERGED])
     ]
     limit = float(failure["collapsed_val_accuracy_at_most"])
     failed = [
         int(r.seed)
         for r in mine.itertuples(index=False)
-        if r.status == DIVERGED_STATUS or float(r.val_accuracy) <= limit
+        if r.status == STATUS_DIVERGED or float(r.val_accuracy) <= limit
     ]
     return len(failed), len(mine), sorted(failed)
 
@@ -233,7 +232,7 @@ def primary_table(col: Collection, points: pd.DataFrame | None, analysis: Analys
             sp = col.runs[
                 (col.runs["method"] == entry["arm"]["method"])
                 & (col.runs["profile"] == study["profile"])
-                & (col.runs["status"] == "ok")
+                & (col.runs["status"] == STATUS_OK)
             ]["fc_sparsity"]
             if len(sp):
                 row["note"] = (

@@ -14,7 +14,15 @@ from pathlib import Path
 import pandas as pd
 
 from weightswitch.catalog import STUDY_METHODS, method_order
-from weightswitch.report.collect import KEYS, PAIR, Collection, parse_run_name
+from weightswitch.report.collect import (
+    KEYS,
+    PAIR,
+    STATUS_DIVERGED,
+    STATUS_MISSING,
+    STATUS_OK,
+    Collection,
+    parse_run_name,
+)
 from weightswitch.report.references import reference_floor
 from weightswitch.report.render import DASH, fmt_num, fmt_stat
 
@@ -32,8 +40,6 @@ STATS = (
     ("epoch_seconds", "epoch_seconds", 1.0),
     ("wall_seconds", "wall_seconds", 1.0),
 )
-MISSING = "missing"
-DIVERGED_STATUS = "diverged"  # a run status (run_files.DIVERGED is a file name)
 
 
 def matched_method(value: object) -> str | None:
@@ -58,15 +64,15 @@ def summary_table(col: Collection) -> pd.DataFrame:
     rows = []
     for key in groups:
         sel = runs[(runs[list(GROUP)] == pd.Series(key, index=list(GROUP))).all(axis=1)]
-        ok = sel[sel["status"] == "ok"]
+        ok = sel[sel["status"] == STATUS_OK]
         row: dict[str, object] = dict(zip(GROUP, key, strict=True))
         row["n"] = len(ok)
         # expected runs plus any found beyond them (extra seeds of one method count too)
         row["n_expected"] = max(expected_n.get(key, 0), len(sel))
-        row["n_missing"] = int((sel["status"] == MISSING).sum()) + max(
+        row["n_missing"] = int((sel["status"] == STATUS_MISSING).sum()) + max(
             0, row["n_expected"] - len(sel)
         )
-        row["n_diverged"] = int((sel["status"] == DIVERGED_STATUS).sum())
+        row["n_diverged"] = int((sel["status"] == STATUS_DIVERGED).sum())
         row["seeds"] = ",".join(str(s) for s in sorted(ok["seed"]))
         # total training epochs (a pruning run counts its parent's plus its fine-tuning)
         row["epochs"] = pd.to_numeric(ok["epochs"], errors="coerce").max() if len(ok) else math.nan
@@ -81,7 +87,7 @@ def summary_table(col: Collection) -> pd.DataFrame:
             row["status"] = "ok" if complete else "partial"
         else:  # nothing to show: say why, when every run of the group diverged
             row["status"] = (
-                DIVERGED_STATUS if row["n_diverged"] and not row["n_missing"] else MISSING
+                STATUS_DIVERGED if row["n_diverged"] and not row["n_missing"] else STATUS_MISSING
             )
         rows.append(row)
     df = pd.DataFrame(rows)
@@ -151,7 +157,7 @@ def _relative(path: str, col: Collection) -> str:
 def missing_table(col: Collection) -> pd.DataFrame:
     """Runs that were expected (or whose directory exists) but have no usable metrics: missing
     ones, and diverged ones (a result of their inputs, with the divergence as the reason)."""
-    runs = col.runs[col.runs["status"].isin([MISSING, DIVERGED_STATUS])]
+    runs = col.runs[col.runs["status"].isin([STATUS_MISSING, STATUS_DIVERGED])]
     return runs[[*KEYS, "status", "reason"]].reset_index(drop=True)
 
 
@@ -182,7 +188,7 @@ def summary_display(summary: pd.DataFrame, expected: bool) -> pd.DataFrame:
     rows = []
     for r in summary.itertuples(index=False):
         n, diverged = int(r.n), int(r.n_diverged)
-        empty = DIVERGED_STATUS if r.status == DIVERGED_STATUS else MISSING
+        empty = STATUS_DIVERGED if r.status == STATUS_DIVERGED else STATUS_MISSING
         count = f"{n}/{int(r.n_expected)}" if expected else str(n)
         rows.append(
             {
