@@ -241,3 +241,33 @@ def test_catalog_is_torch_free_data() -> None:
         n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
     }
     assert imported <= {"__future__", "re", "collections", "dataclasses", "typing"}
+
+
+# ---------------------------------------------------------------------------- the measure
+
+
+def measure() -> str:
+    """The measured layers as a Markdown table (docs/architecture.md, "Measured"): modules,
+    lines, the largest module and the imports of each layer, read from the code as the tests
+    read it. Run `python tests/test_layering.py` to print it."""
+    rows = ["| layer | modules | lines | largest module (lines) | imports: same layer / down |"]
+    rows.append("| --- | --- | --- | --- | --- |")
+    placed = {m: layer_of(m) for m in modules() if m != ROOT}
+    for layer in sorted(set(placed.values())):  # type: ignore[type-var]
+        mine = sorted(m for m, n in placed.items() if n == layer)
+        size = {m: len(modules()[m].read_text(encoding="utf-8").splitlines()) for m in mine}
+        largest = max(mine, key=lambda m: size[m])
+        out = [(a, b) for a, b in edges() if a in mine and b != ROOT]
+        same = sum(layer_of(b) == layer for _, b in out)
+        rows.append(
+            f"| {layer} | {len(mine)} | {sum(size.values())} | "
+            f"`{largest.removeprefix(ROOT + '.')}` ({size[largest]}) | {same} / {len(out) - same} |"
+        )
+    up = sum(1 for a, b in edges() if b != ROOT and layer_of(b) > layer_of(a))  # type: ignore[operator]
+    rows.append("")
+    rows.append(f"Imports up a layer: {up}; import circles: {len(_cycles())}.")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(measure())
