@@ -3,10 +3,11 @@
 Each flag comes from one field of `RunConfig` or of its sections: its name from the field's
 name (or its metadata's `flag`; a section's `prefix` goes before its fields' names, and a
 section's `name` field takes the section's own name: `--snn-optimizer`), its type from the
-field's type (`bool`: `--x/--no-x`, `list[int]`: any number of integers), its help from the
-field's metadata. A flag's value is the dotted config key it sets (`--snn-lr` sets
-`switcher.snn_optimizer.lr`). Defaults are SUPPRESSed: only the flags actually given override
-the params file, so the params file (or conf/) stays the one source of defaults.
+field's type (`options.type_kwargs`, every command's mapping: `bool`: `--x/--no-x` here,
+`list[int]`: any number of integers), its help from the field's metadata. A flag's value is
+the dotted config key it sets (`--snn-lr` sets `switcher.snn_optimizer.lr`). Defaults are
+SUPPRESSed: only the flags actually given override the params file, so the params file (or
+conf/) stays the one source of defaults.
 """
 
 from __future__ import annotations
@@ -19,8 +20,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from weightswitch.config.schema import RunConfig, file_key
-from weightswitch.options import Argument, add_arguments, add_options, option, type_kwargs
-from weightswitch.options import without_none as _without_none
+from weightswitch.options import (
+    Argument,
+    add_arguments,
+    add_options,
+    option,
+    type_kwargs,
+    without_none,
+)
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,7 @@ def _flags(
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        tp = _without_none(hints[f.name])
+        tp = without_none(hints[f.name])
         own = meta.get("flag", f.name.replace("_", "-"))
         if (only is not None and f.name not in only) or own is None:
             continue
