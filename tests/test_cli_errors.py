@@ -144,8 +144,7 @@ def test_report_never_writes_over_the_index_of_reports(tmp_path, monkeypatch, ca
     (tmp_path / "params.yaml").write_text("grid: g\nprofile: p\n")
     from weightswitch.report import cli as report_cli
 
-    args = report_cli.argparse.Namespace(out=None, grid=None, profile=None)
-    assert report_cli._out(args) == Path("reports/g/p") and args.profile == "p"
+    assert report_cli._out(None, None, None) == (Path("reports/g/p"), "g", "p")
 
 
 def test_every_command_and_bench_target_imports() -> None:

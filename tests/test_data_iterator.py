@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import itertools
 
 import pytest
@@ -182,13 +181,11 @@ def test_bad_inputs_are_usage_errors(prepared_root) -> None:
 
 
 def test_bench_data_runs(prepared_root, capsys) -> None:
-    parser = argparse.ArgumentParser()
-    bench_data.add_arguments(parser)
-    args = parser.parse_args(["--num-images", "300", "--epochs", "1", "--workers", "1"])
+    args = bench_data.Options(num_images=300, epochs=1, workers=1)
     assert bench_data.run(args) == 0
     out = capsys.readouterr().out
     assert "torchvision DataLoader" in out and "weightswitch BatchIterator" in out
     assert "ratio:" in out and "300 images" in out
-    args = parser.parse_args(["--root", str(prepared_root), "--epochs", "1", "--workers", "0"])
+    args = bench_data.Options(root=prepared_root, epochs=1, workers=0)
     assert bench_data.run(args) == 0
     assert "400 images" in capsys.readouterr().out

@@ -138,10 +138,10 @@ def _bench(argv):
     import argparse
 
     from weightswitch.bench import export as bench
+    from weightswitch.options import parse_options
 
-    parser = argparse.ArgumentParser()
-    bench.add_arguments(parser)
-    return bench.run(parser.parse_args([*argv, "--min-seconds", "0", "--batch-sizes", "1", "4"]))
+    argv = [*argv, "--min-seconds", "0", "--batch-sizes", "1", "4"]
+    return bench.run(parse_options(argparse.ArgumentParser(), bench.Options, argv))
 
 
 def test_bench_export_smoke(capsys):

@@ -9,12 +9,22 @@ iterates over, one arrow per dependency between kinds. Mermaid, so README shows 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from weightswitch.errors import UsageError
+from weightswitch.options import add_options, option, read_options
 
 HIDDEN_AXES = ("model", "seed")  # counted, not listed
+
+
+@dataclass(frozen=True)
+class DagOptions:
+    """`dag`'s options."""
+
+    root: str = option("project folder (default: .)", default=".")
+    summary: bool = option("one line: stages per kind", default=False)
 
 
 def _values(axis: Any, params: dict[str, Any]) -> list[Any]:
@@ -91,10 +101,11 @@ def mermaid(root: Path) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = Path(args.root)
+    options = read_options(args, DagOptions)
+    root = Path(options.root)
     if not (root / "dvc.yaml").is_file() or not (root / "params.yaml").is_file():
         raise UsageError(f"no dvc.yaml and params.yaml in {root}: run it in the project root")
-    if args.summary:
+    if options.summary:
         counts, _ = kind_graph(root)
         import yaml
 
@@ -115,7 +126,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="the pipeline as a diagram of stage kinds (Mermaid), not of every stage",
         description=__doc__.splitlines()[0].split(": ", 1)[1] if __doc__ else None,
     )
-    p.add_argument("--root", default=".", help="project folder (default: .)")
-    p.add_argument("--summary", action="store_true", help="one line: stages per kind")
+    add_options(p, DagOptions)
     p.set_defaults(func=run)
     return p

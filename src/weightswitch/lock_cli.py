@@ -21,15 +21,30 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from weightswitch.errors import UsageError, WeightswitchError
+from weightswitch.options import add_options, option, read_options
 from weightswitch.pairlock import LOCK, Pair, committed_pairs, pair_lock, save
 
 MISSING = {"deleted", "not in cache"}  # outputs a clone does not hold: not a stale lock
 # What a stage's params and command read, besides params.yaml: copied into the scratch
 # repository in which `lock check` asks DVC for the status of one pair.
 PIPELINE_FILES = ("dvc.yaml", "src/weightswitch/numerics.py")
+
+
+@dataclass(frozen=True)
+class LockOptions:
+    """`lock`'s options."""
+
+    action: str = option(
+        "save: the workspace lock beside its report; check: `dvc status` of every "
+        "committed pair lock",
+        positional=True,
+        choices=("save", "check"),
+    )
+    project: str = option("the project root (default: .)", default=".")
 
 
 def problems(status: dict, locked: set[str], stages: list[str]) -> list[str]:
@@ -88,8 +103,9 @@ def _load_yaml(path: Path) -> dict:
 def run(args: argparse.Namespace) -> int:
     from weightswitch.params_cli import workspace_choice
 
-    project = Path(args.project).resolve()
-    if args.action == "save":
+    options = read_options(args, LockOptions)
+    project = Path(options.project).resolve()
+    if options.action == "save":
         choice = workspace_choice(project / "conf")
         target = save(project, (choice["grid"], choice["profile"]))
         print(f"wrote {target.relative_to(project)} (commit it with the report)")
@@ -117,12 +133,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="one DVC lock per grid x profile: save the workspace's, check every committed one",
         description=__doc__.split("\n\n")[1].replace("\n", " "),
     )
-    p.add_argument(
-        "action",
-        choices=("save", "check"),
-        help="save: the workspace lock beside its report; check: `dvc status` of every "
-        "committed pair lock",
-    )
-    p.add_argument("--project", default=".", help="the project root (default: .)")
+    add_options(p, LockOptions)
     p.set_defaults(func=run)
     return p

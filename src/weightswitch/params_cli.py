@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from weightswitch.atomic import write_text
@@ -22,10 +23,28 @@ from weightswitch.config import (
     parse_value,
 )
 from weightswitch.errors import UsageError
+from weightswitch.options import add_options, option, read_options
 
 GROUPS = ("grid", "profile")
 # `  - grid: fashion` in the defaults list of conf/config.yaml
 _DEFAULT_LINE = r"^(?P<lead>\s*-\s*{group}\s*:\s*)(?P<name>[\w.-]+)(?P<tail>.*)$"
+
+
+@dataclass(frozen=True)
+class ParamsOptions:
+    """`params`'s options."""
+
+    grid: str | None = option("which models (conf/grid/*.yaml)", default=None)
+    profile: str | None = option("which budget (conf/profile/*.yaml)", default=None)
+    conf: str = option("config folder (default: conf)", default="conf")
+    out: str = option("file to write (default: params.yaml)", default="params.yaml")
+    overrides: list[str] = option(
+        "params file keys, dotted as in `train --set`: recipe.epochs=3 'seeds=[0,1]' "
+        "recipe.train_limit=null (unsets)",
+        positional=True,
+        default_factory=list,
+        metavar="KEY=VALUE",
+    )
 
 
 def _hydra_overrides(conf_dir: Path, grid: str, profile: str, overrides: list[str]) -> list[str]:
@@ -84,18 +103,19 @@ def set_workspace(conf_dir: Path, grid: str, profile: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    conf_dir = Path(args.conf)
+    options = read_options(args, ParamsOptions)
+    conf_dir = Path(options.conf)
     current = workspace_choice(conf_dir)
-    grid, profile = args.grid or current["grid"], args.profile or current["profile"]
+    grid, profile = options.grid or current["grid"], options.profile or current["profile"]
     compose_params(
         conf_dir,
-        Path(args.out),
+        Path(options.out),
         grid,
         profile,
-        _hydra_overrides(conf_dir, grid, profile, args.overrides),
+        _hydra_overrides(conf_dir, grid, profile, options.overrides),
     )
     # only the workspace's own params.yaml moves the workspace default (--out elsewhere: no)
-    workspace = Path(args.out).resolve() == conf_dir.resolve().parent / "params.yaml"
+    workspace = Path(options.out).resolve() == conf_dir.resolve().parent / "params.yaml"
     changed = workspace and set_workspace(conf_dir, grid, profile)
     note = f"; {conf_dir}/config.yaml now defaults to it" if changed else ""
     if changed:
@@ -105,8 +125,8 @@ def run(args: argparse.Namespace) -> int:
             conf_dir.resolve().parent, (current["grid"], current["profile"]), (grid, profile)
         )
         note += f"; {moved}" if moved else ""
-    print(f"wrote {args.out} (grid={grid}, profile={profile}){note}")
-    if args.overrides:
+    print(f"wrote {options.out} (grid={grid}, profile={profile}){note}")
+    if options.overrides:
         print(
             "note: the extra overrides are in params.yaml only; `dvc exp run -S` recomposes from "
             f"{conf_dir}/ (put lasting changes into {conf_dir}/profile/{profile}.yaml)"
@@ -124,16 +144,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "stays on it). Without --grid/--profile: the workspace's current choice."
         ),
     )
-    p.add_argument("--grid", default=None, help="which models (conf/grid/*.yaml)")
-    p.add_argument("--profile", default=None, help="which budget (conf/profile/*.yaml)")
-    p.add_argument("--conf", default="conf", help="config folder (default: conf)")
-    p.add_argument("--out", default="params.yaml", help="file to write (default: params.yaml)")
-    p.add_argument(
-        "overrides",
-        nargs="*",
-        metavar="KEY=VALUE",
-        help="params file keys, dotted as in `train --set`: recipe.epochs=3 'seeds=[0,1]' "
-        "recipe.train_limit=null (unsets)",
-    )
+    add_options(p, ParamsOptions)
     p.set_defaults(func=run)
     return p

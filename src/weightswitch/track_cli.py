@@ -10,9 +10,24 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from weightswitch.errors import UsageError
+from weightswitch.options import add_options, option, read_options
+
+
+@dataclass(frozen=True)
+class TrackOptions:
+    """`track`'s options."""
+
+    results: list[Path] = option(
+        "folders holding run folders (**/metrics.json); default results, which holds the "
+        "training runs (results/runs) and the frontier points (results/frontier) alike",
+        positional=True,
+        default_factory=lambda: [Path("results")],
+        metavar="RESULTS_DIR",
+    )
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -21,15 +36,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         help="log finished runs the MLflow store lacks (DVC run cache, dvc pull)",
         description=__doc__.splitlines()[0],
     )
-    parser.add_argument(
-        "results",
-        nargs="*",
-        type=Path,
-        default=[Path("results")],
-        metavar="RESULTS_DIR",
-        help="folders holding run folders (**/metrics.json); default results, which holds the "
-        "training runs (results/runs) and the frontier points (results/frontier) alike",
-    )
+    add_options(parser, TrackOptions)
     parser.set_defaults(func=run)
     return parser
 
@@ -39,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     from weightswitch.run_files import CONFIG, METRICS
     from weightswitch.tracking import log_finished_run
 
-    runs = sorted(p.parent for root in args.results for p in Path(root).rglob(METRICS))
+    results = read_options(args, TrackOptions).results
+    runs = sorted(p.parent for root in results for p in Path(root).rglob(METRICS))
     if not runs:
-        raise UsageError(f"no finished runs ({METRICS}) under {', '.join(map(str, args.results))}")
+        raise UsageError(f"no finished runs ({METRICS}) under {', '.join(map(str, results))}")
     counts: dict[str, int] = {}
     for run_dir in runs:
         try:

@@ -1,16 +1,18 @@
 """`weightswitch bench data|train|export`: timings behind the suite's speed claims.
 
-Each target lives in `weightswitch.bench.<target>` with `add_arguments(parser)` and
-`run(args)`. Targets are imported only when chosen, so `weightswitch --help` stays fast.
+Each target lives in `weightswitch.bench.<target>` with `Options` (a dataclass: its flags)
+and `run(options)`. Targets are imported only when chosen, so `weightswitch --help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+from dataclasses import dataclass
 
 from weightswitch.cli import CompactParser
 from weightswitch.errors import unknown_choice
+from weightswitch.options import add_options, option, parse_options, read_options
 
 TARGETS: dict[str, str] = {
     "data": "our batch iterator vs torchvision's DataLoader pipeline",
@@ -20,8 +22,19 @@ TARGETS: dict[str, str] = {
 }
 
 
+@dataclass(frozen=True)
+class BenchOptions:
+    """`bench`'s options: the target, and the target's own options (parsed by the target)."""
+
+    target: str = option(", ".join(TARGETS), positional=True, metavar="TARGET")
+    rest: list[str] = option(
+        argparse.SUPPRESS, default_factory=list, positional=True, nargs=argparse.REMAINDER
+    )
+
+
 def run(args: argparse.Namespace) -> int:
-    name = args.target
+    bench = read_options(args, BenchOptions)
+    name = bench.target
     if name not in TARGETS:
         raise unknown_choice("bench target", name, TARGETS)
     module = importlib.import_module(f"weightswitch.bench.{name}")
@@ -29,8 +42,7 @@ def run(args: argparse.Namespace) -> int:
     parser = CompactParser(
         prog=f"weightswitch bench {name}", description=(module.__doc__ or TARGETS[name])
     )
-    module.add_arguments(parser)
-    return int(module.run(parser.parse_args(args.rest)) or 0)
+    return int(module.run(parse_options(parser, module.Options, bench.rest)) or 0)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -42,7 +54,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "Options of a target: weightswitch bench TARGET --help",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("target", metavar="TARGET", help=", ".join(TARGETS))
-    p.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    add_options(p, BenchOptions)
     p.set_defaults(func=run)
     return p

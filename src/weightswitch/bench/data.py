@@ -13,11 +13,11 @@ for a descheduled thread, which can cost more than the work itself.
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import tempfile
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,29 +30,29 @@ from weightswitch.data.iterator import BatchIterator
 from weightswitch.data.registry import get_spec
 from weightswitch.data.sources import loader_class
 from weightswitch.data.splits import load_split
+from weightswitch.options import option
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--root",
-        type=Path,
-        default=None,
-        help="prepared data root holding cifar10 (its train "
+@dataclass(frozen=True)
+class Options:
+    """`bench data`'s options."""
+
+    root: Path | None = option(
+        "prepared data root holding cifar10 (its train "
         "split is used); default: a synthetic CIFAR-10-format set in a temporary folder",
+        default=None,
     )
-    parser.add_argument("--num-images", type=int, default=10_000, help="synthetic set size")
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--workers", type=int, default=2, help="DataLoader worker processes")
-    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (after a warm-up)")
-    parser.add_argument("--device", default="cpu", help="device of our iterator's batches")
-    parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads for our iterator (default 1, like each DataLoader worker; "
+    num_images: int = option("synthetic set size", default=10_000)
+    batch_size: int = option(default=128)
+    workers: int = option("DataLoader worker processes", default=2)
+    epochs: int = option("timed epochs (after a warm-up)", default=2)
+    device: str = option("device of our iterator's batches", default="cpu")
+    threads: int = option(
+        "torch intra-op threads for our iterator (default 1, like each DataLoader worker; "
         "more threads only pay off on an otherwise idle machine)",
+        default=1,
     )
-    parser.add_argument("--seed", type=int, default=0)
+    seed: int = option(default=0)
 
 
 class _ArrayCIFAR10(CIFAR10):
@@ -97,28 +97,28 @@ def _time_epochs(make_epoch, epochs: int, device: str = "cpu") -> tuple[float, i
     return time.perf_counter() - start, images
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     """Print the throughput table and ratio; returns the exit code (0)."""
     threads = torch.get_num_threads()
-    torch.set_num_threads(args.threads)
+    torch.set_num_threads(options.threads)
     try:
-        return _run(args)
+        return _run(options)
     finally:
         torch.set_num_threads(threads)
 
 
-def _run(args: argparse.Namespace) -> int:
+def _run(options: Options) -> int:
     spec = get_spec("cifar10")
     with tempfile.TemporaryDirectory(prefix="ws-bench-data-") as tmp:
-        if args.root is None:
-            folder = write_synthetic_cifar10(Path(tmp), args.num_images, args.seed)
+        if options.root is None:
+            folder = write_synthetic_cifar10(Path(tmp), options.num_images, options.seed)
             ds = loader_class(spec, upstream=False)(str(folder), train=True)
             source = f"synthetic CIFAR-10 format, {len(ds)} images"
             images = torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous()
             labels = torch.as_tensor(ds.targets)
         else:
-            images, labels = load_split(args.root, "cifar10", "train")
-            source = f"{args.root}/cifar10 train split, {len(images)} images"
+            images, labels = load_split(options.root, "cifar10", "train")
+            source = f"{options.root}/cifar10 train split, {len(images)} images"
         baseline = _ArrayCIFAR10(
             images.permute(0, 2, 3, 1).numpy(),
             labels.tolist(),
@@ -133,21 +133,21 @@ def _run(args: argparse.Namespace) -> int:
         )
         loader = DataLoader(
             baseline,
-            batch_size=args.batch_size,
+            batch_size=options.batch_size,
             shuffle=True,
-            num_workers=args.workers,
-            persistent_workers=args.workers > 0,
-            generator=torch.Generator().manual_seed(args.seed),
+            num_workers=options.workers,
+            persistent_workers=options.workers > 0,
+            generator=torch.Generator().manual_seed(options.seed),
         )
         ours = BatchIterator(
             images,
             labels,
             spec,
-            args.batch_size,
+            options.batch_size,
             shuffle=True,
             augment=True,
-            device=args.device,
-            seed=args.seed,
+            device=options.device,
+            seed=options.seed,
         )
 
         def our_epoch(epoch: int) -> Iterable:
@@ -155,16 +155,18 @@ def _run(args: argparse.Namespace) -> int:
             return ours
 
         results = {
-            "torchvision DataLoader": _time_epochs(lambda epoch: loader, args.epochs),
-            "weightswitch BatchIterator": _time_epochs(our_epoch, args.epochs, args.device),
+            "torchvision DataLoader": _time_epochs(lambda epoch: loader, options.epochs),
+            "weightswitch BatchIterator": _time_epochs(our_epoch, options.epochs, options.device),
         }
     rates = {name: n / s for name, (s, n) in results.items()}
-    print(f"data pipeline throughput: {source}, batch {args.batch_size}, {args.epochs} epochs")
+    print(
+        f"data pipeline throughput: {source}, batch {options.batch_size}, {options.epochs} epochs"
+    )
     print(f"{'pipeline':<28} {'images/s':>12} {'s/epoch':>9}")
     for name, (seconds, _) in results.items():
-        print(f"{name:<28} {rates[name]:>12,.0f} {seconds / args.epochs:>9.3f}")
-    base = f"{args.workers} workers" if args.workers else "in-process"
+        print(f"{name:<28} {rates[name]:>12,.0f} {seconds / options.epochs:>9.3f}")
+    base = f"{options.workers} workers" if options.workers else "in-process"
     ratio = rates["weightswitch BatchIterator"] / rates["torchvision DataLoader"]
-    ours_on = f"{args.device}, {torch.get_num_threads()} threads"
+    ours_on = f"{options.device}, {torch.get_num_threads()} threads"
     print(f"ratio: {ratio:.1f}x (BatchIterator on {ours_on}; DataLoader, {base})")
     return 0

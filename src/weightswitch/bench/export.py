@@ -11,11 +11,11 @@ nothing at inference once gates are cached. Gates are those right after initiali
 
 from __future__ import annotations
 
-import argparse
 import io
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from weightswitch import checkpoint
 from weightswitch.data.registry import get_spec
 from weightswitch.errors import UsageError, WeightswitchError
 from weightswitch.models import build_model, get_arch
+from weightswitch.options import option
 from weightswitch.switcher import (
     GRANULARITIES,
     SwitcherNet,
@@ -38,34 +39,27 @@ from weightswitch.switcher import (
 )
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", nargs="+", default=["lenet300", "lenet5"], help="archs")
-    parser.add_argument("--dataset", default=None, help="default: the arch's first dataset")
-    parser.add_argument(
-        "--granularity", nargs="+", default=list(GRANULARITIES), choices=GRANULARITIES
+@dataclass(frozen=True)
+class Options:
+    """`bench export`'s options."""
+
+    arch: list[str] = option("archs", default_factory=lambda: ["lenet300", "lenet5"], nargs="+")
+    dataset: str | None = option("default: the arch's first dataset", default=None)
+    granularity: list[str] = option(
+        default_factory=lambda: list(GRANULARITIES), nargs="+", choices=GRANULARITIES
     )
-    parser.add_argument(
-        "--checkpoint",
-        type=Path,
+    checkpoint: Path | None = option(
+        "a run's checkpoint.pt: its arch, dataset, model options and gates replace the above",
         default=None,
-        help="a run's checkpoint.pt: its arch, dataset, model options and gates replace the above",
     )
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 256])
-    parser.add_argument("--min-seconds", type=float, default=0.5, help="timing per measurement")
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    parser.add_argument("--device", default="cpu", help="device for latencies")
-    parser.add_argument(
-        "--snn-shapes", nargs="*", default=[], metavar="INxOUT", help="e.g. 4096x512 4096x4096"
+    batch_sizes: list[int] = option(default_factory=lambda: [1, 256], nargs="+")
+    min_seconds: float = option("timing per measurement", default=0.5)
+    threads: int | None = option("torch CPU threads", default=None)
+    device: str = option("device for latencies", default="cpu")
+    snn_shapes: list[str] = option(
+        "e.g. 4096x512 4096x4096", default_factory=list, metavar="INxOUT"
     )
-    parser.add_argument("--seed", type=int, default=0)
-
-
-def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    """Stand-alone registration (bench.cli normally wires `add_arguments` and `run`)."""
-    parser = subparsers.add_parser("export", help="dense vs exported switched model")
-    add_arguments(parser)
-    parser.set_defaults(func=run)
-    return parser
+    seed: int = option(default=0)
 
 
 def serialized_bytes(model: nn.Module) -> int:
@@ -110,9 +104,9 @@ def _from_checkpoint(path: Path) -> tuple[str, str, str, nn.Module]:
 
 
 def _measure(
-    label: str, model: nn.Module, shape: tuple[int, ...], args: argparse.Namespace
+    label: str, model: nn.Module, shape: tuple[int, ...], options: Options
 ) -> dict[str, Any]:
-    device = torch.device(args.device)
+    device = torch.device(options.device)
     model = model.to(device).eval()
     stats = gate_stats(model)
     row: dict[str, Any] = {
@@ -122,31 +116,31 @@ def _measure(
         "fc_sparsity": stats["fc_sparsity"],
         "bytes": serialized_bytes(model),
     }
-    for batch in args.batch_sizes:
+    for batch in options.batch_sizes:
         x = torch.randn(batch, *shape, device=device)
         with torch.inference_mode():
-            row[f"b{batch}"] = time_call(lambda x=x: model(x), device, args.min_seconds)
+            row[f"b{batch}"] = time_call(lambda x=x: model(x), device, options.min_seconds)
     return row
 
 
-def compare(arch: str, dataset: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def compare(arch: str, dataset: str, options: Options) -> list[dict[str, Any]]:
     shape = get_spec(dataset).shape
-    torch.manual_seed(args.seed)
-    rows = [_measure("dense", build_model(arch, dataset), shape, args)]
-    if args.checkpoint is not None:
-        _, _, label, model = _from_checkpoint(args.checkpoint)
+    torch.manual_seed(options.seed)
+    rows = [_measure("dense", build_model(arch, dataset), shape, options)]
+    if options.checkpoint is not None:
+        _, _, label, model = _from_checkpoint(options.checkpoint)
         candidates = [(label, model)]
     else:
         candidates = []
-        for granularity in args.granularity:
-            torch.manual_seed(args.seed)
+        for granularity in options.granularity:
+            torch.manual_seed(options.seed)
             model = attach_switcher(build_model(arch, dataset), granularity)
             init_switched_weights(model)
             candidates.append((f"switched-{granularity}", model))
     for label, model in candidates:
         if switched_layers(model):
-            rows.append(_measure(f"{label} (cached gates)", model, shape, args))
-        rows.append(_measure(f"exported {label}", export(model), shape, args))
+            rows.append(_measure(f"{label} (cached gates)", model, shape, options))
+        rows.append(_measure(f"exported {label}", export(model), shape, options))
     return rows
 
 
@@ -166,17 +160,17 @@ def format_table(arch: str, dataset: str, rows: list[dict[str, Any]], batches: l
     return "\n".join(lines)
 
 
-def snn_timing(spec: str, args: argparse.Namespace) -> str:
+def snn_timing(spec: str, options: Options) -> str:
     try:
         fan_in, fan_out = (int(v) for v in spec.lower().split("x"))
     except ValueError:
         raise UsageError(f"--snn-shapes: expected INxOUT like 4096x512, got {spec!r}") from None
-    device = torch.device(args.device)
+    device = torch.device(options.device)
     snn = SwitcherNet(fan_in, fan_out).to(device)
     weight = (torch.randn(fan_out, fan_in, device=device) * 0.01).requires_grad_()
     with torch.no_grad():
-        forward = time_call(lambda: snn(weight), device, args.min_seconds)
-    backward = time_call(lambda: snn(weight).sum().backward(), device, args.min_seconds)
+        forward = time_call(lambda: snn(weight), device, options.min_seconds)
+    backward = time_call(lambda: snn(weight).sum().backward(), device, options.min_seconds)
     params = sum(p.numel() for p in snn.parameters())
     return (
         f"SNN {fan_in}x{fan_out} ({len(snn.unet.sizes)} levels, {params:,} params, "
@@ -185,17 +179,19 @@ def snn_timing(spec: str, args: argparse.Namespace) -> str:
     )
 
 
-def run(args: argparse.Namespace) -> int:
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    targets = [(a, args.dataset or get_arch(a).datasets[0]) for a in args.arch]
-    if args.checkpoint is not None:
-        arch, dataset, _, _ = _from_checkpoint(args.checkpoint)
+def run(options: Options) -> int:
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    targets = [(a, options.dataset or get_arch(a).datasets[0]) for a in options.arch]
+    if options.checkpoint is not None:
+        arch, dataset, _, _ = _from_checkpoint(options.checkpoint)
         targets = [(arch, dataset)]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {args.device}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {options.device}"
+    )
     for arch, dataset in targets:
         print()
-        print(format_table(arch, dataset, compare(arch, dataset, args), args.batch_sizes))
-    for spec in args.snn_shapes:
-        print(snn_timing(spec, args))
+        print(format_table(arch, dataset, compare(arch, dataset, options), options.batch_sizes))
+    for spec in options.snn_shapes:
+        print(snn_timing(spec, options))
     return 0

@@ -20,13 +20,13 @@ milliseconds (module hooks; the compiled graph fuses levels, so only its total i
 
 from __future__ import annotations
 
-import argparse
 import copy
 import itertools
 import statistics
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -35,6 +35,7 @@ from torch import nn
 
 from weightswitch.bench.train import _data, _state, _sync
 from weightswitch.errors import UsageError
+from weightswitch.options import option
 
 GATES = {"connection": "switcher", "neuron": "switcher-neuron"}
 # Step timings: wall clock, or with --clock cpu the CPU time of the calling thread (with one
@@ -44,90 +45,78 @@ CLOCK = [time.perf_counter]
 PHASES = ("tnn", "snn")  # epoch 0 and epoch 1 of a switcher run without warm-up
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", nargs="+", default=["lenet300", "lenet5"])
-    parser.add_argument("--gates", nargs="+", default=list(GATES), choices=list(GATES))
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--root", default=None, help="prepared data; default: synthetic")
-    parser.add_argument("--steps", type=int, default=3, help="timed steps per chunk")
-    parser.add_argument(
-        "--repeats",
-        type=int,
-        default=3,
-        help="interleaved eager/compiled chunks per phase (median)",
+@dataclass(frozen=True)
+class Options:
+    """`bench snn`'s options."""
+
+    arch: list[str] = option(default_factory=lambda: ["lenet300", "lenet5"], nargs="+")
+    gates: list[str] = option(default_factory=lambda: list(GATES), nargs="+", choices=list(GATES))
+    dataset: str = option(default="mnist")
+    root: str | None = option("prepared data; default: synthetic", default=None)
+    steps: int = option("timed steps per chunk", default=3)
+    repeats: int = option("interleaved eager/compiled chunks per phase (median)", default=3)
+    batch_size: int = option(default=64)
+    lr: float = option(default=0.1)
+    params: str = option(
+        "methods settings: its `methods` section, if present", default="params.yaml"
     )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument(
-        "--params",
-        default="params.yaml",
-        help="methods settings: its `methods` section, if present",
+    breakdown: bool = option("eager time per switched layer, SNN level and phase", default=False)
+    only_breakdown: bool = option(
+        "the breakdown alone (eager only: nothing compiles)", default=False
     )
-    parser.add_argument(
-        "--breakdown",
-        action="store_true",
-        help="eager time per switched layer, SNN level and phase",
-    )
-    parser.add_argument(
-        "--only-breakdown",
-        action="store_true",
-        help="the breakdown alone (eager only: nothing compiles)",
-    )
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
-    parser.add_argument(
-        "--clock",
+    threads: int | None = option("torch threads", default=None)
+    clock: str = option(
+        "cpu: this thread's CPU time (needs --threads 1); for loaded machines",
         default="wall",
         choices=list(CLOCKS),
-        help="cpu: this thread's CPU time (needs --threads 1); for loaded machines",
     )
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    parser.add_argument("--seed", type=int, default=0)
+    device: str = option("cpu | cuda | auto", default="cpu")
+    seed: int = option(default=0)
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     from weightswitch.data import BatchIterator, get_spec
     from weightswitch.train.runner import _setup_determinism, resolve_device
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    if args.clock == "cpu" and (torch.get_num_threads() != 1 or device.type != "cpu"):
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = resolve_device(options.device)
+    if options.clock == "cpu" and (torch.get_num_threads() != 1 or device.type != "cpu"):
         raise UsageError("--clock cpu needs --threads 1 and --device cpu")
-    CLOCK[0] = CLOCKS[args.clock]
+    CLOCK[0] = CLOCKS[options.clock]
     _setup_determinism(device)  # what `weightswitch train` runs under
-    spec = get_spec(args.dataset)
-    args.batches = (args.steps * args.repeats + 4) * 2
-    images, labels, source = _data(args, spec)
+    spec = get_spec(options.dataset)
+    images, labels, source = _data(options, spec, (options.steps * options.repeats + 4) * 2)
     batches = BatchIterator(
         images,
         labels,
         spec,
-        args.batch_size,
+        options.batch_size,
         shuffle=True,
         augment=False,
         device=device,
-        seed=args.seed,
+        seed=options.seed,
     )
     print(
-        f"bench snn: {source}; batch {args.batch_size}; {device}, torch {torch.__version__}, "
-        f"{torch.get_num_threads()} threads, {args.clock} clock; {args.repeats} x {args.steps} "
-        "timed steps per phase and setting"
+        f"bench snn: {source}; batch {options.batch_size}; {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {options.clock} clock; "
+        f"{options.repeats} x {options.steps} timed steps per phase and setting"
     )
     header = (
         f"{'arch':<9} {'gates':<10} {'phase':<5} {'eager ms':>9} {'compiled ms':>11} "
         f"{'ratio':>6} {'compile s':>9} {'gate d':>8} {'grad d rel':>10} "
         f"{'eager-f64 gate, grad rel':>24}"
     )
-    if not args.only_breakdown:
+    if not options.only_breakdown:
         print(header)
         print("-" * len(header))
     rows = []
-    for arch, gates in itertools.product(args.arch, args.gates):
-        if not args.only_breakdown:
-            rows += _compare(arch, GATES[gates], gates, args, batches, device)
-    if args.breakdown or args.only_breakdown:
-        for arch, gates in itertools.product(args.arch, args.gates):
-            _breakdown(arch, GATES[gates], gates, args, batches, device)
+    for arch, gates in itertools.product(options.arch, options.gates):
+        if not options.only_breakdown:
+            rows += _compare(arch, GATES[gates], gates, options, batches, device)
+    if options.breakdown or options.only_breakdown:
+        for arch, gates in itertools.product(options.arch, options.gates):
+            _breakdown(arch, GATES[gates], gates, options, batches, device)
     if rows:
         worst = max(r["ratio"] for r in rows)
         print(f"worst ratio compiled/eager: {worst:.2f} (target <= 0.50)")
@@ -135,14 +124,14 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _compare(
-    arch: str, method: str, gates: str, args: argparse.Namespace, batches: Any, device: torch.device
+    arch: str, method: str, gates: str, options: Options, batches: Any, device: torch.device
 ) -> list[dict[str, float]]:
     from weightswitch.switcher import switched_layers
     from weightswitch.train.loop import train_epoch
 
     runs = {}
     for name, compiled in (("eager", False), ("compiled", True)):
-        runs[name] = _state(arch, method, args, device, {"switcher.snn_compile": compiled})
+        runs[name] = _state(arch, method, options, device, {"switcher.snn_compile": compiled})
     sync = _sync(device)
     rows = []
     for epoch, phase in enumerate(PHASES):
@@ -167,7 +156,7 @@ def _compare(
         diff = _diffs(grads["compiled"], grads["eager"], n)
         err = _diffs(grads["eager"], exact, n)
         times: dict[str, list[float]] = {name: [] for name in runs}
-        chunks = itertools.chain([1], itertools.repeat(args.steps, args.repeats))
+        chunks = itertools.chain([1], itertools.repeat(options.steps, options.repeats))
         for i, steps in enumerate(chunks):  # the first chunk of 1 step: warm-up, untimed
             for name, (state, _) in runs.items():
                 sync()
@@ -270,12 +259,12 @@ def _hook_times(snn: nn.Module, sync: Callable[[], None]) -> tuple[dict[str, lis
 
 
 def _breakdown(
-    arch: str, method: str, gates: str, args: argparse.Namespace, batches: Any, device: torch.device
+    arch: str, method: str, gates: str, options: Options, batches: Any, device: torch.device
 ) -> None:
     """Eager ms per switched layer x SNN level x phase (forward, backward)."""
     from weightswitch.switcher import switched_layers
 
-    state, meth = _state(arch, method, args, device, {"switcher.snn_compile": False})
+    state, meth = _state(arch, method, options, device, {"switcher.snn_compile": False})
     sync = _sync(device)
     print(f"\nbreakdown {arch} {gates} gates (eager, ms per step: forward / backward)")
     x, y = next(iter(batches))
@@ -284,7 +273,7 @@ def _breakdown(
         for name, layer in switched_layers(state.model).items():
             acc, handles = _hook_times(layer.snn, sync)
             totals = []
-            for rep in range(args.repeats + 1):
+            for rep in range(options.repeats + 1):
                 for v in acc.values():
                     v[:] = [0.0, 0.0]
                 sync()

@@ -18,66 +18,60 @@ are extrapolated (marked `*`).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import statistics
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 from weightswitch.config import SWITCHER_METHODS
+from weightswitch.options import option
 
 METHODS = ("dense", *SWITCHER_METHODS)  # the switcher and its ablations (issue 12)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--arch", nargs="+", default=["lenet5", "lenet300"])
-    parser.add_argument("--dataset", default="mnist")
-    parser.add_argument("--root", default=None, help="prepared data; default: synthetic")
-    parser.add_argument("--batches", type=int, default=200, help="batches per epoch")
-    parser.add_argument(
-        "--switcher-batches",
-        type=int,
-        default=20,
-        help="timed steps per switcher phase (0: a full epoch)",
+@dataclass(frozen=True)
+class Options:
+    """`bench train`'s options."""
+
+    arch: list[str] = option(default_factory=lambda: ["lenet5", "lenet300"], nargs="+")
+    dataset: str = option(default="mnist")
+    root: str | None = option("prepared data; default: synthetic", default=None)
+    batches: int = option("batches per epoch", default=200)
+    switcher_batches: int = option("timed steps per switcher phase (0: a full epoch)", default=20)
+    methods: list[str] = option(
+        default_factory=lambda: ["dense", "switcher", "switcher-neuron"],
+        nargs="+",
+        choices=METHODS,
     )
-    parser.add_argument(
-        "--methods", nargs="+", default=["dense", "switcher", "switcher-neuron"], choices=METHODS
-    )
-    parser.add_argument("--batch-size", type=int, default=64)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument(
-        "--params",
-        default="params.yaml",
-        help="the methods' settings (e.g. gradient clipping) come from its "
+    batch_size: int = option(default=64)
+    lr: float = option(default=0.1)
+    params: str = option(
+        "the methods' settings (e.g. gradient clipping) come from its "
         "`methods` section; ignored if the file does not exist",
+        default="params.yaml",
     )
-    parser.add_argument("--workers", type=int, default=2, help="plain loop's DataLoader workers")
-    parser.add_argument(
-        "--repeats", type=int, default=3, help="interleaved dense/plain epochs (median reported)"
-    )
-    parser.add_argument("--no-baseline", action="store_true", help="skip the plain PyTorch loop")
-    parser.add_argument(
-        "--threads", type=int, default=None, help="torch threads (default: torch's)"
-    )
-    parser.add_argument("--device", default="cpu", help="cpu | cuda | auto")
-    parser.add_argument(
-        "--clock",
-        choices=("wall", "cpu"),
-        default="wall",
-        help="cpu: this process's CPU time (with --threads 1, the compute cost "
+    workers: int = option("plain loop's DataLoader workers", default=2)
+    repeats: int = option("interleaved dense/plain epochs (median reported)", default=3)
+    no_baseline: bool = option("skip the plain PyTorch loop", default=False)
+    threads: int | None = option("torch threads (default: torch's)", default=None)
+    device: str = option("cpu | cuda | auto", default="cpu")
+    clock: str = option(
+        "cpu: this process's CPU time (with --threads 1, the compute cost "
         "even on a machine loaded by other processes)",
+        default="wall",
+        choices=("wall", "cpu"),
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--snn-compile",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="switcher runs with the compiled SNN (default, as `train`); "
+    seed: int = option(default=0)
+    snn_compile: bool = option(
+        "switcher runs with the compiled SNN (default, as `train`); "
         "compilation happens in the untimed warm-up",
+        default=True,
+        negatable=True,
     )
 
 
@@ -85,14 +79,16 @@ def _sync(device: torch.device) -> Callable[[], None]:
     return (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
 
 
-def _data(args: argparse.Namespace, spec: Any) -> tuple[torch.Tensor, torch.Tensor, str]:
-    n = args.batches * args.batch_size
-    if args.root:
+def _data(options: Any, spec: Any, batches: int) -> tuple[torch.Tensor, torch.Tensor, str]:
+    """`batches` batches of images: the prepared split under `options.root`, else synthetic
+    (`options`: this target's or `bench snn`'s)."""
+    n = batches * options.batch_size
+    if options.root:
         from weightswitch.data import load_split
 
-        images, labels = load_split(args.root, spec.name, "train", limit=n)
-        return images, labels, f"{args.root}/{spec.name} train split, {len(labels)} images"
-    g = torch.Generator().manual_seed(args.seed)
+        images, labels = load_split(options.root, spec.name, "train", limit=n)
+        return images, labels, f"{options.root}/{spec.name} train split, {len(labels)} images"
+    g = torch.Generator().manual_seed(options.seed)
     images = torch.randint(0, 256, (n, *spec.shape), generator=g, dtype=torch.uint8)
     labels = torch.randint(0, spec.num_classes, (n,), generator=g)
     return images, labels, f"synthetic {spec.name}-format images, {n}"
@@ -101,7 +97,7 @@ def _data(args: argparse.Namespace, spec: Any) -> tuple[torch.Tensor, torch.Tens
 def _state(
     arch: str,
     method: str,
-    args: argparse.Namespace,
+    options: Any,
     device: torch.device,
     extra: dict[str, Any] | None = None,
 ) -> Any:
@@ -113,18 +109,18 @@ def _state(
     from weightswitch.train.runner import new_state
 
     overrides = {
-        "optimizer.lr": args.lr,
-        "batch_size": args.batch_size,
+        "optimizer.lr": options.lr,
+        "batch_size": options.batch_size,
         "epochs": 2,
         "tracking": False,
         "device": device.type,
-        "seed": args.seed,
+        "seed": options.seed,
         **(extra or {}),
     }
     # only the methods' settings (e.g. gradient clipping): the budget is the benchmark's own
-    methods = load_params(args.params).get("methods") if Path(args.params).is_file() else None
+    methods = load_params(options.params).get("methods") if Path(options.params).is_file() else None
     params = {"methods": methods or {}}
-    return new_state(build_config(arch, args.dataset, method, params, overrides), device)
+    return new_state(build_config(arch, options.dataset, method, params, overrides), device)
 
 
 CLOCK: Callable[[], float] = time.perf_counter  # `--clock cpu`: time.process_time
@@ -163,23 +159,23 @@ def _plain_dataset(images: torch.Tensor, labels: torch.Tensor, spec: Any) -> Any
 
 
 def plain_loop(
-    arch: str, args: argparse.Namespace, images: Any, labels: Any, spec: Any, device: torch.device
+    arch: str, options: Options, images: Any, labels: Any, spec: Any, device: torch.device
 ) -> Callable[[], float]:
     """A textbook PyTorch loop; the returned callable times one full epoch (s/step)."""
     from torch.utils.data import DataLoader
 
     from weightswitch.models import build_model
 
-    torch.manual_seed(args.seed)
-    model = build_model(arch, args.dataset).to(device)
-    opt = torch.optim.SGD(model.parameters(), lr=args.lr)
+    torch.manual_seed(options.seed)
+    model = build_model(arch, options.dataset).to(device)
+    opt = torch.optim.SGD(model.parameters(), lr=options.lr)
     loader = DataLoader(
         _plain_dataset(images, labels, spec),
-        batch_size=args.batch_size,
+        batch_size=options.batch_size,
         shuffle=True,
-        num_workers=args.workers,
-        persistent_workers=args.workers > 0,
-        generator=torch.Generator().manual_seed(args.seed),
+        num_workers=options.workers,
+        persistent_workers=options.workers > 0,
+        generator=torch.Generator().manual_seed(options.seed),
     )
     sync = _sync(device)
 
@@ -209,46 +205,46 @@ def plain_loop(
     return timed
 
 
-def run(args: argparse.Namespace) -> int:
+def run(options: Options) -> int:
     from weightswitch.data import BatchIterator, get_spec
     from weightswitch.train.runner import resolve_device
 
     global CLOCK
-    CLOCK = time.process_time if args.clock == "cpu" else time.perf_counter
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    spec = get_spec(args.dataset)
-    images, labels, source = _data(args, spec)
+    CLOCK = time.process_time if options.clock == "cpu" else time.perf_counter
+    if options.threads:
+        torch.set_num_threads(options.threads)
+    device = resolve_device(options.device)
+    spec = get_spec(options.dataset)
+    images, labels, source = _data(options, spec, options.batches)
     batches = BatchIterator(
         images,
         labels,
         spec,
-        args.batch_size,
+        options.batch_size,
         shuffle=True,
         augment=False,
         device=device,
-        seed=args.seed,
+        seed=options.seed,
     )
     n = len(batches)
-    sw_steps = args.switcher_batches or n
+    sw_steps = options.switcher_batches or n
     print(
-        f"bench train: {source}; batch {args.batch_size}, SGD lr {args.lr}, {n} batches/epoch;"
-        f" {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"{args.clock} clock"
+        f"bench train: {source}; batch {options.batch_size}, SGD lr {options.lr}, "
+        f"{n} batches/epoch; {device}, torch {torch.__version__}, "
+        f"{torch.get_num_threads()} threads, {options.clock} clock"
     )
     header = (
         f"{'arch':<9} {'loop':<34} {'ms/step':>9} {'s/epoch':>9} {'x dense':>8} {'SNN share':>9}"
     )
     print(header)
     print("-" * len(header))
-    for arch in args.arch:
-        dense_step, plain = _dense_vs_plain(arch, args, images, labels, spec, batches, device)
+    for arch in options.arch:
+        dense_step, plain = _dense_vs_plain(arch, options, images, labels, spec, batches, device)
         if dense_step is not None:
             _row(arch, "ours: dense", dense_step, n, None, None)
-        for method in (m for m in args.methods if m != "dense"):
+        for method in (m for m in options.methods if m != "dense"):
             state, meth = _state(
-                arch, method, args, device, {"switcher.snn_compile": args.snn_compile}
+                arch, method, options, device, {"switcher.snn_compile": options.snn_compile}
             )
             steps = {
                 ph: time_ours(state, meth, batches, ep, sw_steps)
@@ -267,21 +263,21 @@ def run(args: argparse.Namespace) -> int:
                     extrapolated=sw_steps < n,
                 )
         if plain is not None:
-            _row(arch, f"plain PyTorch ({args.workers} workers)", plain, n, dense_step, None)
+            _row(arch, f"plain PyTorch ({options.workers} workers)", plain, n, dense_step, None)
             if dense_step:
                 print(
                     f"{'':<9} => our dense loop is {plain / dense_step:.2f}x faster than the "
-                    f"plain loop on {arch} (median of {args.repeats} interleaved "
+                    f"plain loop on {arch} (median of {options.repeats} interleaved "
                     "epochs)"
                 )
-    if sw_steps < n and set(args.methods) - {"dense"}:
+    if sw_steps < n and set(options.methods) - {"dense"}:
         print(f"* switcher seconds per epoch extrapolated from {sw_steps} timed steps per phase")
     return 0
 
 
 def _dense_vs_plain(
     arch: str,
-    args: argparse.Namespace,
+    options: Options,
     images: Any,
     labels: Any,
     spec: Any,
@@ -291,13 +287,13 @@ def _dense_vs_plain(
     """Median s/step of our dense epoch and the plain loop's, epochs interleaved so that
     load from other processes hits both alike."""
     dense = None
-    if "dense" in args.methods:
-        state, meth = _state(arch, "dense", args, device)
+    if "dense" in options.methods:
+        state, meth = _state(arch, "dense", options, device)
         dense = []
-    plain = None if args.no_baseline else plain_loop(arch, args, images, labels, spec, device)
+    plain = None if options.no_baseline else plain_loop(arch, options, images, labels, spec, device)
     ours_t: list[float] = []
     plain_t: list[float] = []
-    for r in range(args.repeats):
+    for r in range(options.repeats):
         if dense is not None:
             ours_t.append(time_ours(state, meth, batches, r, len(batches)))
         if plain is not None:

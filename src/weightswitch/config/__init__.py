@@ -23,7 +23,7 @@ from weightswitch.catalog import (
     SWITCHER_VARIANTS,
 )
 from weightswitch.config.build import RunSettings, build_config, resolve
-from weightswitch.config.flags import add_settings_flags, settings_flags
+from weightswitch.config.flags import ParamsSource, add_settings_flags, settings_flags
 from weightswitch.config.params import (
     PARAMS_HEADS,
     apply_overrides,
@@ -63,6 +63,7 @@ __all__ = [
     "SWITCHER_METHODS",
     "SWITCHER_VARIANTS",
     "OptimizerConfig",
+    "ParamsSource",
     "PruneConfig",
     "RunConfig",
     "RunSettings",

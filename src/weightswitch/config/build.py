@@ -21,7 +21,7 @@ from weightswitch.catalog import (
     SWITCHER_METHODS,
     SWITCHER_VARIANTS,
 )
-from weightswitch.config.flags import given_settings
+from weightswitch.config.flags import ParamsSource, given_settings
 from weightswitch.config.params import PARAMS_HEADS, apply_overrides, run_params
 from weightswitch.config.schema import (
     DEFAULT_PROFILE,
@@ -41,6 +41,7 @@ from weightswitch.config.tree import (
 )
 from weightswitch.config.validate import check_names, config_from_json, from_dict, validate
 from weightswitch.errors import UsageError, unknown_choice
+from weightswitch.options import read_options
 
 
 def _route(section: dict[str, Any], where: str, model_keys: bool = False) -> dict[str, Any]:
@@ -191,14 +192,15 @@ def resolve(args: argparse.Namespace) -> RunSettings:
     arch, dataset, method = (overrides.pop(k) for k in ("arch", "dataset", "method"))
     profile = overrides.pop("profile", None)
     in_params: dict[str, Any] = {}
-    sets = dict(parse_assignment(item, "--set") for item in args.set or [])
+    source = read_options(args, ParamsSource)
+    sets = dict(parse_assignment(item, "--set") for item in source.set)
     for key, value in sets.items():
         if key == "profile" or key.split(".")[0] in PARAMS_HEADS:
             in_params[key] = value
         else:
             _check_run_key(key)
             overrides[key] = value
-    params = apply_overrides(run_params(args.params, profile), in_params)
+    params = apply_overrides(run_params(source.params, profile), in_params)
     cfg = build_config(arch, dataset, method, params, overrides)
     unset = [k for k, v in overrides.items() if v is None]
     if unset:

@@ -3,23 +3,31 @@
 Each flag comes from one field of `RunConfig` or of its sections: its name from the field's
 name (or its metadata's `flag`; a section's `prefix` goes before its fields' names, and a
 section's `name` field takes the section's own name: `--snn-optimizer`), its type from the
-field's type (`bool`: `--x/--no-x`, `list[int]`: any number of integers), its help from the
-field's metadata. A flag's value is the dotted config key it sets (`--snn-lr` sets
-`switcher.snn_optimizer.lr`). Defaults are SUPPRESSed: only the flags actually given override
-the params file, so the params file (or conf/) stays the one source of defaults.
+field's type (`options.type_kwargs`, every command's mapping: `bool`: `--x/--no-x` here,
+`list[int]`: any number of integers), its help from the field's metadata. A flag's value is
+the dotted config key it sets (`--snn-lr` sets `switcher.snn_optimizer.lr`). Defaults are
+SUPPRESSed: only the flags actually given override the params file, so the params file (or
+conf/) stays the one source of defaults.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import types
 import typing
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from weightswitch.config.schema import RunConfig, file_key
+from weightswitch.options import (
+    Argument,
+    add_arguments,
+    add_options,
+    option,
+    type_kwargs,
+    without_none,
+)
 
 
 @dataclass(frozen=True)
@@ -31,12 +39,25 @@ class Flag:
     kwargs: dict[str, Any]
     required: bool = False
 
+    def argument(self) -> Argument:
+        """The argparse argument: its value goes to the dotted config key."""
+        return Argument((self.flag,), {"dest": self.key, "required": self.required, **self.kwargs})
 
-def _without_none(tp: Any) -> Any:
-    """`X` of `X | None`; any other type as it is."""
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return next(a for a in typing.get_args(tp) if a is not type(None))
-    return tp
+
+@dataclass(frozen=True)
+class ParamsSource:
+    """Where `train`'s params come from: the params file and `--set` keys (`build.resolve`)."""
+
+    params: str | None = option(
+        "params.yaml (default: what conf/ composes, as the pipeline)", default=None, metavar="FILE"
+    )
+    set: list[str] = option(
+        "a params file key (recipe.epochs=3, as `weightswitch params`) or a run "
+        "key (schedule.name=cosine); KEY=null unsets (repeatable)",
+        default_factory=list,
+        metavar="KEY=VALUE",
+        append=True,
+    )
 
 
 def _kwargs(tp: Any, meta: Any, lead: str) -> dict[str, Any]:
@@ -45,16 +66,9 @@ def _kwargs(tp: Any, meta: Any, lead: str) -> dict[str, Any]:
     text = lead + meta.get("help", "")
     if "{choices}" in text:
         text = text.replace("{choices}", " | ".join(meta["choices"]))
-    kwargs: dict[str, Any] = {"help": text}
+    kwargs: dict[str, Any] = {"help": text, **type_kwargs(tp, negatable=True)}
     if "metavar" in meta:
         kwargs["metavar"] = meta["metavar"]
-    if tp is bool:
-        kwargs["action"] = argparse.BooleanOptionalAction
-    elif typing.get_origin(tp) is list:
-        (item,) = typing.get_args(tp)
-        kwargs.update(type=item, nargs="*")
-    elif tp is not str:  # int, float: argparse converts and names a bad value itself
-        kwargs["type"] = tp
     return kwargs
 
 
@@ -65,7 +79,7 @@ def _flags(
     hints = typing.get_type_hints(cls)
     for f in dataclasses.fields(cls):
         meta = f.metadata
-        tp = _without_none(hints[f.name])
+        tp = without_none(hints[f.name])
         own = meta.get("flag", f.name.replace("_", "-"))
         if (only is not None and f.name not in only) or own is None:
             continue
@@ -93,22 +107,8 @@ def add_settings_flags(parser: argparse.ArgumentParser) -> None:
     the others in a group of their own); `build.resolve` reads them back."""
     group = parser.add_argument_group("run settings (override the params file)")
     for flag in settings_flags():
-        where = parser if flag.required else group
-        where.add_argument(flag.flag, dest=flag.key, required=flag.required, **flag.kwargs)
-    parser.add_argument(
-        "--params",
-        default=None,
-        metavar="FILE",
-        help="params.yaml (default: what conf/ composes, as the pipeline)",
-    )
-    parser.add_argument(
-        "--set",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="a params file key (recipe.epochs=3, as `weightswitch params`) or a run "
-        "key (schedule.name=cosine); KEY=null unsets (repeatable)",
-    )
+        add_arguments(parser if flag.required else group, [flag.argument()])
+    add_options(parser, ParamsSource)
 
 
 def given_settings(args: argparse.Namespace) -> dict[str, Any]:

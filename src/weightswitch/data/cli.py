@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from weightswitch.data.mirrors import MIRROR_ENV
+from weightswitch.options import add_options, option, read_options
 
 
 def _non_negative(text: str) -> int:
@@ -14,6 +16,25 @@ def _non_negative(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
     return value
+
+
+@dataclass(frozen=True)
+class FetchOptions:
+    """`fetch`'s options."""
+
+    dataset: str = option("mnist, fashion_mnist, cifar10 or cifar100", positional=True)
+    root: Path = option("data root (default: data)", default=Path("data"))
+    mirror: Path | None = option(
+        f"folder with the original archives; no network access (default: the folders of "
+        f"${MIRROR_ENV}, separated by ':', then known system copies)",
+        default=None,
+    )
+    val_size: int | None = option(
+        "validation images carved from the training set (default: the registry's, 5000)",
+        default=None,
+        parse=_non_negative,
+    )
+    seed: int = option("seed of the validation split", default=0)
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -28,22 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         "the prepared files are already up to date. WEIGHTSWITCH_CHECKSUMS=FILE.json adds "
         "trusted checksums.",
     )
-    p.add_argument("dataset", help="mnist, fashion_mnist, cifar10 or cifar100")
-    p.add_argument("--root", type=Path, default=Path("data"), help="data root (default: data)")
-    p.add_argument(
-        "--mirror",
-        type=Path,
-        default=None,
-        help=f"folder with the original archives; no network access (default: the folders of "
-        f"${MIRROR_ENV}, separated by ':', then known system copies)",
-    )
-    p.add_argument(
-        "--val-size",
-        type=_non_negative,
-        default=None,
-        help="validation images carved from the training set (default: the registry's, 5000)",
-    )
-    p.add_argument("--seed", type=int, default=0, help="seed of the validation split")
+    add_options(p, FetchOptions)
     p.set_defaults(func=run)
     return p
 
@@ -52,13 +58,14 @@ def run(args: argparse.Namespace) -> int:
     from weightswitch.data.checksums import CHECKSUMS_ENV, load_extra_checksums
     from weightswitch.data.fetch import fetch
 
+    options = read_options(args, FetchOptions)
     fetch(
-        args.dataset,
-        args.root,
-        mirror=args.mirror,
+        options.dataset,
+        options.root,
+        mirror=options.mirror,
         search=True,
-        val_size=args.val_size,
-        seed=args.seed,
+        val_size=options.val_size,
+        seed=options.seed,
         extra_checksums=load_extra_checksums(os.environ.get(CHECKSUMS_ENV)),
     )
     return 0

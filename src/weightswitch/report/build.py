@@ -17,9 +17,6 @@ from __future__ import annotations
 import datetime
 import json
 import shutil
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -51,13 +48,13 @@ from weightswitch.report.index import (
     render,
     write_workspace_index,
 )
+from weightswitch.report.options import Log, ReportOptions, print_log
 from weightswitch.report.ranking import ranking_figures
 from weightswitch.report.records import META_FILE, RECORDS, read_meta, sync
 from weightswitch.report.sections import clean, inline_summary, table_sections
 from weightswitch.report.tables import GROUP, summary_table
 from weightswitch.report.writer import write_section
 
-Log = Callable[[str], None]
 STALE_SUFFIXES = {".png", ".pdf", ".md", ".csv", ".tex", ".json", ".tmp"}
 OWNED = ("tables", "figures", "pdf")  # sub-folders that belong to one report alone
 HEADLINE = (
@@ -69,34 +66,11 @@ GENERATED_LINE = "- Generated: "  # the README's one line that names the moment 
 HEADLINE_KEYS = ("acc", "acc_std", "sparsity", "n", "epochs", "train_images")
 
 
-def _log(msg: str) -> None:
-    print(f"report: {msg}", flush=True)
-
-
-def _warn(msg: str) -> None:
-    print(f"report: warning: {msg}", file=sys.stderr, flush=True)
-
-
-@dataclass(frozen=True)
-class ReportOptions:
-    """What `build_report` reports and where else it writes (the `report` command's flags)."""
-
-    profile: str | None = None  # report only this profile (default: every profile found)
-    expected: Path | None = None  # the expected runs; those absent are reported as missing
-    grid: str | None = None  # the grid named in captions (default: from `expected`)
-    workspace: Path | None = None  # also write its metrics/*.json and README.md index
-    frontier: Path | None = None  # root of the frontier runs (issue 12)
-    rebuild: bool = False  # rebuild from the report's committed records/ alone
-    command: str = "weightswitch report"  # the command the README says wrote it
-    log: Log = _log
-    warn: Log = _warn
-
-
 def gather(
     results: Path,
     profile: str | None,
     expected: Path | None,
-    log: Log = _log,
+    log: Log = print_log,
     grid: str | None = None,
 ) -> Collection:
     """Collect the runs, apply the expected grid, and fail clearly when nothing is usable."""

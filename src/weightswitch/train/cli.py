@@ -11,8 +11,32 @@ finished run is a fast no-op; re-running a killed run resumes from its last chec
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 
-from weightswitch.config import add_settings_flags
+from weightswitch.config import ParamsSource, add_settings_flags
+from weightswitch.options import add_options, option, read_options
+
+
+@dataclass(frozen=True)
+class TrainCommand:
+    """`train`'s own options, beside the run's settings (`config.flags`)."""
+
+    force: bool = option(
+        "discard existing outputs/checkpoint and train from scratch", default=False
+    )
+    diverged_ok: bool = option(
+        "a divergence is this run's result: record it (diverged.json) and "
+        "exit 0, so one diverging seed does not stop a grid (the pipeline's stages; "
+        "the report counts it)",
+        default=False,
+    )
+    print_config: bool = option("print the resolved run config as JSON and exit", default=False)
+    checkpoint_dir: str | None = option(
+        "keep checkpoints here while training, outside the run directory "
+        "(the pipeline: survives DVC's removal of a stage's outputs)",
+        default=None,
+        metavar="DIR",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -21,17 +45,19 @@ def run(args: argparse.Namespace) -> int:
     from weightswitch.train.progress import grid_line
     from weightswitch.train.runner import train
 
+    command = read_options(args, TrainCommand)
     cfg, params = resolve(args)
-    if args.print_config:
+    if command.print_config:
         print(cfg.to_json())
         return 0
-    line = grid_line(params, cfg) if args.params else None  # only for a grid's stages
+    given_params = read_options(args, ParamsSource).params
+    line = grid_line(params, cfg) if given_params else None  # only for a grid's stages
     if line:
         print(line, flush=True)
     try:
-        train(cfg, force=args.force, checkpoint_dir=args.checkpoint_dir)
+        train(cfg, force=command.force, checkpoint_dir=command.checkpoint_dir)
     except TrainingDiverged as exc:
-        if not args.diverged_ok:
+        if not command.diverged_ok:
             raise
         print(f"{cfg.out or '.'}: diverged; recorded as this run's result ({exc})", flush=True)
     return 0
@@ -46,32 +72,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         argument_default=argparse.SUPPRESS,
     )
     add_settings_flags(p)
-    p.add_argument(
-        "--force",
-        action="store_true",
-        default=False,
-        help="discard existing outputs/checkpoint and train from scratch",
-    )
-    p.add_argument(
-        "--diverged-ok",
-        action="store_true",
-        default=False,
-        help="a divergence is this run's result: record it (diverged.json) and "
-        "exit 0, so one diverging seed does not stop a grid (the pipeline's stages; "
-        "the report counts it)",
-    )
-    p.add_argument(
-        "--print-config",
-        action="store_true",
-        default=False,
-        help="print the resolved run config as JSON and exit",
-    )
-    p.add_argument(
-        "--checkpoint-dir",
-        default=None,
-        metavar="DIR",
-        help="keep checkpoints here while training, outside the run directory "
-        "(the pipeline: survives DVC's removal of a stage's outputs)",
-    )
+    add_options(p, TrainCommand)
     p.set_defaults(func=run)
     return p
