@@ -230,6 +230,36 @@ def test_dry_run_names_only_what_the_experiment_adds(workspace, tmp_path: Path) 
 
 
 @pytest.mark.e2e
+def test_adopt_runs_takes_only_the_runs_this_code_would_train(workspace, tmp_path: Path) -> None:
+    """scripts/adopt_runs.py (how a long study's runs enter DVC at a later commit): on the
+    reproduced workspace every training stage's run matches this code's identity; after a
+    change of recipe, every run is of other inputs and nothing is adopted (exit 1)."""
+    repo, env = workspace
+    copy = tmp_path / "p" / "project"
+    shutil.copytree(repo, copy, symlinks=True)
+    script = [sys.executable, str(PROJECT / "scripts" / "adopt_runs.py")]
+
+    def adopt() -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            script, cwd=copy, env=env, capture_output=True, text=True, timeout=600
+        )
+
+    ok = adopt()
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    (n,) = set(re.findall(r"checked (\d+) of \1 training stages; 0 not adoptable", ok.stdout))
+    assert int(n) >= 10, ok.stdout
+    sh(
+        ["weightswitch", "params", "--grid", "mini", "--profile", "smoke", "recipe.epochs=3"],
+        copy,
+        env,
+    )
+    other = adopt()
+    assert other.returncode == 1, other.stdout + other.stderr
+    assert f"checked {n} of {n} training stages; {n} not adoptable" in other.stdout, other.stdout
+    assert "finished run of other inputs" in other.stdout, other.stdout
+
+
+@pytest.mark.e2e
 def test_mlflow_query_keeps_frontier_points_apart_from_matched_runs(
     workspace, tmp_path: Path
 ) -> None:
