@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from weightswitch.report.analysis import ANALYSIS_FILE, load_analysis
-from weightswitch.report.collect import Collection
+from weightswitch.report.collect import UNRECORDED, Collection, numerics_summary, run_numerics
 from weightswitch.report.primary import display, primary_table
 from weightswitch.report.stats import holm, sign_flip_p
 
@@ -160,6 +160,35 @@ def test_a_partial_study_is_provisional_and_mixed_numerics_are_flagged() -> None
     table = primary_table(_collection(runs), None, analysis).set_index("id")
     assert "provisional: 2 of 8 seeds done" in table.loc["a", "decision"]
     assert table.loc["a", "numerics"].startswith("DIFFER")
+    assert not table.loc["e", "numerics"].startswith("DIFFER")
     assert table.loc["c", "decision"] == "no pairs yet"
     # Holm counts the comparisons that have no pairs yet (as p = 1): never fewer than planned
     assert table.loc["a", "p_holm"] == pytest.approx(min(1.0, 5 * table.loc["a", "p_raw"]))
+
+
+def test_an_unrecorded_run_is_counted_not_called_a_difference() -> None:
+    """A divergence recorded before diverged.json held the numerics (the long study's
+    switcher seed 4) says nothing about them: no DIFFER flag, but the gap is shown."""
+    assert numerics_summary(["1, AVX2", UNRECORDED, "1, AVX2"]) == "1, AVX2; unrecorded (1 run)"
+    assert numerics_summary(["1, AVX2", "2, AVX2", UNRECORDED, UNRECORDED]) == (
+        "DIFFER: 1, AVX2; 2, AVX2; unrecorded (2 runs)"
+    )
+    assert run_numerics(math.nan, None) == UNRECORDED and run_numerics(1.0, "AVX2") == "1, AVX2"
+    analysis = load_analysis(PROJECT / ANALYSIS_FILE)
+    runs = _runs(
+        [
+            {"method": "dense", "seed": 0, "test_accuracy": 0.98},
+            {"method": "dense", "seed": 1, "test_accuracy": 0.98},
+            {"method": "switcher", "seed": 0, "test_accuracy": 0.97},
+            {
+                "method": "switcher",
+                "seed": 1,
+                "status": "diverged",
+                "test_accuracy": math.nan,
+                "threads": math.nan,
+                "cpu_capability": None,
+            },
+        ]
+    )
+    a = primary_table(_collection(runs), None, analysis).set_index("id").loc["a"]
+    assert a["n"] == 2 and a["numerics"] == "1, AVX2; unrecorded (1 run)"

@@ -285,3 +285,22 @@ def test_a_pruned_run_is_compared_with_its_equal_budget_control() -> None:
     # without a control the parent comparison is still labelled: its budget is unequal
     plain = paired_display(paired_table(_runs(), _points(), collapsed=collapsed))
     assert plain["comparison"].str.contains("secondary: unequal budget").any()
+
+
+def test_an_exploratory_comparison_flags_arms_of_other_machine_numerics() -> None:
+    """Item 5 of issue 37 in every table that compares arms: the paired table holds each
+    comparison's threads and CPU, and its text flags a comparison whose recorded ones differ
+    (records without them, like these tables' older runs, are counted, never flagged)."""
+    from weightswitch.report.paired import paired_display
+
+    runs = _runs().assign(threads=1.0, cpu_capability="AVX2")
+    runs.loc[(runs["method"] == "switcher") & (runs["seed"] == 1), "threads"] = 2.0
+    table = paired_table(runs, None, collapsed=collapsed)
+    vs_dense = table[table["kind"] == "vs dense"].set_index("method")["numerics"]
+    assert vs_dense["switcher"] == "DIFFER: 1, AVX2; 2, AVX2"
+    assert vs_dense["magnitude"] == "1, AVX2"
+    shown = paired_display(table)["comparison"]
+    assert shown.str.contains(r"\[threads, CPU DIFFER: 1, AVX2; 2, AVX2\]").sum() >= 1
+    assert not shown[table["method"] == "magnitude"].str.contains("DIFFER").any()
+    unrecorded = paired_table(_runs(), None, collapsed=collapsed)
+    assert unrecorded["numerics"].str.startswith("unrecorded").all()

@@ -328,6 +328,9 @@ def test_divergence_stops_without_metrics(
     assert not (out / "metrics.json").exists()
     # the divergence is the outcome of these inputs: asked again, it is reported at once
     record = json.loads((out / "diverged.json").read_text())
+    # a failed seed is a result: it carries the machine numerics it ran with (issue 37, item 5)
+    assert record["threads"] == torch.get_num_threads()
+    assert record["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     stamp = (out / "diverged.json").stat().st_mtime_ns
     assert train_cli(prepared_root, out, "dense", "--epochs", "2", "--lr", "1e10") == 1
     again = capsys.readouterr()

@@ -33,8 +33,9 @@ DATA = 1
 CORE = 2  # 2: every method's switchable FC layers start from the reference N(0, 0.01)
 SWITCHER = 1
 PRUNE = 1
-REPORT = 7  # 4: primary table, exploratory labels, runs.csv numerics; 5: figures; 6: primary first;
-# 7: pruned runs vs their equal-budget control, vs the parent labelled secondary
+REPORT = 8  # 4: primary table, exploratory labels, runs.csv numerics; 5: figures; 6: primary first;
+# 7: pruned runs vs their equal-budget control, vs the parent labelled secondary;
+# 8: threads and CPU of diverged runs read; unrecorded numerics counted, not flagged as DIFFER
 
 
 def components(method: str) -> tuple[str, ...]:

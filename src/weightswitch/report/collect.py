@@ -218,13 +218,48 @@ def _run_dirs(root: Path) -> list[Path]:
     return sorted(dirs)
 
 
-def _divergence(run_dir: Path) -> str | None:
-    """The message of the run's recorded divergence, if it has one."""
+UNRECORDED = "unrecorded"
+
+
+def run_numerics(threads: Any, cpu_capability: Any) -> str:
+    """A run's machine numerics as one label ("1, AVX2"), or UNRECORDED where its record
+    does not hold them (records older than the field, or a divergence recorded before it)."""
+    if threads is None or (isinstance(threads, float) and math.isnan(threads)):
+        return UNRECORDED
+    return f"{int(threads)}, {cpu_capability}"
+
+
+def numerics_summary(labels: Iterable[str]) -> str:
+    """The machine numerics of a comparison's runs: 'DIFFER: ' first only when two RECORDED
+    ones differ (item 5 of issue 37); a run without a record is counted, not called a
+    difference."""
+    labels = list(labels)
+    recorded = sorted({x for x in labels if x != UNRECORDED})
+    missing = sum(1 for x in labels if x == UNRECORDED)
+    text = "; ".join(recorded)
+    if missing:
+        text += ("; " if text else "") + f"{UNRECORDED} ({missing} run{'s' * (missing > 1)})"
+    return ("DIFFER: " if len(recorded) > 1 else "") + text
+
+
+def _divergence(run_dir: Path) -> dict[str, Any] | None:
+    """The run's recorded divergence, if it has one."""
     try:
         record = json.loads((run_dir / DIVERGED).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return str(record.get("message") or "diverged") if isinstance(record, dict) else None
+    return record if isinstance(record, dict) else None
+
+
+def _diverged_row(rid: RunId, record: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """A diverged run's row: no metric, but the machine numerics it ran with where its record
+    holds them (records written before they were recorded leave them empty)."""
+    row = _empty_row(rid, STATUS_DIVERGED, str(record.get("message") or "diverged"), run_dir)
+    if isinstance(record.get("threads"), int):
+        row["threads"] = float(record["threads"])
+    if isinstance(record.get("cpu_capability"), str):
+        row["cpu_capability"] = record["cpu_capability"]
+    return row
 
 
 def _empty_row(rid: RunId, status: str, reason: str, path: Path | None) -> dict[str, Any]:
@@ -335,7 +370,7 @@ def collect(
                 path_profile, parsed["dataset"], parsed["arch"], parsed["method"], parsed["seed"]
             )
             if profile is None or rid.profile == profile:
-                rows.setdefault(rid, _empty_row(rid, STATUS_DIVERGED, divergence, run_dir))
+                rows.setdefault(rid, _diverged_row(rid, divergence, run_dir))
             continue
         try:
             if not metrics_path.is_file():

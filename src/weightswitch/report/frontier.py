@@ -192,7 +192,8 @@ def _diverged(root: Path, profile: str | None, warn: list[str]) -> list[dict]:
     rows = []
     for path in sorted(root.rglob(DIVERGED)) if root.is_dir() else []:
         try:
-            config = json.loads(path.read_text(encoding="utf-8"))["identity"]["config"]
+            record = json.loads(path.read_text(encoding="utf-8"))
+            config = record["identity"]["config"]
             target = float(config["prune"]["sparsity"])
             row = {
                 "profile": config["profile"],
@@ -213,6 +214,8 @@ def _diverged(root: Path, profile: str | None, warn: list[str]) -> list[dict]:
                     "fc_sparsity_pct": math.nan,
                     "test_acc_pct": math.nan,
                     "status": STATUS_DIVERGED,
+                    "threads": record.get("threads"),
+                    "cpu_capability": record.get("cpu_capability"),
                 }
             )
     return rows

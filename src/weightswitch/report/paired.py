@@ -10,13 +10,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from weightswitch.catalog import CATALOG, method_order
-from weightswitch.report.collect import PAIR, STATUS_DIVERGED, STATUS_MISSING, STATUS_OK
+from weightswitch.report.collect import (
+    PAIR,
+    STATUS_DIVERGED,
+    STATUS_MISSING,
+    STATUS_OK,
+    UNRECORDED,
+    numerics_summary,
+    run_numerics,
+)
 from weightswitch.report.render import DASH, epochs_text, fmt_num
 from weightswitch.report.stats import claim, paired_interval, wilson_interval
 from weightswitch.report.tables import matched_method
@@ -59,6 +67,7 @@ PAIRED_COLUMNS: tuple[str, ...] = (
     "failure_rate",
     "failure_ci_low",
     "failure_ci_high",
+    "numerics",
 )
 # How failed runs enter the paired table (the caption of every rendering).
 PAIRED_NOTE = (
@@ -104,6 +113,7 @@ class _Side:
     diverged: int
     collapsed: int
     epochs: float = math.nan
+    numerics: dict[int, str] = field(default_factory=dict)
 
 
 def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
@@ -115,6 +125,13 @@ def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
     flags = collapsed(list(ok["acc_pct"]), dataset) if len(ok) else []
     status = sel["status"]
     epochs = pd.to_numeric(sel["epochs"], errors="coerce").max() if "epochs" in sel else math.nan
+    ran = sel[sel["status"] != STATUS_MISSING]
+    numerics = {
+        int(seed): run_numerics(threads, cpu)
+        for seed, threads, cpu in zip(
+            ran["seed"], ran["threads"], ran["cpu_capability"], strict=True
+        )
+    }
     return _Side(
         acc,
         len(sel),
@@ -122,6 +139,7 @@ def _side(sel: pd.DataFrame, dataset: str, collapsed: Collapsed) -> _Side:
         int((status == STATUS_DIVERGED).sum()),
         int(sum(bool(f) for f in flags)),
         float(epochs),
+        numerics,
     )
 
 
@@ -130,6 +148,8 @@ def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
     (NaN: not a frontier run), matched_to (the method a matched run was matched to)."""
     main = runs[[*PAIR, "method", "seed", "status"]].copy()
     main["epochs"] = runs.get("epochs", math.nan)
+    main["threads"] = runs.get("threads", math.nan)
+    main["cpu_capability"] = runs.get("cpu_capability", None)
     main["acc_pct"] = runs["test_accuracy"].to_numpy(dtype=float) * 100.0
     main["target"] = math.nan
     main["matched_to"] = [matched_method(v) for v in runs.get("matched_run", [None] * len(runs))]
@@ -138,6 +158,8 @@ def _unified(runs: pd.DataFrame, points: pd.DataFrame | None) -> pd.DataFrame:
         front = points[[*PAIR, "method", "seed"]].copy()
         front["status"] = points.get("status", STATUS_OK)
         front["epochs"] = points.get("epochs", math.nan)
+        front["threads"] = points.get("threads", math.nan)
+        front["cpu_capability"] = points.get("cpu_capability", None)
         front["acc_pct"] = points["test_acc_pct"].to_numpy(dtype=float)
         front["target"] = points["target_sparsity_pct"].to_numpy(dtype=float)
         front["matched_to"] = None
@@ -251,6 +273,9 @@ def paired_table(
                 "failure_rate": rate.estimate,
                 "failure_ci_low": rate.low,
                 "failure_ci_high": rate.high,
+                "numerics": numerics_summary(
+                    [side.numerics.get(s, UNRECORDED) for s in paired for side in (a, b)]
+                ),
             }
         )
 
@@ -390,7 +415,12 @@ def paired_display(paired: pd.DataFrame) -> pd.DataFrame:
                     if r.baseline == "dense" and unequal_budget(str(r.method))
                     else ""
                 )
-                + (" (working parents only)" if r.kind == WORKING else ""),
+                + (" (working parents only)" if r.kind == WORKING else "")
+                + (
+                    f" [threads, CPU {r.numerics}]"
+                    if str(getattr(r, "numerics", "")).startswith("DIFFER")
+                    else ""
+                ),
                 "diff": diff if r.n_pairs else DASH,
                 "claim": r.claim,
                 "pairs": f"{r.n_pairs} ({r.seeds or DASH})"

@@ -23,7 +23,14 @@ import pandas as pd
 
 from weightswitch.catalog import CATALOG
 from weightswitch.report.analysis import Analysis
-from weightswitch.report.collect import STATUS_DIVERGED, STATUS_OK, Collection
+from weightswitch.report.collect import (
+    STATUS_DIVERGED,
+    STATUS_OK,
+    UNRECORDED,
+    Collection,
+    numerics_summary,
+    run_numerics,
+)
 from weightswitch.report.render import DASH, fmt_num
 from weightswitch.report.stats import (
     holm,
@@ -83,13 +90,6 @@ def _label(side: dict[str, Any]) -> str:
     return name if sp is None else f"{name} @ {100 * float(sp):g}%"
 
 
-def _numerics(row: Any) -> str:
-    threads, cpu = getattr(row, "threads", None), getattr(row, "cpu_capability", None)
-    if threads is None or (isinstance(threads, float) and math.isnan(threads)):
-        return "unrecorded"
-    return f"{int(threads)}, {cpu}"
-
-
 def side_values(
     side: dict[str, Any], col: Collection, points: pd.DataFrame | None, study: dict[str, Any]
 ) -> SideValues:
@@ -129,7 +129,9 @@ def side_values(
         w = getattr(row, "w_epochs", None)
         if w is not None and not (isinstance(w, float) and math.isnan(w)):
             epochs[seed] = int(w)
-        numerics[seed] = _numerics(row)
+        numerics[seed] = run_numerics(
+            getattr(row, "threads", None), getattr(row, "cpu_capability", None)
+        )
     return SideValues(acc, epochs, numerics)
 
 
@@ -213,7 +215,8 @@ def primary_table(col: Collection, points: pd.DataFrame | None, analysis: Analys
         ref = side_values(entry["reference"], col, points, study)
         diffs = paired_differences(_entered(arm, itt, chance), _entered(ref, itt, chance))
         ci = t_interval(diffs.values())
-        mixed = {arm.numerics.get(s) for s in diffs} | {ref.numerics.get(s) for s in diffs}
+        labels = [arm.numerics.get(s, UNRECORDED) for s in diffs]
+        labels += [ref.numerics.get(s, UNRECORDED) for s in diffs]
         row.update(
             reference=_label(entry["reference"]),
             n=len(diffs),
@@ -225,8 +228,7 @@ def primary_table(col: Collection, points: pd.DataFrame | None, analysis: Analys
             p_raw=sign_flip_p(diffs.values()) if diffs else math.nan,
             arm_w_epochs=_epochs_text(arm),
             reference_w_epochs=_epochs_text(ref),
-            numerics=("DIFFER: " if len(mixed) > 1 else "")
-            + "; ".join(sorted(str(m) for m in mixed)),
+            numerics=numerics_summary(labels),
         )
         if entry["id"] == "a":  # the paper's claim carries the switcher's sparsity
             sp = col.runs[

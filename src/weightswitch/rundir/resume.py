@@ -149,14 +149,19 @@ class RunDir:
         path.unlink(missing_ok=True)
         return None
 
-    def record_divergence(self, identity: Identity, message: str) -> None:
-        """Record the outcome; the checkpoint goes (resuming it would only diverge again)."""
+    def record_divergence(
+        self, identity: Identity, message: str, numerics: dict[str, Any] | None = None
+    ) -> None:
+        """Record the outcome; the checkpoint goes (resuming it would only diverge again).
+        `numerics` (threads, CPU capability) sit beside the message, as in metrics.json: a
+        failed seed is a result, and its arm's numerics are compared like any other."""
         atomic.write_json(
             self.out / DIVERGED,
             {
                 "identity": identity.to_dict(),
                 "message": message,
                 "time": _now(),
+                **(numerics or {}),
             },
         )
         self.checkpoint.unlink(missing_ok=True)

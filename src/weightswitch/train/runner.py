@@ -227,7 +227,7 @@ def _train(
                 )
             return _train_locked(cfg, run, identity, force, callbacks, bar)
         except TrainingDiverged as exc:
-            run.record_divergence(identity, str(exc))
+            run.record_divergence(identity, str(exc), machine_numerics())
             raise
 
 
